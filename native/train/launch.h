@@ -1,0 +1,138 @@
+// One source, two backends. Training ops are written as per-element DT_HD lambdas and launched
+// with launch_1d(): a plain CPU loop in the reference build, a CUDA kernel when the same .cpp file
+// is compiled by nvcc (CMake marks the op sources LANGUAGE CUDA in the CUDA build). Results must
+// not depend on the order elements run in, except through atomics on floats (documented per op).
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include "../core/common.h"
+
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>
+#define DT_LAMBDA __host__ __device__
+#else
+#define DT_LAMBDA
+#endif
+
+namespace dyntet {
+
+enum class Backend : int { CPU = 0, CUDA = 1 };
+
+// Thrown for CUDA failures (no driver, no device, out of memory) with cudaGetErrorString's text.
+struct BackendError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+#if defined(__CUDACC__)
+inline void cuda_check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw BackendError(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+template <class F>
+__global__ void launch_1d_kernel(int64_t n, F f) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) f(i);
+}
+#endif
+
+template <class F>
+void launch_1d(Backend b, int64_t n, F f) {
+  if (n <= 0) return;
+#if defined(__CUDACC__)
+  if (b == Backend::CUDA) {
+    const int block = 128;
+    launch_1d_kernel<<<(unsigned)((n + block - 1) / block), block>>>(n, f);
+    cuda_check(cudaGetLastError(), "kernel launch");
+    return;
+  }
+#else
+  if (b == Backend::CUDA) throw BackendError("this build has no CUDA support: rebuild the addon with CUDA (nvcc on PATH) or use the CPU backend");
+#endif
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// Float atomic add usable from per-element code on both backends (the CPU loop is serial).
+DT_HD void atomic_add(float* p, float v) {
+#if defined(__CUDA_ARCH__)
+  atomicAdd(p, v);
+#else
+  *p += v;
+#endif
+}
+
+// A device or host array owned by one backend.
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Backend b, size_t n) { resize(b, n); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer(Buffer&& o) noexcept { swap(o); }
+  Buffer& operator=(Buffer&& o) noexcept { swap(o); return *this; }
+  ~Buffer() { release(); }
+
+  void resize(Backend b, size_t n) {
+    release();
+    backend_ = b;
+    size_ = n;
+    if (n == 0) return;
+    if (b == Backend::CUDA) {
+#if defined(__CUDACC__)
+      cuda_check(cudaMalloc(&data_, n * sizeof(T)), "cudaMalloc");
+      cuda_check(cudaMemset(data_, 0, n * sizeof(T)), "cudaMemset");
+#else
+      throw BackendError("this build has no CUDA support: rebuild the addon with CUDA (nvcc on PATH) or use the CPU backend");
+#endif
+    } else {
+      data_ = new T[n]();
+    }
+  }
+  void zero() {
+    if (!size_) return;
+#if defined(__CUDACC__)
+    if (backend_ == Backend::CUDA) { cuda_check(cudaMemset(data_, 0, size_ * sizeof(T)), "cudaMemset"); return; }
+#endif
+    std::memset(data_, 0, size_ * sizeof(T));
+  }
+  void upload(const T* src, size_t n) {
+    if (n > size_) throw std::out_of_range("Buffer::upload larger than the buffer");
+#if defined(__CUDACC__)
+    if (backend_ == Backend::CUDA) { cuda_check(cudaMemcpy(data_, src, n * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy"); return; }
+#endif
+    std::memcpy(data_, src, n * sizeof(T));
+  }
+  void download(T* dst, size_t n) const {
+    if (n > size_) throw std::out_of_range("Buffer::download larger than the buffer");
+#if defined(__CUDACC__)
+    if (backend_ == Backend::CUDA) { cuda_check(cudaMemcpy(dst, data_, n * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy"); return; }
+#endif
+    std::memcpy(dst, data_, n * sizeof(T));
+  }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  size_t size() const { return size_; }
+  Backend backend() const { return backend_; }
+
+ private:
+  void release() {
+    if (!data_) return;
+#if defined(__CUDACC__)
+    if (backend_ == Backend::CUDA) cudaFree(data_); else delete[] data_;
+#else
+    delete[] data_;
+#endif
+    data_ = nullptr;
+    size_ = 0;
+  }
+  void swap(Buffer& o) {
+    std::swap(data_, o.data_); std::swap(size_, o.size_); std::swap(backend_, o.backend_);
+  }
+  T* data_ = nullptr;
+  size_t size_ = 0;
+  Backend backend_ = Backend::CPU;
+};
+
+}  // namespace dyntet
