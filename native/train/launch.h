@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include "../core/common.h"
 
 #if defined(__CUDACC__)
