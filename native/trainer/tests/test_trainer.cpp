@@ -1,0 +1,116 @@
+// Trainer tests on the CPU backend: determinism, exact checkpoints, learning a sphere, errors.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include "scene.h"
+
+using namespace dyntet;
+
+static int failures = 0;
+#define CHECK(cond, ...)                                              \
+  do {                                                                \
+    if (!(cond)) {                                                    \
+      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);     \
+      std::printf(__VA_ARGS__);                                       \
+      std::printf("\n");                                              \
+      ++failures;                                                     \
+    }                                                                 \
+  } while (0)
+
+static bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+}
+
+static void test_determinism() {
+  const scene::Sphere s;
+  const TrainerConfig c = scene::small_config();
+  Trainer a(c, Device::CPU), b(c, Device::CPU);
+  CHECK(same_bits(a.parameters(), b.parameters()), "fixed-seed initialisation differs");
+  for (int k = 0; k < 3; ++k) {
+    const auto f = scene::make_frames(s, c, 2, k * 2);
+    const StepLosses la = a.step(f.batch()), lb = b.step(f.batch());
+    CHECK(std::memcmp(&la, &lb, sizeof la) == 0, "losses differ at step %d: %g vs %g", k, la.total, lb.total);
+    CHECK(la.triangles > 0 && la.covered_pixels > 0, "nothing rendered (triangles %d, pixels %d)", la.triangles, la.covered_pixels);
+  }
+  CHECK(same_bits(a.parameters(), b.parameters()), "parameters differ after 3 steps");
+  TrainerConfig c2 = c;
+  c2.seed = 2;
+  Trainer d(c2, Device::CPU);
+  CHECK(!same_bits(a.parameters(), d.parameters()), "a different seed gave the same parameters");
+}
+
+static void test_checkpoint() {
+  const scene::Sphere s;
+  const TrainerConfig c = scene::small_config();
+  Trainer a(c, Device::CPU);
+  for (int k = 0; k < 3; ++k) a.step(scene::make_frames(s, c, 2, k).batch());
+  const std::vector<uint8_t> blob = a.save_checkpoint();
+  TrainerConfig other = c;
+  other.grid_res = 8;  // the checkpoint's config must replace this one
+  Trainer b(other, Device::CPU);
+  b.load_checkpoint(blob.data(), blob.size());
+  CHECK(b.save_checkpoint() == blob, "save after restore gives different bytes");
+  CHECK(b.step_count() == 3 && b.config().grid_res == c.grid_res, "step/config not restored");
+  for (int k = 3; k < 6; ++k) {
+    const auto f = scene::make_frames(s, c, 2, k);
+    const StepLosses la = a.step(f.batch()), lb = b.step(f.batch());
+    CHECK(std::memcmp(&la, &lb, sizeof la) == 0, "continuation losses differ at step %d", k);
+  }
+  CHECK(same_bits(a.parameters(), b.parameters()), "continuation after restore differs from uninterrupted training");
+  CHECK(a.save_checkpoint() == b.save_checkpoint(), "checkpoints differ after continuation");
+
+  std::vector<uint8_t> bad = blob;
+  bad[bad.size() / 2] ^= 1;
+  bool threw = false;
+  try { b.load_checkpoint(bad.data(), bad.size()); } catch (const TrainerError& e) { threw = std::strstr(e.what(), "checksum") != nullptr; }
+  CHECK(threw, "corrupted checkpoint not rejected with a checksum error");
+  threw = false;
+  try { b.load_checkpoint(blob.data(), 5); } catch (const TrainerError&) { threw = true; }
+  CHECK(threw, "truncated checkpoint not rejected");
+}
+
+static void test_learns_sphere() {
+  const scene::Sphere s;
+  const TrainerConfig c = scene::small_config();
+  Trainer t(c, Device::CPU);
+  const double ch0 = scene::chamfer(t.extract_mesh(), s);
+  float first = 0, last = 0;
+  const int steps = 150;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int k = 0; k < steps; ++k) {
+    const StepLosses l = t.step(scene::make_frames(s, c, 4, k * 4).batch());
+    if (k < 10) first += l.photo + l.silhouette;
+    if (k >= steps - 10) last += l.photo + l.silhouette;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double ch1 = scene::chamfer(t.extract_mesh(), s);
+  std::printf("sphere: image loss %.5f -> %.5f, chamfer %.3f -> %.3f cm, %d steps in %.2f s\n", first / 10, last / 10,
+              ch0, ch1, steps, secs);
+  CHECK(last < 0.5f * first, "image loss did not halve: %g -> %g", first / 10, last / 10);
+  CHECK(ch1 < 0.5 * ch0, "chamfer distance did not halve: %g -> %g", ch0, ch1);
+}
+
+static void test_errors() {
+  bool threw = false;
+  try { Trainer t(scene::small_config(), Device::CUDA); } catch (const std::exception& e) {
+    threw = std::strstr(e.what(), "CUDA backend requested") != nullptr;
+    std::printf("CUDA request: %s\n", e.what());
+  }
+  CHECK(threw, "CUDA request without a usable GPU did not throw the clear error");
+  TrainerConfig c = scene::small_config();
+  c.tex_width = 1000;
+  threw = false;
+  try { Trainer t(c, Device::CPU); } catch (const TrainerError& e) { threw = std::strstr(e.what(), "tex_width") != nullptr; }
+  CHECK(threw, "bad tex_width not reported by name");
+}
+
+int main() {
+  test_errors();
+  test_determinism();
+  test_checkpoint();
+  test_learns_sphere();
+  if (failures) { std::printf("%d check(s) failed\n", failures); return 1; }
+  std::printf("all trainer checks passed\n");
+  return 0;
+}

@@ -1,0 +1,999 @@
+// Trainer implementation. Compiled by the host compiler for the CPU-only build and by nvcc
+// (LANGUAGE CUDA) for the CUDA build: the same lambdas then run as kernels.
+#include "trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+
+#include "../core/model.h"
+#include "../train/launch.h"
+#include "trainer_ops.h"
+
+namespace dyntet {
+
+// ------------------------------------------------------------------------------------------------
+// Config as data.
+const std::vector<ConfigField>& trainer_config_fields() {
+#define F_I(n) ConfigField{#n, ConfigField::Int, offsetof(TrainerConfig, n)}
+#define F_F(n) ConfigField{#n, ConfigField::Float, offsetof(TrainerConfig, n)}
+#define F_A(n, i) ConfigField{#n "." #i, ConfigField::Float, offsetof(TrainerConfig, n) + (i) * sizeof(float)}
+  static const std::vector<ConfigField> fields = {
+      F_I(grid_res), F_A(box_min, 0), F_A(box_min, 1), F_A(box_min, 2), F_A(box_max, 0), F_A(box_max, 1),
+      F_A(box_max, 2), F_A(init_center, 0), F_A(init_center, 1), F_A(init_center, 2), F_A(init_radii, 0),
+      F_A(init_radii, 1), F_A(init_radii, 2), F_F(init_elastic), F_F(active_band_cells), F_I(width), F_I(height),
+      F_F(fovy_deg), F_I(cond_window), F_I(cond_dim), F_I(deform_freq), F_I(deform_width), F_I(deform_hidden),
+      F_F(sdf_delta_scale), F_I(freeze_sdf_delta), F_I(hash_levels), F_I(hash_features), F_I(hash_log2_table),
+      F_I(hash_base_res), F_I(hash_finest_res), F_I(tex_width), F_I(tex_hidden), F_F(w_photo), F_F(w_silhouette),
+      F_F(w_box), F_F(w_prior), F_I(prior_steps), F_F(w_elastic), F_F(max_elastic), F_F(w_sdf_reg_start),
+      F_F(w_sdf_reg_end), F_I(sdf_reg_steps), F_F(lr), F_F(lr_hash), F_F(lr_grid), F_I(lr_decay_steps),
+      F_F(lr_floor), F_F(adam_beta1), F_F(adam_beta2), F_F(adam_eps), F_I(max_triangles),
+      ConfigField{"seed", ConfigField::U64, offsetof(TrainerConfig, seed)},
+  };
+#undef F_I
+#undef F_F
+#undef F_A
+  return fields;
+}
+
+double config_get(const TrainerConfig& c, const ConfigField& f) {
+  const char* p = reinterpret_cast<const char*>(&c) + f.offset;
+  switch (f.kind) {
+    case ConfigField::Int: { int v; std::memcpy(&v, p, sizeof v); return v; }
+    case ConfigField::Float: { float v; std::memcpy(&v, p, sizeof v); return v; }
+    default: { uint64_t v; std::memcpy(&v, p, sizeof v); return (double)v; }
+  }
+}
+
+void config_set(TrainerConfig& c, const ConfigField& f, double v) {
+  char* p = reinterpret_cast<char*>(&c) + f.offset;
+  switch (f.kind) {
+    case ConfigField::Int: {
+      if (v != std::floor(v)) throw TrainerError(std::string("config.") + f.name + " must be an integer, got " + std::to_string(v));
+      const int i = (int)v; std::memcpy(p, &i, sizeof i); break;
+    }
+    case ConfigField::Float: { const float x = (float)v; std::memcpy(p, &x, sizeof x); break; }
+    default: {
+      if (v < 0 || v != std::floor(v)) throw TrainerError(std::string("config.") + f.name + " must be a non-negative integer");
+      const uint64_t u = (uint64_t)v; std::memcpy(p, &u, sizeof u); break;
+    }
+  }
+}
+
+namespace {
+void need(bool ok, const std::string& msg) {
+  if (!ok) throw TrainerError("invalid trainer config: " + msg);
+}
+}  // namespace
+
+void validate_config(const TrainerConfig& c) {
+  need(c.grid_res >= 2 && c.grid_res <= 256, "grid_res must be in [2, 256]");
+  for (int a = 0; a < 3; ++a) need(c.box_max[a] > c.box_min[a], "box_max must exceed box_min on every axis");
+  for (int a = 0; a < 3; ++a) need(c.init_radii[a] > 0, "init_radii must be positive");
+  need(c.width >= 8 && c.width <= 4096 && c.height >= 8 && c.height <= 4096, "width and height must be in [8, 4096]");
+  need(c.fovy_deg > 1 && c.fovy_deg < 179, "fovy_deg must be in (1, 179)");
+  need(c.cond_window == 9, "cond_window must be 9 (model.h's condition encoder layers expect 9 frames)");
+  need(c.cond_dim >= 1 && c.cond_dim <= 64, "cond_dim must be in [1, 64]");
+  need(c.deform_freq >= 0 && c.deform_freq <= 10, "deform_freq must be in [0, 10]");
+  need(c.deform_width >= 4 && c.deform_width <= kMaxWidth, "deform_width must be in [4, 256]");
+  need(c.tex_width >= 4 && c.tex_width <= kMaxWidth, "tex_width must be in [4, 256]");
+  need(c.deform_hidden >= 0 && c.deform_hidden <= tops::kMaxLayers - 1, "deform_hidden must be in [0, 5]");
+  need(c.tex_hidden >= 0 && c.tex_hidden <= tops::kMaxLayers - 1, "tex_hidden must be in [0, 5]");
+  need(3 + 6 * c.deform_freq + c.cond_dim <= kMaxWidth, "deform input (3 + 6 deform_freq + cond_dim) must be <= 256");
+  need(c.hash_levels >= 1 && c.hash_levels <= 32, "hash_levels must be in [1, 32]");
+  need(c.hash_features >= 1 && c.hash_features <= 8, "hash_features must be in [1, 8]");
+  need(c.hash_levels * c.hash_features + c.cond_dim <= kMaxWidth, "hash_levels * hash_features + cond_dim must be <= 256");
+  need(c.hash_log2_table >= 8 && c.hash_log2_table <= 24, "hash_log2_table must be in [8, 24]");
+  need(c.hash_base_res >= 1 && c.hash_finest_res >= c.hash_base_res, "need 1 <= hash_base_res <= hash_finest_res");
+  need(c.lr_decay_steps >= 1, "lr_decay_steps must be >= 1");
+  need(c.lr > 0 && c.lr_hash > 0 && c.lr_grid > 0, "learning rates must be positive");
+  need(c.adam_beta1 >= 0 && c.adam_beta1 < 1 && c.adam_beta2 >= 0 && c.adam_beta2 < 1, "adam betas must be in [0, 1)");
+  need(c.max_triangles >= 0, "max_triangles must be >= 0 (0: automatic)");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Per-element passes (free functions with external linkage: nvcc's extended lambdas need that).
+namespace ops {
+
+struct Levels { HashLevel l[32]; };
+
+struct Shapes {
+  int R, V, B, H, W, cd;
+  float bmin[3], bmax[3], band;
+  Camera cam;
+  ConditionConfig cond;
+  DeformConfig deform;
+  TextureConfig tex;
+  Levels levels;
+};
+
+void condition(Backend be, const Shapes S, const float* cparams, const float* windows, float* cond) {
+  launch_1d(be, S.B, [=] DT_LAMBDA(int64_t b) {
+    condition_forward(S.cond, cparams, windows + b * S.cond.window * kNumBlendshapes, cond + b * S.cd);
+  });
+}
+
+void vertices(Backend be, const Shapes S, const float* sdf, const float* elastic, const float* dparams,
+              const float* cond, float* vpos, float* vsdf) {
+  launch_1d(be, (int64_t)S.B * S.V, [=] DT_LAMBDA(int64_t i) {
+    const int b = (int)(i / S.V), v = (int)(i % S.V);
+    float p[3], u[3], disp[3] = {0.f, 0.f, 0.f}, ds = 0.f;
+    tops::grid_position(S.R, S.bmin, S.bmax, v, p, u);
+    if (fabsf(sdf[v]) < S.band) deform_vertex(S.deform, dparams, u, cond + b * S.cd, S.cd, elastic[v], disp, &ds);
+    for (int a = 0; a < 3; ++a) vpos[i * 3 + a] = p[a] + disp[a];
+    vsdf[i] = sdf[v] + ds;
+  });
+}
+
+void march(Backend be, const Shapes S, const float* vsdf, int* counter, int cap, int* tris, int* tri_frame) {
+  const int64_t tets = (int64_t)S.R * S.R * S.R * 6;
+  launch_1d(be, (int64_t)S.B * tets, [=] DT_LAMBDA(int64_t i) {
+    const int b = (int)(i / tets);
+    int v[4];
+    tops::tet_vertices(S.R, i % tets, v);
+    float s[4];
+    for (int k = 0; k < 4; ++k) s[k] = vsdf[(int64_t)b * S.V + v[k]];
+    int t[2][3][2];
+    const int n = tops::marching_tet(v, s, t);
+    for (int k = 0; k < n; ++k) {
+      const int slot = tops::atomic_inc(counter);
+      if (slot >= cap) continue;
+      for (int c = 0; c < 3; ++c) { tris[slot * 6 + c * 2] = t[k][c][0]; tris[slot * 6 + c * 2 + 1] = t[k][c][1]; }
+      tri_frame[slot] = b;
+    }
+  });
+}
+
+// Corner record: px, py, z_ndc, 1/w, u (normalised canonical position, 3). 7 floats.
+constexpr int kCorner = 7;
+
+void corners(Backend be, const Shapes S, int ntri, const int* tris, const int* tri_frame, const float* vpos,
+             const float* vsdf, const float* poses, float* corner) {
+  launch_1d(be, (int64_t)ntri * 3, [=] DT_LAMBDA(int64_t i) {
+    const int t = (int)(i / 3), c = (int)(i % 3), b = tri_frame[t];
+    const int va = tris[t * 6 + c * 2], vb = tris[t * 6 + c * 2 + 1];
+    const int64_t ia = (int64_t)b * S.V + va, ib = (int64_t)b * S.V + vb;
+    const float tt = tops::edge_t(vsdf[ia], vsdf[ib]);
+    float p[3], pa[3], pb[3], ua[3], ub[3];
+    for (int a = 0; a < 3; ++a) p[a] = vpos[ia * 3 + a] + tt * (vpos[ib * 3 + a] - vpos[ia * 3 + a]);
+    tops::grid_position(S.R, S.bmin, S.bmax, va, pa, ua);
+    tops::grid_position(S.R, S.bmin, S.bmax, vb, pb, ub);
+    float clip[4], px[2];
+    project_to_clip(S.cam, poses + b * 16, p, clip);
+    float* o = corner + i * kCorner;
+    if (clip[3] <= 1e-6f) { o[3] = -1.f; return; }  // behind the camera: the triangle is dropped
+    clip_to_pixel(S.cam, clip, px);
+    o[0] = px[0]; o[1] = px[1]; o[2] = clip[2] / clip[3]; o[3] = 1.f / clip[3];
+    for (int a = 0; a < 3; ++a) o[4 + a] = ua[a] + tt * (ub[a] - ua[a]);
+  });
+}
+
+DT_HD float edge_fn(float ax, float ay, float bx, float by, float px, float py) {
+  return (bx - ax) * (py - ay) - (by - ay) * (px - ax);
+}
+
+// Screen barycentrics of a pixel centre in triangle t; false when outside or degenerate.
+DT_HD bool bary(const float* cr, float px, float py, float w[3]) {
+  const float* a = cr; const float* b = cr + kCorner; const float* c = cr + 2 * kCorner;
+  const float area = edge_fn(a[0], a[1], b[0], b[1], c[0], c[1]);
+  if (fabsf(area) < 1e-12f) return false;
+  w[0] = edge_fn(b[0], b[1], c[0], c[1], px, py) / area;
+  w[1] = edge_fn(c[0], c[1], a[0], a[1], px, py) / area;
+  w[2] = edge_fn(a[0], a[1], b[0], b[1], px, py) / area;
+  return w[0] >= 0.f && w[1] >= 0.f && w[2] >= 0.f;
+}
+
+void raster(Backend be, const Shapes S, int ntri, const int* tri_frame, const float* corner, unsigned long long* depth) {
+  launch_1d(be, ntri, [=] DT_LAMBDA(int64_t t) {
+    const float* cr = corner + t * 3 * kCorner;
+    if (cr[3] <= 0.f || cr[kCorner + 3] <= 0.f || cr[2 * kCorner + 3] <= 0.f) return;
+    float x0 = cr[0], x1 = cr[0], y0 = cr[1], y1 = cr[1];
+    for (int c = 1; c < 3; ++c) {
+      x0 = fminf(x0, cr[c * kCorner]); x1 = fmaxf(x1, cr[c * kCorner]);
+      y0 = fminf(y0, cr[c * kCorner + 1]); y1 = fmaxf(y1, cr[c * kCorner + 1]);
+    }
+    const int ix0 = (int)fmaxf(0.f, floorf(x0 - 0.5f)), ix1 = (int)fminf((float)S.W - 1, ceilf(x1 - 0.5f));
+    const int iy0 = (int)fmaxf(0.f, floorf(y0 - 0.5f)), iy1 = (int)fminf((float)S.H - 1, ceilf(y1 - 0.5f));
+    const int b = tri_frame[t];
+    for (int y = iy0; y <= iy1; ++y)
+      for (int x = ix0; x <= ix1; ++x) {
+        float w[3];
+        if (!bary(cr, x + 0.5f, y + 0.5f, w)) continue;
+        const float z = w[0] * cr[2] + w[1] * cr[kCorner + 2] + w[2] * cr[2 * kCorner + 2];
+        if (z < -1.f || z > 1.f) continue;
+        const float zd = z * 0.5f + 0.5f;
+        unsigned int zb;
+        memcpy(&zb, &zd, 4);
+        const unsigned long long key = ((unsigned long long)zb << 32) | (unsigned long long)(unsigned)t;
+        tops::atomic_min_u64(depth + ((int64_t)b * S.H + y) * S.W + x, key);
+      }
+  });
+}
+
+// Resolves visibility, interpolates the canonical position (perspective-correct) and shades.
+void shade(Backend be, const Shapes S, const unsigned long long* depth, const float* corner, const float* cond,
+           const float* hparams, const float* tparams, const float* bg, int* pix_tri, float* pix_u, float* base,
+           int* covered) {
+  const int64_t HW = (int64_t)S.H * S.W;
+  launch_1d(be, S.B * HW, [=] DT_LAMBDA(int64_t i) {
+    const int b = (int)(i / HW);
+    const int x = (int)(i % S.W), y = (int)((i % HW) / S.W);
+    const unsigned long long key = depth[i];
+    float* o = base + i * 4;
+    if (key == ~0ull) {
+      pix_tri[i] = -1;
+      for (int c = 0; c < 3; ++c) o[c] = bg ? bg[i * 3 + c] : 0.f;
+      o[3] = 0.f;
+      return;
+    }
+    const int t = (int)(key & 0xffffffffull);
+    pix_tri[i] = t;
+    tops::atomic_inc(covered);
+    const float* cr = corner + (int64_t)t * 3 * kCorner;
+    float w[3];
+    bary(cr, x + 0.5f, y + 0.5f, w);
+    float pw[3], sum = 0.f;
+    for (int c = 0; c < 3; ++c) { pw[c] = w[c] * cr[c * kCorner + 3]; sum += pw[c]; }
+    float u[3];
+    for (int a = 0; a < 3; ++a) {
+      u[a] = 0.f;
+      for (int c = 0; c < 3; ++c) u[a] += pw[c] / sum * cr[c * kCorner + 4 + a];
+      pix_u[i * 3 + a] = u[a];
+    }
+    float in[kMaxWidth];
+    hashgrid_encode(S.tex.grid, S.levels.l, hparams, u, in);
+    const int ne = S.tex.grid.levels * S.tex.grid.features;
+    for (int k = 0; k < S.cd; ++k) in[ne + k] = cond[b * S.cd + k];
+    mlp_forward(S.tex.mlp, tparams, in, o);
+    o[3] = 1.f;
+  });
+}
+
+// Analytic antialiasing of silhouette edges: for every horizontal and vertical pixel pair with
+// exactly one covered pixel, the covered triangle's edge crossing moves colour across the pair.
+void antialias(Backend be, const Shapes S, const int* pix_tri, const float* corner, const float* base, float* aa) {
+  const int64_t HW = (int64_t)S.H * S.W;
+  launch_1d(be, S.B * HW * 2, [=] DT_LAMBDA(int64_t j) {
+    const int64_t i = j >> 1;
+    const int axis = (int)(j & 1);
+    const int x = (int)(i % S.W), y = (int)((i % HW) / S.W);
+    if ((axis == 0 && x + 1 >= S.W) || (axis == 1 && y + 1 >= S.H)) return;
+    const int64_t n = axis == 0 ? i + 1 : i + S.W;
+    const bool ci = pix_tri[i] >= 0, cn = pix_tri[n] >= 0;
+    if (ci == cn) return;
+    const int64_t pc = ci ? i : n, pu = ci ? n : i;
+    const float sign = ci ? 1.f : -1.f;
+    const float* cr = corner + (int64_t)pix_tri[pc] * 3 * kCorner;
+    const float P[3][2] = {{cr[0], cr[1]}, {cr[kCorner], cr[kCorner + 1]}, {cr[2 * kCorner], cr[2 * kCorner + 1]}};
+    const float cx = (float)(pc % S.W) + 0.5f, cy = (float)((pc % HW) / S.W) + 0.5f;
+    float s, ds[3][2];
+    if (!tops::aa_exit(P, cx, cy, axis, sign, &s, ds)) return;
+    const int64_t k = s > 0.5f ? pu : pc;
+    for (int ch = 0; ch < 4; ++ch) atomic_add(aa + k * 4 + ch, (s - 0.5f) * (base[pc * 4 + ch] - base[pu * 4 + ch]));
+  });
+}
+
+}  // namespace ops
+
+// ------------------------------------------------------------------------------------------------
+namespace {
+
+uint64_t splitmix(uint64_t& s) {
+  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+float uniform(uint64_t& s, float lo, float hi) {
+  return lo + (hi - lo) * (float)((splitmix(s) >> 11) * (1.0 / 9007199254740992.0));
+}
+
+void init_mlp(const MlpConfig& c, float* p, uint64_t& rng, float last_scale) {
+  for (int k = 0; k < mlp_layer_count(c); ++k) {
+    const int ni = mlp_layer_in(c, k), no = mlp_layer_out(c, k);
+    float lim = std::sqrt(6.f / (float)(ni + no));
+    if (k == c.hidden_layers) lim *= last_scale;
+    for (int i = 0; i < no * ni; ++i) *p++ = uniform(rng, -lim, lim);
+    for (int i = 0; i < no; ++i) *p++ = 0.f;
+  }
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  TrainerConfig cfg;
+  Backend be;
+  Device dev;
+  ops::Shapes S{};
+  std::vector<ParamBlock> blocks;
+  size_t n_params = 0;
+  Buffer<float> params, grads, m, v;
+  int64_t step = 0;
+  uint64_t rng = 0;
+
+  // Work buffers, sized for the current batch.
+  int cur_B = -1, cap = 0;
+  Buffer<float> cond, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
+  Buffer<float> images, masks, poses, windows, prior, losses;
+  Buffer<int> tris, tri_frame, pix_tri, counter;
+  Buffer<unsigned long long> depth;
+
+  const ParamBlock& block(const char* name) const {
+    for (auto& b : blocks) if (b.name == name) return b;
+    throw TrainerError(std::string("internal: no parameter block ") + name);
+  }
+
+  void setup() {
+    validate_config(cfg);
+    S = ops::Shapes{};
+    S.R = cfg.grid_res;
+    S.V = (S.R + 1) * (S.R + 1) * (S.R + 1);
+    S.H = cfg.height; S.W = cfg.width; S.cd = cfg.cond_dim;
+    for (int a = 0; a < 3; ++a) { S.bmin[a] = cfg.box_min[a]; S.bmax[a] = cfg.box_max[a]; }
+    float cell = 1e30f;
+    for (int a = 0; a < 3; ++a) cell = std::min(cell, (cfg.box_max[a] - cfg.box_min[a]) / S.R);
+    S.band = cfg.active_band_cells * cell;
+    S.cam.fovy_deg = cfg.fovy_deg; S.cam.width = cfg.width; S.cam.height = cfg.height;
+    S.cond = ConditionConfig{};
+    S.cond.window = cfg.cond_window; S.cond.out_dim = cfg.cond_dim;
+    S.deform.n_freq = cfg.deform_freq;
+    S.deform.mlp = MlpConfig{3 + 6 * cfg.deform_freq + cfg.cond_dim, cfg.deform_width, cfg.deform_hidden, 4, kActReLU, kActNone};
+    S.deform.sdf_delta_scale = cfg.sdf_delta_scale;
+    S.deform.freeze_sdf_delta = cfg.freeze_sdf_delta;
+    S.tex.grid = HashGridConfig{cfg.hash_levels, cfg.hash_features, cfg.hash_log2_table, cfg.hash_base_res, cfg.hash_finest_res};
+    S.tex.mlp = MlpConfig{cfg.hash_levels * cfg.hash_features + cfg.cond_dim, cfg.tex_width, cfg.tex_hidden, 3, kActReLU, kActSigmoid};
+    hashgrid_levels(S.tex.grid, S.levels.l);
+
+    blocks.clear();
+    size_t off = 0;
+    auto add = [&](const char* n, size_t c) { blocks.push_back({n, off, c}); off += c; };
+    add("sdf", S.V);
+    add("elastic", S.V);
+    add("condition", condition_param_count(S.cond));
+    add("deform", mlp_param_count(S.deform.mlp));
+    add("hashgrid", hashgrid_param_count(S.tex.grid));
+    add("texture", mlp_param_count(S.tex.mlp));
+    n_params = off;
+    params.resize(be, n_params); grads.resize(be, n_params); m.resize(be, n_params); v.resize(be, n_params);
+    losses.resize(be, 8);
+    counter.resize(be, 2);
+    cur_B = -1;
+  }
+
+  void init_params() {
+    rng = cfg.seed;
+    std::vector<float> h(n_params, 0.f);
+    const ParamBlock& bs = block("sdf");
+    const ParamBlock& bel = block("elastic");
+    for (int vi = 0; vi < S.V; ++vi) {
+      float p[3], u[3];
+      tops::grid_position(S.R, S.bmin, S.bmax, vi, p, u);
+      // Scaled ellipsoid distance: exact on the axes, a smooth SDF-like field elsewhere.
+      float q = 0.f, rmin = 1e30f;
+      for (int a = 0; a < 3; ++a) {
+        const float d = (p[a] - cfg.init_center[a]) / cfg.init_radii[a];
+        q += d * d;
+        rmin = std::min(rmin, cfg.init_radii[a]);
+      }
+      h[bs.offset + vi] = (std::sqrt(q) - 1.f) * rmin;
+      h[bel.offset + vi] = cfg.init_elastic;
+    }
+    const ParamBlock& bc = block("condition");
+    {
+      float* p = h.data() + bc.offset;
+      for (int k = 0; k < S.cond.num_conv; ++k) {
+        const Conv1dLayer L = S.cond.conv[k];
+        const float lim = std::sqrt(6.f / (float)(L.in_ch * L.kernel + L.out_ch));
+        for (int i = 0; i < L.out_ch * L.in_ch * L.kernel; ++i) *p++ = uniform(rng, -lim, lim);
+        for (int i = 0; i < L.out_ch; ++i) *p++ = 0.f;
+      }
+      const int flat = condition_flat_size(S.cond);
+      const float lim = std::sqrt(6.f / (float)(flat + S.cond.out_dim));
+      for (int i = 0; i < S.cond.out_dim * flat; ++i) *p++ = uniform(rng, -lim, lim);
+      for (int i = 0; i < S.cond.out_dim; ++i) *p++ = 0.f;
+    }
+    // The deformation starts near zero so the initial shape is the ellipsoid.
+    init_mlp(S.deform.mlp, h.data() + block("deform").offset, rng, 0.01f);
+    const ParamBlock& bh = block("hashgrid");
+    for (size_t i = 0; i < bh.count; ++i) h[bh.offset + i] = uniform(rng, -1e-4f, 1e-4f);
+    init_mlp(S.tex.mlp, h.data() + block("texture").offset, rng, 1.f);
+    params.upload(h.data(), n_params);
+    m.zero(); v.zero();
+    step = 0;
+  }
+
+  void ensure_batch(int B) {
+    if (B == cur_B) return;
+    const int64_t V = S.V, HW = (int64_t)S.H * S.W;
+    cap = B * (cfg.max_triangles > 0 ? cfg.max_triangles : 48 * S.R * S.R);
+    cond.resize(be, (size_t)B * S.cd);
+    vpos.resize(be, B * V * 3); vsdf.resize(be, B * V); gvpos.resize(be, B * V * 3); gvsdf.resize(be, B * V);
+    tris.resize(be, (size_t)cap * 6); tri_frame.resize(be, cap);
+    corner.resize(be, (size_t)cap * 3 * ops::kCorner); gcorner.resize(be, (size_t)cap * 6);
+    depth.resize(be, B * HW); pix_tri.resize(be, B * HW); pix_u.resize(be, B * HW * 3);
+    base.resize(be, B * HW * 4); aa.resize(be, B * HW * 4); gout.resize(be, B * HW * 4); grgb.resize(be, B * HW * 3);
+    images.resize(be, B * HW * 3); masks.resize(be, B * HW); poses.resize(be, (size_t)B * 16);
+    windows.resize(be, (size_t)B * S.cond.window * kNumBlendshapes);
+    cur_B = B;
+    S.B = B;
+  }
+
+  float* P(const char* n) { return params.data() + block(n).offset; }
+  float* G(const char* n) { return grads.data() + block(n).offset; }
+
+  // Forward to the antialiased composite; returns the triangle count.
+  int forward(const float* bg, StepLosses* out) {
+    ops::condition(be, S, P("condition"), windows.data(), cond.data());
+    ops::vertices(be, S, P("sdf"), P("elastic"), P("deform"), cond.data(), vpos.data(), vsdf.data());
+    counter.zero();
+    ops::march(be, S, vsdf.data(), counter.data(), cap, tris.data(), tri_frame.data());
+    int cnt[2];
+    counter.download(cnt, 2);
+    if (cnt[0] > cap)
+      throw TrainerError("marching tets produced " + std::to_string(cnt[0]) + " triangles, more than the capacity " +
+                         std::to_string(cap) + "; raise config.max_triangles or lower grid_res");
+    const int ntri = cnt[0];
+    ops::corners(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(), corner.data());
+    // 0xff bytes give the empty depth key ~0.
+    {
+      std::vector<unsigned long long> init(depth.size(), ~0ull);
+      depth.upload(init.data(), init.size());
+    }
+    ops::raster(be, S, ntri, tri_frame.data(), corner.data(), depth.data());
+    counter.zero();
+    ops::shade(be, S, depth.data(), corner.data(), cond.data(), P("hashgrid"), P("texture"), bg, pix_tri.data(),
+               pix_u.data(), base.data(), counter.data());
+    aa.zero();
+    ops::antialias(be, S, pix_tri.data(), corner.data(), base.data(), aa.data());
+    if (out) {
+      counter.download(cnt, 2);
+      out->triangles = ntri;
+      out->covered_pixels = cnt[0];
+    }
+    return ntri;
+  }
+
+  float sdf_reg_weight() const {
+    const float f = std::min(1.f, (float)step / (float)std::max(1, cfg.sdf_reg_steps));
+    return cfg.w_sdf_reg_start + (cfg.w_sdf_reg_end - cfg.w_sdf_reg_start) * f;
+  }
+
+  StepLosses train_step(const Batch& bt);
+  void adam();
+};
+
+// ------------------------------------------------------------------------------------------------
+namespace ops {
+
+struct LossCfg {
+  float w_photo, w_sil, w_box, box_norm;
+};
+
+// Losses on the composite; writes dL/d(output rgb, coverage) into gout and the values into
+// losses[0..2] (photo, silhouette, box).
+void image_losses(Backend be, const Shapes S, LossCfg L, const float* base, const float* aa, const float* images,
+                  const float* masks, const float* boxes, int has_boxes, float* gout, float* losses) {
+  const int64_t HW = (int64_t)S.H * S.W;
+  const float np = (float)(S.B * HW);
+  launch_1d(be, S.B * HW, [=] DT_LAMBDA(int64_t i) {
+    const int b = (int)(i / HW);
+    const float x = (float)(i % S.W) + 0.5f, y = (float)((i % HW) / S.W) + 0.5f;
+    bool in_box = false;
+    if (has_boxes)
+      for (int k = 0; k < 3; ++k) {
+        const float* bx = boxes + (b * 3 + k) * 4;
+        if (x >= bx[0] && x < bx[2] && y >= bx[1] && y < bx[3]) in_box = true;
+      }
+    float lp = 0.f, lb = 0.f;
+    for (int c = 0; c < 3; ++c) {
+      const float d = base[i * 4 + c] + aa[i * 4 + c] - images[i * 3 + c];
+      lp += d * d;
+      float g = 2.f * L.w_photo * d / (3.f * np);
+      if (in_box) { lb += d * d; g += 2.f * L.w_box * d / (3.f * L.box_norm); }
+      gout[i * 4 + c] = g;
+    }
+    const float dc = base[i * 4 + 3] + aa[i * 4 + 3] - masks[i];
+    gout[i * 4 + 3] = 2.f * L.w_sil * dc / np;
+    atomic_add(losses + 0, L.w_photo * lp / (3.f * np));
+    atomic_add(losses + 1, L.w_sil * dc * dc / np);
+    if (in_box) atomic_add(losses + 2, L.w_box * lb / (3.f * L.box_norm));
+  });
+}
+
+void aa_backward(Backend be, const Shapes S, const int* pix_tri, const float* corner, const float* base,
+                 const float* gout, float* grgb, float* gcorner) {
+  const int64_t HW = (int64_t)S.H * S.W;
+  // The unantialiased composite: covered pixels pass their gradient to the texture.
+  launch_1d(be, S.B * HW, [=] DT_LAMBDA(int64_t i) {
+    for (int c = 0; c < 3; ++c) grgb[i * 3 + c] = pix_tri[i] >= 0 ? gout[i * 4 + c] : 0.f;
+  });
+  launch_1d(be, S.B * HW * 2, [=] DT_LAMBDA(int64_t j) {
+    const int64_t i = j >> 1;
+    const int axis = (int)(j & 1);
+    const int x = (int)(i % S.W), y = (int)((i % HW) / S.W);
+    if ((axis == 0 && x + 1 >= S.W) || (axis == 1 && y + 1 >= S.H)) return;
+    const int64_t n = axis == 0 ? i + 1 : i + S.W;
+    const bool ci = pix_tri[i] >= 0, cn = pix_tri[n] >= 0;
+    if (ci == cn) return;
+    const int64_t pc = ci ? i : n, pu = ci ? n : i;
+    const float sign = ci ? 1.f : -1.f;
+    const int t = pix_tri[pc];
+    const float* cr = corner + (int64_t)t * 3 * kCorner;
+    const float P[3][2] = {{cr[0], cr[1]}, {cr[kCorner], cr[kCorner + 1]}, {cr[2 * kCorner], cr[2 * kCorner + 1]}};
+    const float cx = (float)(pc % S.W) + 0.5f, cy = (float)((pc % HW) / S.W) + 0.5f;
+    float s, ds[3][2];
+    if (!tops::aa_exit(P, cx, cy, axis, sign, &s, ds)) return;
+    const int64_t k = s > 0.5f ? pu : pc;
+    float gs = 0.f;
+    for (int ch = 0; ch < 4; ++ch) gs += gout[k * 4 + ch] * (base[pc * 4 + ch] - base[pu * 4 + ch]);
+    for (int ch = 0; ch < 3; ++ch) atomic_add(grgb + pc * 3 + ch, (s - 0.5f) * gout[k * 4 + ch]);
+    for (int c = 0; c < 3; ++c)
+      for (int a = 0; a < 2; ++a)
+        if (ds[c][a] != 0.f) atomic_add(gcorner + (int64_t)t * 6 + c * 2 + a, gs * ds[c][a]);
+  });
+}
+
+void texture_backward(Backend be, const Shapes S, const int* pix_tri, const float* pix_u, const float* cond,
+                      const float* hparams, const float* tparams, const float* grgb, float* ghash, float* gtex) {
+  const int64_t HW = (int64_t)S.H * S.W;
+  launch_1d(be, S.B * HW, [=] DT_LAMBDA(int64_t i) {
+    if (pix_tri[i] < 0) return;
+    float g[3] = {grgb[i * 3], grgb[i * 3 + 1], grgb[i * 3 + 2]};
+    if (g[0] == 0.f && g[1] == 0.f && g[2] == 0.f) return;
+    const int b = (int)(i / HW);
+    const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
+    float in[kMaxWidth];
+    hashgrid_encode(S.tex.grid, S.levels.l, hparams, u, in);
+    const int ne = S.tex.grid.levels * S.tex.grid.features;
+    for (int k = 0; k < S.cd; ++k) in[ne + k] = cond[b * S.cd + k];
+    float acts[tops::kMaxLayers + 1][kMaxWidth];
+    tops::mlp_forward_keep(S.tex.mlp, tparams, in, acts);
+    float gin[kMaxWidth];
+    tops::mlp_backward(S.tex.mlp, tparams, acts, g, gtex, gin);
+    tops::hashgrid_backward(S.tex.grid, S.levels.l, u, gin, ghash);
+  });
+}
+
+// Corner pixel gradients -> surface point -> deformed grid vertex positions and SDF values.
+void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, const int* tri_frame, const float* vpos,
+                     const float* vsdf, const float* poses, const float* corner, const float* gcorner, float* gvpos,
+                     float* gvsdf) {
+  launch_1d(be, (int64_t)ntri * 3, [=] DT_LAMBDA(int64_t i) {
+    const int t = (int)(i / 3), c = (int)(i % 3), b = tri_frame[t];
+    const float gx = gcorner[t * 6 + c * 2], gy = gcorner[t * 6 + c * 2 + 1];
+    if ((gx == 0.f && gy == 0.f) || corner[i * kCorner + 3] <= 0.f) return;
+    const int va = tris[t * 6 + c * 2], vb = tris[t * 6 + c * 2 + 1];
+    const int64_t ia = (int64_t)b * S.V + va, ib = (int64_t)b * S.V + vb;
+    const float sa = vsdf[ia], sb = vsdf[ib];
+    const float tt = tops::edge_t(sa, sb);
+    float p[3], e[3];
+    for (int a = 0; a < 3; ++a) { e[a] = vpos[ib * 3 + a] - vpos[ia * 3 + a]; p[a] = vpos[ia * 3 + a] + tt * e[a]; }
+    const float* M = poses + b * 16;
+    float v[3];
+    for (int r = 0; r < 3; ++r) v[r] = M[r] * p[0] + M[4 + r] * p[1] + M[8 + r] * p[2] + M[12 + r];
+    const float f = 1.f / tanf(0.5f * S.cam.fovy_deg * 3.14159265358979f / 180.f);
+    const float aspect = (float)S.cam.width / (float)S.cam.height;
+    const float X = f / aspect * v[0], Y = f * v[1], W = -v[2];
+    // px = (X/W * .5 + .5) * width, py = (.5 - Y/W * .5) * height, W = -v2.
+    float gv[3];
+    gv[0] = gx * 0.5f * S.cam.width * (f / aspect) / W;
+    gv[1] = -gy * 0.5f * S.cam.height * f / W;
+    gv[2] = gx * 0.5f * S.cam.width * X / (W * W) - gy * 0.5f * S.cam.height * Y / (W * W);
+    float gp[3];
+    for (int a = 0; a < 3; ++a) gp[a] = M[a * 4 + 0] * gv[0] + M[a * 4 + 1] * gv[1] + M[a * 4 + 2] * gv[2];
+    float gt = 0.f;
+    for (int a = 0; a < 3; ++a) {
+      atomic_add(gvpos + ia * 3 + a, (1.f - tt) * gp[a]);
+      atomic_add(gvpos + ib * 3 + a, tt * gp[a]);
+      gt += gp[a] * e[a];
+    }
+    const float d = sa - sb;
+    if (fabsf(d) < 1e-12f) return;
+    atomic_add(gvsdf + ia, gt * (-sb / (d * d)));
+    atomic_add(gvsdf + ib, gt * (sa / (d * d)));
+  });
+}
+
+void vertex_backward(Backend be, const Shapes S, const float* sdf, const float* elastic, const float* dparams,
+                     const float* cond, const float* gvpos, const float* gvsdf, float* gsdf, float* gel, float* gdef) {
+  launch_1d(be, (int64_t)S.B * S.V, [=] DT_LAMBDA(int64_t i) {
+    const int b = (int)(i / S.V), v = (int)(i % S.V);
+    const float gs = gvsdf[i];
+    const float gp[3] = {gvpos[i * 3], gvpos[i * 3 + 1], gvpos[i * 3 + 2]};
+    if (gs == 0.f && gp[0] == 0.f && gp[1] == 0.f && gp[2] == 0.f) return;
+    atomic_add(gsdf + v, gs);
+    if (!(fabsf(sdf[v]) < S.band)) return;
+    float p[3], u[3];
+    tops::grid_position(S.R, S.bmin, S.bmax, v, p, u);
+    float in[kMaxWidth];
+    freq_encode(S.deform.n_freq, u, in);
+    const int nf = freq_encoding_size(S.deform.n_freq);
+    for (int k = 0; k < S.cd; ++k) in[nf + k] = cond[b * S.cd + k];
+    float acts[tops::kMaxLayers + 1][kMaxWidth];
+    tops::mlp_forward_keep(S.deform.mlp, dparams, in, acts);
+    const float* o = acts[mlp_layer_count(S.deform.mlp)];
+    float go[4], gscale = 0.f;
+    for (int a = 0; a < 3; ++a) {
+      const float th = tanhf(o[a]);
+      go[a] = gp[a] * elastic[v] * (1.f - th * th);
+      gscale += gp[a] * th;
+    }
+    const float th3 = tanhf(o[3]);
+    go[3] = S.deform.freeze_sdf_delta ? 0.f : gs * S.deform.sdf_delta_scale * (1.f - th3 * th3);
+    atomic_add(gel + v, gscale);
+    tops::mlp_backward(S.deform.mlp, dparams, acts, go, gdef, nullptr);
+  });
+}
+
+// DMTet's sign regulariser on lattice edges whose SDF changes sign (two passes: count, then
+// the mean of the binary cross-entropies), elastic-scale bound, landmark prior.
+// Lattice edge j = 3 v + axis from vertex v to its +axis neighbour; false past the border.
+DT_HD bool lattice_edge(int R, int64_t j, int* v0, int* v1) {
+  const int n = R + 1;
+  const int v = (int)(j / 3), a = (int)(j % 3);
+  const int idx[3] = {v % n, (v / n) % n, v / (n * n)};
+  if (idx[a] + 1 > R) return false;
+  *v0 = v;
+  *v1 = v + (a == 0 ? 1 : (a == 1 ? n : n * n));
+  return true;
+}
+
+void regularisers(Backend be, const Shapes S, float w_reg, float w_el, float max_el, float w_prior,
+                  const float* prior, int n_prior, const float* sdf, const float* elastic, float* gsdf, float* gel,
+                  int* counter, float* losses) {
+  const int n = S.R + 1;
+  const int R = S.R;
+  int* cnt = counter;
+  launch_1d(be, (int64_t)S.V * 3, [=] DT_LAMBDA(int64_t j) {
+    int v0, v1;
+    if (lattice_edge(R, j, &v0, &v1) && ((sdf[v0] < 0.f) != (sdf[v1] < 0.f))) tops::atomic_inc(cnt);
+  });
+  int count = 0;
+  {
+    int h[2];
+#if defined(__CUDACC__)
+    if (be == Backend::CUDA) cuda_check(cudaMemcpy(h, counter, sizeof h, cudaMemcpyDeviceToHost), "cudaMemcpy");
+    else std::memcpy(h, counter, sizeof h);
+#else
+    std::memcpy(h, counter, sizeof h);
+#endif
+    count = h[0];
+  }
+  if (count > 0 && w_reg > 0.f) {
+    const float w = w_reg / (float)count;
+    launch_1d(be, (int64_t)S.V * 3, [=] DT_LAMBDA(int64_t j) {
+      int v0, v1;
+      if (!lattice_edge(R, j, &v0, &v1)) return;
+      const float a = sdf[v0], b = sdf[v1];
+      if ((a < 0.f) == (b < 0.f)) return;
+      const float ya = b > 0.f ? 1.f : 0.f, yb = a > 0.f ? 1.f : 0.f;
+      auto sp = [](float x) { return x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x)); };
+      const float l = sp(a) - ya * a + sp(b) - yb * b;
+      atomic_add(losses + 5, w * l);
+      atomic_add(gsdf + v0, w * (1.f / (1.f + expf(-a)) - ya));
+      atomic_add(gsdf + v1, w * (1.f / (1.f + expf(-b)) - yb));
+    });
+  }
+  if (w_el > 0.f) {
+    const float w = w_el / (float)S.V;
+    launch_1d(be, S.V, [=] DT_LAMBDA(int64_t v) {
+      const float e = elastic[v];
+      const float over = e > max_el ? e - max_el : 0.f, under = e < 0.f ? -e : 0.f;
+      if (over == 0.f && under == 0.f) return;
+      atomic_add(losses + 4, w * (over * over + under * under));
+      atomic_add(gel + v, w * 2.f * (over - under));
+    });
+  }
+  if (w_prior > 0.f && n_prior > 0) {
+    const float w = w_prior / (float)n_prior;
+    launch_1d(be, n_prior, [=] DT_LAMBDA(int64_t k) {
+      int i0[3];
+      float fr[3];
+      for (int a = 0; a < 3; ++a) {
+        float q = (prior[k * 3 + a] - S.bmin[a]) / (S.bmax[a] - S.bmin[a]) * (float)S.R;
+        q = clampf(q, 0.f, (float)S.R);
+        float fl = floorf(q);
+        if (fl > (float)S.R - 1.f) fl = (float)S.R - 1.f;
+        i0[a] = (int)fl;
+        fr[a] = q - fl;
+      }
+      float s = 0.f, wc[8];
+      int vc[8];
+      for (int c = 0; c < 8; ++c) {
+        float wt = 1.f;
+        int id[3];
+        for (int a = 0; a < 3; ++a) {
+          const int bit = (c >> a) & 1;
+          wt *= bit ? fr[a] : 1.f - fr[a];
+          id[a] = i0[a] + bit;
+        }
+        vc[c] = id[0] + n * (id[1] + n * id[2]);
+        wc[c] = wt;
+        s += wt * sdf[vc[c]];
+      }
+      atomic_add(losses + 3, w * s * s);
+      for (int c = 0; c < 8; ++c) atomic_add(gsdf + vc[c], w * 2.f * s * wc[c]);
+    });
+  }
+}
+
+void adam(Backend be, size_t n, float* p, const float* g, float* m, float* v, float lr, float b1, float b2, float bc1,
+          float bc2, float eps) {
+  launch_1d(be, (int64_t)n, [=] DT_LAMBDA(int64_t i) {
+    const float gi = g[i];
+    const float mi = b1 * m[i] + (1.f - b1) * gi;
+    const float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+  });
+}
+
+}  // namespace ops
+
+StepLosses Trainer::Impl::train_step(const Batch& bt) {
+  if (bt.frames < 1) throw TrainerError("batch.frames must be >= 1");
+  if (!bt.images || !bt.masks || !bt.poses || !bt.windows)
+    throw TrainerError("batch needs images, masks, poses and windows");
+  ensure_batch(bt.frames);
+  const int64_t HW = (int64_t)S.H * S.W;
+  images.upload(bt.images, bt.frames * HW * 3);
+  masks.upload(bt.masks, bt.frames * HW);
+  poses.upload(bt.poses, (size_t)bt.frames * 16);
+  windows.upload(bt.windows, (size_t)bt.frames * S.cond.window * kNumBlendshapes);
+  Buffer<float> boxes;
+  float box_norm = 1.f;
+  if (bt.boxes) {
+    boxes.resize(be, (size_t)bt.frames * 12);
+    boxes.upload(bt.boxes, (size_t)bt.frames * 12);
+    double area = 0;
+    for (int k = 0; k < bt.frames * 3; ++k) {
+      const float* b = bt.boxes + k * 4;
+      if (!(b[2] >= b[0] && b[3] >= b[1])) throw TrainerError("batch.boxes: every box needs x1 >= x0 and y1 >= y0 (pixels)");
+      area += (double)(b[2] - b[0]) * (b[3] - b[1]);
+    }
+    box_norm = (float)std::max(1.0, area);
+  }
+  const bool use_prior = bt.prior_points && bt.prior_count > 0 && step < cfg.prior_steps;
+  if (use_prior) {
+    prior.resize(be, (size_t)bt.prior_count * 3);
+    prior.upload(bt.prior_points, (size_t)bt.prior_count * 3);
+  }
+
+  StepLosses out;
+  const int ntri = forward(images.data(), &out);
+  grads.zero(); losses.zero(); gcorner.zero(); gvpos.zero(); gvsdf.zero();
+  ops::image_losses(be, S, ops::LossCfg{cfg.w_photo, cfg.w_silhouette, cfg.w_box, box_norm}, base.data(), aa.data(),
+                    images.data(), masks.data(), boxes.data(), bt.boxes ? 1 : 0, gout.data(), losses.data());
+  ops::aa_backward(be, S, pix_tri.data(), corner.data(), base.data(), gout.data(), grgb.data(), gcorner.data());
+  ops::texture_backward(be, S, pix_tri.data(), pix_u.data(), cond.data(), P("hashgrid"), P("texture"), grgb.data(),
+                        G("hashgrid"), G("texture"));
+  ops::corner_backward(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(),
+                       corner.data(), gcorner.data(), gvpos.data(), gvsdf.data());
+  ops::vertex_backward(be, S, P("sdf"), P("elastic"), P("deform"), cond.data(), gvpos.data(), gvsdf.data(), G("sdf"),
+                       G("elastic"), G("deform"));
+  counter.zero();
+  ops::regularisers(be, S, sdf_reg_weight(), cfg.w_elastic, cfg.max_elastic, use_prior ? cfg.w_prior : 0.f,
+                    use_prior ? prior.data() : nullptr, use_prior ? bt.prior_count : 0, P("sdf"), P("elastic"),
+                    G("sdf"), G("elastic"), counter.data(), losses.data());
+  adam();
+  ++step;
+  float l[8];
+  losses.download(l, 8);
+  out.photo = l[0]; out.silhouette = l[1]; out.box = l[2]; out.prior = l[3]; out.elastic = l[4]; out.sdf_reg = l[5];
+  out.total = l[0] + l[1] + l[2] + l[3] + l[4] + l[5];
+  return out;
+}
+
+void Trainer::Impl::adam() {
+  const double t = (double)step + 1.0;
+  const float bc1 = (float)(1.0 - std::pow((double)cfg.adam_beta1, t));
+  const float bc2 = (float)(1.0 - std::pow((double)cfg.adam_beta2, t));
+  const double decay = std::max((double)cfg.lr_floor, std::pow(0.1, (double)step / cfg.lr_decay_steps));
+  for (const ParamBlock& b : blocks) {
+    const float base_lr = (b.name == "sdf" || b.name == "elastic") ? cfg.lr_grid : (b.name == "hashgrid" ? cfg.lr_hash : cfg.lr);
+    ops::adam(be, b.count, params.data() + b.offset, grads.data() + b.offset, m.data() + b.offset, v.data() + b.offset,
+              (float)(base_lr * decay), cfg.adam_beta1, cfg.adam_beta2, bc1, bc2, cfg.adam_eps);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+Trainer::Trainer(const TrainerConfig& cfg, Device dev) : impl_(new Impl) {
+  impl_->cfg = cfg;
+  impl_->dev = dev;
+  impl_->be = dev == Device::CUDA ? Backend::CUDA : Backend::CPU;
+  if (dev == Device::CUDA) {
+    const BackendInfo bi = query_backends();
+    if (!bi.cuda_compiled)
+      throw BackendError("CUDA backend requested but this build has no CUDA support; rebuild with DYNTET_CUDA=ON or use --device cpu");
+    if (!bi.cuda_usable)
+      throw BackendError("CUDA backend requested but no usable GPU: " + bi.cuda_error + "; use --device cpu");
+  }
+  impl_->setup();
+  impl_->init_params();
+}
+
+Trainer::~Trainer() = default;
+
+StepLosses Trainer::step(const Batch& batch) { return impl_->train_step(batch); }
+
+void Trainer::render(const float* pose, const float* window, const float* background, float* rgb, float* coverage) {
+  Impl& I = *impl_;
+  I.ensure_batch(1);
+  const int64_t HW = (int64_t)I.S.H * I.S.W;
+  I.poses.upload(pose, 16);
+  I.windows.upload(window, (size_t)I.S.cond.window * kNumBlendshapes);
+  std::vector<float> bg(HW * 3, 0.f);
+  if (background) std::memcpy(bg.data(), background, bg.size() * sizeof(float));
+  I.images.upload(bg.data(), bg.size());
+  I.forward(I.images.data(), nullptr);
+  std::vector<float> b(HW * 4), a(HW * 4);
+  I.base.download(b.data(), b.size());
+  I.aa.download(a.data(), a.size());
+  for (int64_t i = 0; i < HW; ++i) {
+    for (int c = 0; c < 3; ++c) rgb[i * 3 + c] = b[i * 4 + c] + a[i * 4 + c];
+    if (coverage) coverage[i] = b[i * 4 + 3] + a[i * 4 + 3];
+  }
+}
+
+std::vector<float> Trainer::extract_mesh() {
+  Impl& I = *impl_;
+  std::vector<float> all(I.n_params);
+  I.params.download(all.data(), I.n_params);
+  const ParamBlock& bs = I.block("sdf");
+  std::vector<float> out;
+  const int R = I.S.R;
+  for (int64_t tet = 0; tet < (int64_t)R * R * R * 6; ++tet) {
+    int v[4];
+    tops::tet_vertices(R, tet, v);
+    float s[4];
+    for (int k = 0; k < 4; ++k) s[k] = all[bs.offset + v[k]];
+    int tri[2][3][2];
+    const int n = tops::marching_tet(v, s, tri);
+    for (int k = 0; k < n; ++k)
+      for (int c = 0; c < 3; ++c) {
+        float pa[3], pb[3], u[3];
+        tops::grid_position(R, I.S.bmin, I.S.bmax, tri[k][c][0], pa, u);
+        tops::grid_position(R, I.S.bmin, I.S.bmax, tri[k][c][1], pb, u);
+        const float t = tops::edge_t(all[bs.offset + tri[k][c][0]], all[bs.offset + tri[k][c][1]]);
+        for (int a = 0; a < 3; ++a) out.push_back(pa[a] + t * (pb[a] - pa[a]));
+      }
+  }
+  return out;
+}
+
+// Checkpoint: "DYNTETCK", u32 version, u32 field count, fields (u16 name length, name, u8 kind,
+// 8-byte value), i64 step, u64 rng, u64 n, params, adam m, adam v (f32), u32 FNV-1a of all before.
+namespace {
+constexpr uint32_t kCkptVersion = 1;
+uint32_t fnv1a(const uint8_t* p, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; ++i) { h ^= p[i]; h *= 16777619u; }
+  return h;
+}
+template <class T> void put(std::vector<uint8_t>& o, const T& v) {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(&v);
+  o.insert(o.end(), p, p + sizeof(T));
+}
+struct Reader {
+  const uint8_t* p; size_t n, at = 0;
+  template <class T> T get() {
+    if (n - at < sizeof(T)) throw TrainerError("checkpoint is truncated: the file ends early; it is not a complete dyntet checkpoint");
+    T v; std::memcpy(&v, p + at, sizeof(T)); at += sizeof(T); return v;
+  }
+  void bytes(void* dst, size_t k) {
+    if (n - at < k) throw TrainerError("checkpoint is truncated: the file ends early; it is not a complete dyntet checkpoint");
+    std::memcpy(dst, p + at, k); at += k;
+  }
+};
+}  // namespace
+
+std::vector<uint8_t> Trainer::save_checkpoint() const {
+  const Impl& I = *impl_;
+  std::vector<uint8_t> o;
+  const char magic[8] = {'D', 'Y', 'N', 'T', 'E', 'T', 'C', 'K'};
+  o.insert(o.end(), magic, magic + 8);
+  put(o, kCkptVersion);
+  const auto& fields = trainer_config_fields();
+  put(o, (uint32_t)fields.size());
+  for (const ConfigField& f : fields) {
+    const uint16_t len = (uint16_t)std::strlen(f.name);
+    put(o, len);
+    o.insert(o.end(), f.name, f.name + len);
+    put(o, (uint8_t)f.kind);
+    uint8_t raw[8] = {0};
+    std::memcpy(raw, reinterpret_cast<const char*>(&I.cfg) + f.offset, f.kind == ConfigField::U64 ? 8 : 4);
+    o.insert(o.end(), raw, raw + 8);
+  }
+  put(o, (int64_t)I.step);
+  put(o, (uint64_t)I.rng);
+  put(o, (uint64_t)I.n_params);
+  const size_t at = o.size();
+  o.resize(at + I.n_params * 4 * 3);
+  float* dst = reinterpret_cast<float*>(o.data() + at);
+  std::vector<float> tmp(I.n_params);
+  I.params.download(tmp.data(), I.n_params); std::memcpy(dst, tmp.data(), I.n_params * 4);
+  I.m.download(tmp.data(), I.n_params); std::memcpy(dst + I.n_params, tmp.data(), I.n_params * 4);
+  I.v.download(tmp.data(), I.n_params); std::memcpy(dst + 2 * I.n_params, tmp.data(), I.n_params * 4);
+  put(o, fnv1a(o.data(), o.size()));
+  return o;
+}
+
+void Trainer::load_checkpoint(const uint8_t* data, size_t size) {
+  if (size < 12 || std::memcmp(data, "DYNTETCK", 8) != 0)
+    throw TrainerError("not a dyntet checkpoint (bad magic): pass a file written by saveCheckpoint()");
+  uint32_t sum;
+  std::memcpy(&sum, data + size - 4, 4);
+  if (fnv1a(data, size - 4) != sum) throw TrainerError("checkpoint checksum mismatch: the file is corrupted or truncated");
+  Reader r{data, size - 4};
+  r.at = 8;
+  const uint32_t ver = r.get<uint32_t>();
+  if (ver != kCkptVersion)
+    throw TrainerError("checkpoint version " + std::to_string(ver) + " is not supported (this build reads version " +
+                       std::to_string(kCkptVersion) + ")");
+  TrainerConfig cfg;
+  const uint32_t nf = r.get<uint32_t>();
+  const auto& fields = trainer_config_fields();
+  for (uint32_t k = 0; k < nf; ++k) {
+    const uint16_t len = r.get<uint16_t>();
+    std::string name(len, '\0');
+    r.bytes(&name[0], len);
+    const uint8_t kind = r.get<uint8_t>();
+    uint8_t raw[8];
+    r.bytes(raw, 8);
+    for (const ConfigField& f : fields)
+      if (name == f.name && kind == (uint8_t)f.kind)
+        std::memcpy(reinterpret_cast<char*>(&cfg) + f.offset, raw, f.kind == ConfigField::U64 ? 8 : 4);
+  }
+  const int64_t step = r.get<int64_t>();
+  const uint64_t rng = r.get<uint64_t>();
+  const uint64_t n = r.get<uint64_t>();
+  Impl& I = *impl_;
+  validate_config(cfg);
+  I.cfg = cfg;
+  I.setup();
+  if (n != I.n_params || r.n - r.at != n * 12)
+    throw TrainerError("checkpoint parameter count " + std::to_string(n) + " does not match its config (" +
+                       std::to_string(I.n_params) + ")");
+  std::vector<float> tmp(n);
+  r.bytes(tmp.data(), n * 4); I.params.upload(tmp.data(), n);
+  r.bytes(tmp.data(), n * 4); I.m.upload(tmp.data(), n);
+  r.bytes(tmp.data(), n * 4); I.v.upload(tmp.data(), n);
+  I.step = step;
+  I.rng = rng;
+}
+
+std::vector<float> Trainer::parameters() const {
+  std::vector<float> out(impl_->n_params);
+  impl_->params.download(out.data(), out.size());
+  return out;
+}
+const std::vector<ParamBlock>& Trainer::layout() const { return impl_->blocks; }
+const TrainerConfig& Trainer::config() const { return impl_->cfg; }
+int64_t Trainer::step_count() const { return impl_->step; }
+Device Trainer::device() const { return impl_->dev; }
+
+BackendInfo query_backends() {
+  BackendInfo bi;
+#if defined(__CUDACC__)
+  bi.cuda_compiled = true;
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    bi.cuda_error = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+    cudaGetLastError();
+  } else if (n == 0) {
+    bi.cuda_error = "no CUDA device found";
+  } else {
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, 0) == cudaSuccess) bi.cuda_device = p.name;
+    bi.cuda_usable = true;
+  }
+#else
+  bi.cuda_error = "this build has no CUDA support (rebuild with DYNTET_CUDA=ON)";
+#endif
+  return bi;
+}
+
+}  // namespace dyntet

@@ -1,0 +1,157 @@
+// The DynTet Trainer: owns every parameter, the Adam state and the work buffers on one backend
+// (CPU or CUDA, see native/train/launch.h) and runs whole training steps. The per-element math
+// is model.h's; this header is host-only and never includes CUDA headers, so the addon and tests
+// compile with a plain C++ compiler and link the (possibly nvcc-built) trainer library.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace dyntet {
+
+// Thrown for bad configuration or batch data: the message says what was wrong and what to do.
+struct TrainerError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Training configuration: plain numbers only, so it maps 1:1 onto a JSON object (see
+// trainer_config_fields()). Defaults are the documented ones in docs/training.md.
+struct TrainerConfig {
+  // Tetrahedral grid: R cubes per axis inside [box_min, box_max] (canonical face space, cm).
+  int grid_res = 32;
+  float box_min[3] = {-10.f, -12.f, -10.f};
+  float box_max[3] = {10.f, 10.f, 10.f};
+  // Initial canonical SDF: an ellipsoid (centre, radii in cm).
+  float init_center[3] = {0.f, -1.f, -2.f};
+  float init_radii[3] = {8.f, 10.f, 8.f};
+  float init_elastic = 0.5f;     // initial elastic scale, cm
+  float active_band_cells = 3.f; // vertices with |sdf| < band * cell size are deformed
+  // Image and camera (MediaPipe's 63 degree perspective camera).
+  int width = 512;
+  int height = 512;
+  float fovy_deg = 63.f;
+  // Condition encoder (conv layers are model.h's defaults) and its output size.
+  int cond_window = 9;
+  int cond_dim = 16;
+  // Deformation MLP.
+  int deform_freq = 6;
+  int deform_width = 64;
+  int deform_hidden = 2;
+  float sdf_delta_scale = 0.5f;
+  int freeze_sdf_delta = 0;
+  // Texture: hash grid + MLP.
+  int hash_levels = 16;
+  int hash_features = 2;
+  int hash_log2_table = 15;
+  int hash_base_res = 16;
+  int hash_finest_res = 1024;
+  int tex_width = 64;
+  int tex_hidden = 2;
+  // Loss weights (DESIGN.md's, SSIM/LPIPS not yet in).
+  float w_photo = 1.f;
+  float w_silhouette = 10.f;
+  float w_box = 0.1f;
+  float w_prior = 100.f;
+  int prior_steps = 5000;
+  float w_elastic = 100.f;
+  float max_elastic = 1.5f;
+  float w_sdf_reg_start = 0.2f;
+  float w_sdf_reg_end = 0.01f;
+  int sdf_reg_steps = 10000;
+  // Adam and schedule: lr * max(lr_floor, 0.1^(step / lr_decay_steps)) per parameter group.
+  float lr = 1e-3f;        // MLPs and condition encoder
+  float lr_hash = 1e-2f;   // hash-grid tables
+  float lr_grid = 1e-3f;   // per-vertex SDF and elastic scale
+  int lr_decay_steps = 5000;
+  float lr_floor = 0.01f;
+  float adam_beta1 = 0.9f;
+  float adam_beta2 = 0.99f;
+  float adam_eps = 1e-15f;
+  // Capacity of the marching-tets output per frame (0: automatic, 48 R^2).
+  int max_triangles = 0;
+  uint64_t seed = 1;
+};
+
+// One named numeric field of TrainerConfig (arrays are flattened: box_min.0 ...).
+struct ConfigField {
+  const char* name;
+  enum Kind { Int, Float, U64 } kind;
+  size_t offset;
+};
+const std::vector<ConfigField>& trainer_config_fields();
+double config_get(const TrainerConfig& c, const ConfigField& f);
+void config_set(TrainerConfig& c, const ConfigField& f, double v);
+// Checks ranges; throws TrainerError naming the field and the allowed range.
+void validate_config(const TrainerConfig& c);
+
+// One batch of B frames, host memory, all float32 unless said otherwise.
+struct Batch {
+  int frames = 0;
+  const float* images = nullptr;   // B x H x W x 3, [0,1]
+  const float* masks = nullptr;    // B x H x W, head mask [0,1]
+  const float* boxes = nullptr;    // B x 3 x 4: mouth, left eye, right eye (x0, y0, x1, y1) px; may be null
+  const float* poses = nullptr;    // B x 16, column-major face -> camera
+  const float* windows = nullptr;  // B x cond_window x 52 blendshapes
+  const float* prior_points = nullptr;  // N x 3 canonical points on the landmark mesh; may be null
+  int prior_count = 0;
+};
+
+// Loss values of the last step (weighted, as added to the total).
+struct StepLosses {
+  float total = 0, photo = 0, silhouette = 0, box = 0, prior = 0, elastic = 0, sdf_reg = 0;
+  int triangles = 0;       // surface triangles over the batch
+  int covered_pixels = 0;  // pixels covered over the batch
+};
+
+enum class Device { CPU = 0, CUDA = 1 };
+
+// A named slice of the flat parameter vector.
+struct ParamBlock {
+  std::string name;
+  size_t offset, count;
+};
+
+class Trainer {
+ public:
+  Trainer(const TrainerConfig& cfg, Device dev);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  StepLosses step(const Batch& batch);
+  // Renders one frame: rgb (H x W x 3) over `background` (H x W x 3, or black when null) and
+  // antialiased coverage (H x W).
+  void render(const float* pose, const float* window, const float* background, float* rgb, float* coverage);
+  // Canonical (undeformed) surface from marching tets on the canonical SDF: triangle soup,
+  // 9 floats per triangle.
+  std::vector<float> extract_mesh();
+
+  std::vector<uint8_t> save_checkpoint() const;
+  // Replaces config, parameters, optimiser state, step and RNG state; throws TrainerError for a
+  // malformed or incompatible blob.
+  void load_checkpoint(const uint8_t* data, size_t size);
+
+  std::vector<float> parameters() const;
+  const std::vector<ParamBlock>& layout() const;
+  const TrainerConfig& config() const;
+  int64_t step_count() const;
+  Device device() const;
+
+  struct Impl;
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Backends compiled into this build, and whether CUDA is usable (with CUDA's error text if not).
+struct BackendInfo {
+  bool cpu = true;
+  bool cuda_compiled = false;
+  bool cuda_usable = false;
+  std::string cuda_error;
+  std::string cuda_device;
+};
+BackendInfo query_backends();
+
+}  // namespace dyntet
