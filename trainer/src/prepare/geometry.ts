@@ -105,18 +105,26 @@ export function landmarksToPixels(norm: ArrayLike<number>, w: number, h: number)
 }
 
 /**
+ * Centroid (cm) of the 468 mesh vertices of MediaPipe's canonical face model: the tracker's
+ * relative z is centred on the landmarks, so this is where its zero lies in face space.
+ */
+export const CANONICAL_CENTROID = [0, -0.6764, 4.159] as const;
+
+/**
  * The landmark mesh in canonical face space (cm): each landmark is unprojected along its pixel
- * ray to a depth given by the pose's translation plus the tracker's relative z (pixels -> cm at
- * that depth), then moved by the inverse pose. By construction it projects back onto the
- * tracker's landmarks with the same pose and camera.
+ * ray to a camera-space depth (the pose-transformed canonical centroid's depth, plus the
+ * tracker's relative z converted from pixels to cm at that depth), then moved by the inverse
+ * pose. By construction it projects back onto the tracker's landmarks with the same pose and camera.
  */
 export function canonicalMesh(cam: Camera, pose: ArrayLike<number>, px: Float32Array): Float32Array {
   const inv = invertPose(pose);
-  const tz = pose[14];
-  const cmPerPx = -tz / focalPx(cam);
+  const zc = transformPoint(pose, CANONICAL_CENTROID)[2];
+  const cmPerPx = -zc / focalPx(cam);
+  let zMean = 0;
+  for (let i = 0; i < 468; i++) zMean += px[3 * i + 2] / 468;
   const out = new Float32Array(NUM_LANDMARKS * 3);
   for (let i = 0; i < NUM_LANDMARKS; i++) {
-    const z = tz - px[3 * i + 2] * cmPerPx;
+    const z = zc - (px[3 * i + 2] - zMean) * cmPerPx;
     const c = transformPoint(inv, unprojectPixel(cam, px[3 * i], px[3 * i + 1], z));
     out[3 * i] = c[0];
     out[3 * i + 1] = c[1];
