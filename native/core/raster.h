@@ -213,6 +213,54 @@ DT_HD void aa_crossing_backward(const R* const* verts, int width, int height, R 
   }
 }
 
+
+// The antialiasing decision for pixel pair (p, q): p is the left (or upper) pixel, both in one
+// frame whose per-pixel arrays start at id/depth; (xp, yp), (xq, yq) their pixel coordinates.
+// Evaluated identically from either pixel, so a gather over pairs is consistent.
+template <class R>
+struct AaPair {
+  int side;   // 0: nothing changes; 1: p changes; 2: q changes
+  int front;  // 0: F is p's triangle; 1: q's
+  int tri;    // F
+  int edge;   // F's silhouette edge k
+  R t;        // crossing along F-pixel -> other pixel
+  R w;        // |t - 1/2|
+};
+
+template <class R>
+DT_HD AaPair<R> aa_pair(const int* id, const R* depth, const int* tris, const R* clip, const unsigned char* sil,
+                        int width, int height, int64_t ip, int64_t iq, int xp, int yp, int xq, int yq) {
+  AaPair<R> r;
+  r.side = 0; r.front = 0; r.tri = -1; r.edge = -1; r.t = R(0); r.w = R(0);
+  const int tp = id[ip], tq = id[iq];
+  if (tp == tq) return r;
+  int front;
+  if (tp < 0) front = 1;
+  else if (tq < 0) front = 0;
+  else front = depth_less(depth[ip], tp, depth[iq], tq) ? 0 : 1;
+  const int tf = front ? tq : tp, to = front ? tp : tq;
+  const int* tv = tris + 3 * (int64_t)tf;
+  const R* verts[3] = {clip + 4 * (int64_t)tv[0], clip + 4 * (int64_t)tv[1], clip + 4 * (int64_t)tv[2]};
+  const R fx = R(front ? xq : xp) + R(0.5), fy = R(front ? yq : yp) + R(0.5);
+  const R ox = R(front ? xp : xq) + R(0.5), oy = R(front ? yp : yq) + R(0.5);
+  int k = -1;
+  const R t = aa_crossing(verts, width, height, fx, fy, ox, oy, k);
+  if (k < 0 || !((sil[tf] >> k) & 1)) return r;
+  if (to >= 0) {
+    const int* ov = tris + 3 * (int64_t)to;
+    const int ea = tv[(k + 1) % 3], eb = tv[(k + 2) % 3];
+    const bool has_a = ov[0] == ea || ov[1] == ea || ov[2] == ea;
+    const bool has_b = ov[0] == eb || ov[1] == eb || ov[2] == eb;
+    if (has_a && has_b) return r;
+  }
+  if (t > R(0.5)) r.side = front ? 1 : 2;       // the other pixel takes F's colour
+  else if (t < R(0.5)) r.side = front ? 2 : 1;  // F's pixel takes the other colour
+  else return r;
+  r.front = front; r.tri = tf; r.edge = k; r.t = t;
+  r.w = t > R(0.5) ? t - R(0.5) : R(0.5) - t;
+  return r;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Compositing over the background.
 template <class R>
