@@ -837,27 +837,31 @@ void Trainer::render(const float* pose, const float* window, const float* backgr
   }
 }
 
-std::vector<float> Trainer::extract_mesh() {
+std::vector<float> Trainer::extract_mesh(const float* window) {
   Impl& I = *impl_;
-  std::vector<float> all(I.n_params);
-  I.params.download(all.data(), I.n_params);
-  const ParamBlock& bs = I.block("sdf");
+  I.ensure_batch(1);
+  std::vector<float> w((size_t)I.S.cond.window * kNumBlendshapes, 0.f);
+  if (window) std::memcpy(w.data(), window, w.size() * sizeof(float));
+  I.windows.upload(w.data(), w.size());
+  ops::condition(I.be, I.S, I.P("condition"), I.windows.data(), I.cond.data());
+  ops::vertices(I.be, I.S, I.P("sdf"), I.P("elastic"), I.P("deform"), I.cond.data(), I.vpos.data(), I.vsdf.data());
+  std::vector<float> pos((size_t)I.S.V * 3), sdf(I.S.V);
+  I.vpos.download(pos.data(), pos.size());
+  I.vsdf.download(sdf.data(), sdf.size());
   std::vector<float> out;
   const int R = I.S.R;
   for (int64_t tet = 0; tet < (int64_t)R * R * R * 6; ++tet) {
     int v[4];
     tops::tet_vertices(R, tet, v);
     float s[4];
-    for (int k = 0; k < 4; ++k) s[k] = all[bs.offset + v[k]];
+    for (int k = 0; k < 4; ++k) s[k] = sdf[v[k]];
     int tri[2][3][2];
     const int n = tops::marching_tet(v, s, tri);
     for (int k = 0; k < n; ++k)
       for (int c = 0; c < 3; ++c) {
-        float pa[3], pb[3], u[3];
-        tops::grid_position(R, I.S.bmin, I.S.bmax, tri[k][c][0], pa, u);
-        tops::grid_position(R, I.S.bmin, I.S.bmax, tri[k][c][1], pb, u);
-        const float t = tops::edge_t(all[bs.offset + tri[k][c][0]], all[bs.offset + tri[k][c][1]]);
-        for (int a = 0; a < 3; ++a) out.push_back(pa[a] + t * (pb[a] - pa[a]));
+        const int a = tri[k][c][0], b = tri[k][c][1];
+        const float t = tops::edge_t(sdf[a], sdf[b]);
+        for (int q = 0; q < 3; ++q) out.push_back(pos[a * 3 + q] + t * (pos[b * 3 + q] - pos[a * 3 + q]));
       }
   }
   return out;

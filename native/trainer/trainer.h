@@ -124,9 +124,9 @@ class Trainer {
   // Renders one frame: rgb (H x W x 3) over `background` (H x W x 3, or black when null) and
   // antialiased coverage (H x W).
   void render(const float* pose, const float* window, const float* background, float* rgb, float* coverage);
-  // Canonical (undeformed) surface from marching tets on the canonical SDF: triangle soup,
-  // 9 floats per triangle.
-  std::vector<float> extract_mesh();
+  // The deformed surface for a coefficient window (cond_window x 52; null: neutral, all zero),
+  // in canonical face space: marching tets on the deformed grid, 9 floats per triangle.
+  std::vector<float> extract_mesh(const float* window = nullptr);
 
   std::vector<uint8_t> save_checkpoint() const;
   // Replaces config, parameters, optimiser state, step and RNG state; throws TrainerError for a

@@ -88,14 +88,14 @@ inline TrainerConfig small_config() {
   TrainerConfig c;
   c.grid_res = 16;
   for (int a = 0; a < 3; ++a) { c.box_min[a] = -8.f; c.box_max[a] = 8.f; c.init_center[a] = 0.f; }
-  c.init_center[0] = 0.8f;
-  c.init_radii[0] = 6.5f; c.init_radii[1] = 3.8f; c.init_radii[2] = 5.5f;
+  c.init_center[0] = 1.2f;
+  c.init_radii[0] = 7.f; c.init_radii[1] = 3.5f; c.init_radii[2] = 6.f;
   c.width = 64; c.height = 64;
   c.hash_levels = 8; c.hash_log2_table = 12; c.hash_base_res = 4; c.hash_finest_res = 64;
   c.tex_width = 32; c.tex_hidden = 1;
   c.deform_width = 32; c.deform_hidden = 1; c.deform_freq = 4;
   c.cond_dim = 8;
-  c.lr = 3e-3f; c.lr_hash = 1e-2f; c.lr_grid = 3e-2f;
+  c.lr = 3e-3f; c.lr_hash = 1e-2f; c.lr_grid = 1e-2f;
   c.w_sdf_reg_start = 0.02f; c.w_sdf_reg_end = 0.01f;
   return c;
 }

@@ -76,7 +76,7 @@ static void test_learns_sphere() {
   Trainer t(c, Device::CPU);
   const double ch0 = scene::chamfer(t.extract_mesh(), s);
   float first = 0, last = 0;
-  const int steps = 150;
+  const int steps = 200;
   const auto t0 = std::chrono::steady_clock::now();
   for (int k = 0; k < steps; ++k) {
     const StepLosses l = t.step(scene::make_frames(s, c, 4, k * 4).batch());
