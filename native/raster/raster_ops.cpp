@@ -101,6 +101,11 @@ DT_HD bool tri_tiles(const R* v0, const R* v1, const R* v2, int width, int heigh
   return true;
 }
 
+// A pose captured by value into a kernel.
+struct Mat16 {
+  float m[16];
+};
+
 }  // namespace
 
 // ---- projection -----------------------------------------------------------------------------------
@@ -112,10 +117,8 @@ void project_forward(Backend b, const Camera& cam, const std::vector<int>& vert_
     throw RasterError("project: poses must hold 16 floats per frame of vert_begin (frames + 1 entries)");
   check_ranges(vert_begin, frames, "vert_begin");
   for (int f = 0; f < frames; ++f) {
-    float pose[16];
-    for (int k = 0; k < 16; ++k) pose[k] = poses[16 * f + k];
-    struct P { float m[16]; } pm;
-    for (int k = 0; k < 16; ++k) pm.m[k] = pose[k];
+    Mat16 pm;
+    for (int k = 0; k < 16; ++k) pm.m[k] = poses[16 * f + k];
     const Camera c = cam;
     const int64_t v0 = vert_begin[f];
     launch_1d(b, vert_begin[f + 1] - vert_begin[f], [=] DT_LAMBDA(int64_t i) {
@@ -142,7 +145,7 @@ void project_backward(Backend b, const Camera& cam, const std::vector<int>& vert
     throw RasterError("project: poses must hold 16 floats per frame of vert_begin (frames + 1 entries)");
   check_ranges(vert_begin, frames, "vert_begin");
   for (int f = 0; f < frames; ++f) {
-    struct P { float m[16]; } pm;
+    Mat16 pm;
     for (int k = 0; k < 16; ++k) pm.m[k] = poses[16 * f + k];
     const Camera c = cam;
     const int64_t v0 = vert_begin[f];
