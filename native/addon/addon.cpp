@@ -176,7 +176,14 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
   Napi::Value Mesh(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::vector<float> m;
-    try { m = T(env).extract_mesh(); } catch (const std::exception& e) { throw Napi::Error::New(env, e.what()); }
+    const float* window = nullptr;
+    if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
+      if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+          info[0].As<Napi::Float32Array>().ElementLength() != (size_t)T(env).config().cond_window * 52)
+        type_error(env, "extractMesh(window) needs a Float32Array of cond_window x 52 blendshapes");
+      window = info[0].As<Napi::Float32Array>().Data();
+    }
+    try { m = T(env).extract_mesh(window); } catch (const std::exception& e) { throw Napi::Error::New(env, e.what()); }
     Napi::Float32Array a = Napi::Float32Array::New(env, m.size());
     std::memcpy(a.Data(), m.data(), m.size() * 4);
     return a;
