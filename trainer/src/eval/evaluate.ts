@@ -1,0 +1,157 @@
+// Evaluation of the baselines (and, through the same path, any renderer's output) on the held-out
+// frames of a prepared dataset.
+//
+// Head box: the dataset's per-frame `boxes.head` of the real frame (the bounding box of all 478
+// landmarks grown by 15% of its larger side, clipped to the frame). It holds the face, forehead
+// and chin; hair and neck mostly fall outside.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodePng, type Image } from '../image/index.js';
+import { nearestFrame, pasteFace, plateOnly } from './baseline.js';
+import { EvalDataset, NUM_LANDMARKS, pad } from './dataset.js';
+import { EvalError } from './errors.js';
+import { frameQuality, lmd, meanQuality, type FrameQuality, type SsimMode } from './metrics.js';
+
+/** Mouth landmarks (outer and inner lip contours of MediaPipe's face mesh) for the mouth LMD. */
+export const MOUTH_LANDMARKS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
+  78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191] as const;
+
+export interface FrameResult {
+  index: number;
+  quality: FrameQuality;
+  /** For the nearest-frame baseline: the training frame used. */
+  source?: number;
+  /** LMD of the output's landmarks (tracked by MediaPipe) against the real frame's, px; all / mouth. */
+  lmd?: number;
+  lmdMouth?: number;
+  /** LMD of the aligned source landmarks (no tracking) against the real frame's, px. */
+  lmdAligned?: number;
+}
+
+export interface MethodResult {
+  name: string;
+  frames: FrameResult[];
+  mean: FrameQuality;
+  lmd?: number;
+  lmdMouth?: number;
+  lmdAligned?: number;
+  msPerFrame: number;
+}
+
+export interface BaselineOptions {
+  /** Which frames to evaluate (default: the dataset's held-out split). */
+  frames?: number[];
+  featherFraction?: number;
+  ssimMode?: SsimMode;
+  /** Called with each output frame (e.g. to write a video or keep images for LMD tracking). */
+  onFrame?: (index: number, output: Image) => void;
+}
+
+function heldOut(ds: EvalDataset, frames?: number[]): number[] {
+  const idx = frames ?? ds.val;
+  if (!idx.length)
+    throw new EvalError(`${ds.dir} has no held-out frames: prepare the dataset with --val 0.2 (the default) so the last frames are kept for evaluation`, 'NO_HELD_OUT');
+  return idx;
+}
+
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+
+/** The nearest-frame 2-D baseline on the held-out frames. */
+export function runNearestBaseline(ds: EvalDataset, opts: BaselineOptions = {}): MethodResult {
+  const idx = heldOut(ds, opts.frames);
+  const cands = ds.train.map((i) => ds.frame(i));
+  const out: FrameResult[] = [];
+  const t0 = performance.now();
+  for (const v of idx) {
+    const f = ds.frame(v);
+    const src = ds.train[nearestFrame(f, cands)];
+    const real = ds.image(v);
+    const r = pasteFace(ds.image(src), ds.landmarksOf(src), real, ds.landmarksOf(v), { featherFraction: opts.featherFraction });
+    out.push({
+      index: v, source: src,
+      quality: frameQuality(real, r.output, f.headBox, opts.ssimMode),
+      lmdAligned: lmd(r.alignedLandmarks, ds.landmarksOf(v)),
+    });
+    opts.onFrame?.(v, r.output);
+  }
+  const ms = (performance.now() - t0) / idx.length;
+  return { name: 'nearest-frame 2-D baseline', frames: out, mean: meanQuality(out.map((r) => r.quality)), lmdAligned: mean(out.map((r) => r.lmdAligned!)), msPerFrame: ms };
+}
+
+/** The plate-only baseline (no head): the plate inside the real head mask. */
+export function runPlateBaseline(ds: EvalDataset, opts: BaselineOptions = {}): MethodResult {
+  const idx = heldOut(ds, opts.frames);
+  const plate = ds.plate();
+  const out: FrameResult[] = [];
+  const t0 = performance.now();
+  for (const v of idx) {
+    const real = ds.image(v);
+    const o = plateOnly(real, plate, ds.headMask(v));
+    out.push({ index: v, quality: frameQuality(real, o, ds.frame(v).headBox, opts.ssimMode) });
+    opts.onFrame?.(v, o);
+  }
+  const ms = (performance.now() - t0) / idx.length;
+  return { name: 'plate only (no head)', frames: out, mean: meanQuality(out.map((r) => r.quality)), msPerFrame: ms };
+}
+
+export interface TrackOptions {
+  faceModel: string;
+  chromium?: string;
+}
+
+/**
+ * Tracks output frames with the same MediaPipe tracker as `prepare` (in video mode, in order) and
+ * fills in each frame's LMD against the real frame's landmarks from the dataset. Frames where no
+ * face is found count as failures: they are listed, and left out of the mean.
+ */
+export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: Map<number, Image>, opts: TrackOptions): Promise<{ missed: number[] }> {
+  const { Tracker } = await import('../prepare/tracker.js');
+  const dir = mkdtempSync(join(tmpdir(), 'dyntet-lmd-'));
+  const missed: number[] = [];
+  try {
+    const order = result.frames.map((f) => f.index);
+    mkdirSync(dir, { recursive: true });
+    order.forEach((v, k) => {
+      const img = outputs.get(v);
+      if (!img) throw new EvalError(`no output image kept for frame ${v}`, 'BAD_INPUT');
+      writeFileSync(join(dir, `${pad(k)}.png`), encodePng(img, { level: 1 }));
+    });
+    let tracker;
+    try {
+      // matteEvery beyond the frame count: the person matte is not needed here.
+      tracker = await Tracker.start({ framesDir: dir, modelPath: opts.faceModel, width: ds.width, height: ds.height, fps: ds.fps, numFaces: 1, matteEvery: 1 << 30, chromium: opts.chromium });
+    } catch (e) {
+      throw new EvalError(`LMD needs the face tracker: ${(e as Error).message}`, 'TRACKER');
+    }
+    try {
+      const raw = await tracker.track(0, order.length);
+      raw.forEach((r, k) => {
+        const fr = result.frames[k];
+        const face = r.faces[0];
+        if (!face || face.landmarks.length !== NUM_LANDMARKS * 3) {
+          missed.push(fr.index);
+          return;
+        }
+        const px = new Float32Array(NUM_LANDMARKS * 3);
+        for (let i = 0; i < NUM_LANDMARKS; i++) {
+          px[3 * i] = face.landmarks[3 * i] * ds.width;
+          px[3 * i + 1] = face.landmarks[3 * i + 1] * ds.height;
+          px[3 * i + 2] = face.landmarks[3 * i + 2] * ds.width;
+        }
+        fr.lmd = lmd(px, ds.landmarksOf(fr.index));
+        fr.lmdMouth = lmd(px, ds.landmarksOf(fr.index), MOUTH_LANDMARKS);
+      });
+    } finally {
+      await tracker.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const got = result.frames.filter((f) => f.lmd !== undefined);
+  if (got.length) {
+    result.lmd = mean(got.map((f) => f.lmd!));
+    result.lmdMouth = mean(got.map((f) => f.lmdMouth!));
+  }
+  return { missed };
+}
