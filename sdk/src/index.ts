@@ -1,0 +1,16 @@
+/**
+ * @dyntet/player: play DynTet talking-head avatars with WebGPU.
+ * Everything here is tree-shakable: a page that never calls syntheticModel() does not ship it.
+ */
+export { Player, setDefaultDecoder } from './player.js';
+export type { PlayerOptions, PlayerSource, LoadOptions, ClipInfo, AssetDecoder } from './player.js';
+export { PlayerError } from './player_error.js';
+export type { PlayerErrorCode } from './player_error.js';
+export { Renderer, STAGES, gpuObjectCount } from './renderer.js';
+export type { RendererOptions, Stage } from './renderer.js';
+export { validateModel, LIMITS } from './model.js';
+export type { ModelData, ModelClip, MlpConfig, HashGridConfig, ConditionConfig } from './model.js';
+export { syntheticModel } from './synthetic.js';
+export type { SyntheticOptions } from './synthetic.js';
+export { BLENDSHAPE_NAMES, NUM_BLENDSHAPES, POSE_SIZE, blendshapeIndex } from './coefficients.js';
+export type { CoefficientFrame, CoefficientTrack, BlendshapeName } from './coefficients.js';

@@ -1,0 +1,489 @@
+/**
+ * The GPU side of the player: owns the pipelines, buffers and textures of one avatar on one device.
+ * Everything is created in the constructor (and on resize); a frame only writes uniforms and
+ * records passes: condition -> deform -> marching tets (count, prefix sum, emit, indirect args) ->
+ * raster G-buffer -> texture -> composite. No readback on the frame path.
+ */
+import mlpWgsl from '../../shaders/mlp.wgsl';
+import tetsWgsl from '../../shaders/tets.wgsl';
+import conditionWgsl from '../../shaders/condition.wgsl';
+import deformWgsl from '../../shaders/deform.wgsl';
+import mtCountWgsl from '../../shaders/mt_count.wgsl';
+import scanWgsl from '../../shaders/scan.wgsl';
+import mtEmitWgsl from '../../shaders/mt_emit.wgsl';
+import rasterWgsl from '../../shaders/raster.wgsl';
+import textureWgsl from '../../shaders/texture.wgsl';
+import compositeWgsl from '../../shaders/composite.wgsl';
+import { hashgridLevels, type ModelData } from './model.js';
+
+/** Live GPU objects created by all renderers; a debug aid for leak tests. */
+export const gpuObjectCount = { buffers: 0, textures: 0 };
+
+export const STAGES = ['condition', 'deform', 'marching', 'raster', 'texture', 'composite'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export interface RendererOptions {
+  /** Upper bound of emitted triangles (GPU memory: 96 bytes each). */
+  maxTriangles?: number;
+  /** Record per-stage GPU timestamps when the device has 'timestamp-query'. */
+  timings?: boolean;
+}
+
+const U = GPUBufferUsage;
+
+function dispatch2d(n: number, wg: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(n / wg));
+  if (groups <= 65535) return [groups, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y];
+}
+
+export class Renderer {
+  readonly device: GPUDevice;
+  readonly model: ModelData;
+  width = 0;
+  height = 0;
+  readonly frameCapacity: number;
+  private buffers: GPUBuffer[] = [];
+  private textures: GPUTexture[] = [];
+  private nVert: number;
+  private nTet: number;
+  private maxTris: number;
+  // Buffers
+  private condParams: GPUBuffer;
+  private condWeights: GPUBuffer;
+  private frames: GPUBuffer;
+  private scratch: GPUBuffer;
+  private cond: GPUBuffer;
+  private deformParams: GPUBuffer;
+  private deformWeights: GPUBuffer;
+  private sdf: GPUBuffer;
+  private elastic: GPUBuffer;
+  private verts: GPUBuffer;
+  private gridParams: GPUBuffer;
+  private emitParams: GPUBuffer;
+  private scanLevels: { n: number; data: GPUBuffer; sums: GPUBuffer; params: GPUBuffer }[] = [];
+  private triVerts: GPUBuffer;
+  private drawArgs: GPUBuffer;
+  private camera: GPUBuffer;
+  private texParams: GPUBuffer;
+  private texWeights: GPUBuffer;
+  private tables: GPUBuffer;
+  private compParams: GPUBuffer;
+  private bg: GPUTexture;
+  // Size-dependent
+  private color!: GPUBuffer;
+  private canonTex!: GPUTexture;
+  private idTex!: GPUTexture;
+  private depthTex!: GPUTexture;
+  // Pipelines and bind groups
+  private pCond: GPUComputePipeline;
+  private pDeform: GPUComputePipeline;
+  private pCount: GPUComputePipeline;
+  private pScan: GPUComputePipeline;
+  private pAdd: GPUComputePipeline;
+  private pEmit: GPUComputePipeline;
+  private pFinish: GPUComputePipeline;
+  private pRaster: GPURenderPipeline;
+  private pTexture: GPUComputePipeline;
+  private pComposite = new Map<GPUTextureFormat, GPURenderPipeline>();
+  private compositeModule: GPUShaderModule;
+  private bgCond!: GPUBindGroup;
+  private bgDeform!: GPUBindGroup;
+  private bgCount!: GPUBindGroup;
+  private bgScan: GPUBindGroup[] = [];
+  private bgAdd: GPUBindGroup[] = [];
+  private bgEmit!: GPUBindGroup;
+  private bgFinish!: GPUBindGroup;
+  private bgRaster!: GPUBindGroup;
+  private bgTexture!: GPUBindGroup;
+  private bgComposite = new Map<GPUTextureFormat, GPUBindGroup>();
+  // Scratch for uniforms, reused every frame.
+  private condU = new Uint32Array(24);
+  private camU = new Float32Array(20);
+  // Timestamps
+  private querySet: GPUQuerySet | null = null;
+  private queryResolve: GPUBuffer | null = null;
+  private queryRead: GPUBuffer | null = null;
+  private disposed = false;
+  private readTex: GPUTexture | null = null;
+  private readBuf: GPUBuffer | null = null;
+
+  constructor(device: GPUDevice, model: ModelData, width: number, height: number, opts: RendererOptions = {}) {
+    this.device = device;
+    this.model = model;
+    const m = model;
+    const R = m.gridRes;
+    this.nVert = (R + 1) ** 3;
+    this.nTet = 6 * R ** 3;
+    const maxBytes = device.limits.maxStorageBufferBindingSize;
+    this.maxTris = Math.min(opts.maxTriangles ?? 2 * this.nTet, 2 * this.nTet, Math.floor(maxBytes / 96));
+    this.frameCapacity = Math.max(m.condition.window, ...m.clips.map((c) => c.blendshapes.length / 52));
+
+    // Condition
+    this.condParams = this.buffer(96, U.UNIFORM | U.COPY_DST);
+    this.condWeights = this.data(m.conditionParams, U.STORAGE);
+    this.frames = this.buffer(this.frameCapacity * 52 * 4, U.STORAGE | U.COPY_DST);
+    this.scratch = this.buffer(2 * 1664 * 4, U.STORAGE);
+    this.cond = this.buffer(Math.max(16, m.condition.outDim * 4), U.STORAGE);
+    // Deform
+    const size = [0, 1, 2].map((a) => m.boxMax[a] - m.boxMin[a]);
+    this.deformParams = this.buffer(80, U.UNIFORM | U.COPY_DST);
+    {
+      const ab = new ArrayBuffer(80);
+      const f = new Float32Array(ab);
+      const u = new Uint32Array(ab);
+      f.set([...m.boxMin, 0, ...size, 0], 0);
+      const d = m.deformMlp;
+      u.set([R, this.nVert, m.deformFreq, m.condition.outDim, d.in, d.width, d.hiddenLayers, d.hiddenAct], 8);
+      f[16] = m.activeBand;
+      f[17] = m.sdfDeltaScale;
+      u[18] = m.freezeSdfDelta ? 1 : 0;
+      device.queue.writeBuffer(this.deformParams, 0, ab);
+    }
+    this.deformWeights = this.data(m.deformParams, U.STORAGE);
+    this.sdf = this.data(m.sdf, U.STORAGE);
+    this.elastic = this.data(m.elasticScale, U.STORAGE);
+    this.verts = this.buffer(this.nVert * 16, U.STORAGE);
+    // Marching tets
+    this.gridParams = this.data(new Uint32Array([R, this.nTet, this.maxTris, 0]), U.UNIFORM);
+    this.emitParams = this.data(new Float32Array([...m.boxMin, 0, ...size, 0]), U.UNIFORM);
+    let n = this.nTet;
+    let data = this.buffer(n * 4, U.STORAGE);
+    for (;;) {
+      const blocks = Math.ceil(n / 256);
+      const sums = this.buffer(Math.max(4, blocks * 4), U.STORAGE);
+      const params = this.data(new Uint32Array([n, 0, 0, 0]), U.UNIFORM);
+      this.scanLevels.push({ n, data, sums, params });
+      if (blocks === 1) break;
+      n = blocks;
+      data = sums;
+    }
+    this.triVerts = this.buffer(this.maxTris * 3 * 32, U.STORAGE | U.VERTEX);
+    this.drawArgs = this.buffer(16, U.STORAGE | U.INDIRECT);
+    // Raster
+    this.camera = this.buffer(80, U.UNIFORM | U.COPY_DST);
+    // Texture
+    this.texParams = this.buffer(464, U.UNIFORM | U.COPY_DST);
+    this.texWeights = this.data(m.textureParams, U.STORAGE);
+    this.tables = this.data(m.hashTables, U.STORAGE);
+    this.compParams = this.buffer(16, U.UNIFORM | U.COPY_DST);
+    this.bg = this.texture([m.width, m.height], 'rgba8unorm', GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST);
+    const plate = m.background ?? new Uint8Array(m.width * m.height * 4);
+    device.queue.writeTexture({ texture: this.bg }, plate, { bytesPerRow: m.width * 4 }, [m.width, m.height]);
+
+    // Pipelines
+    const mod = (code: string) => device.createShaderModule({ code });
+    const compute = (code: string, entryPoint = 'main') =>
+      device.createComputePipeline({ layout: 'auto', compute: { module: mod(code), entryPoint } });
+    this.pCond = compute(conditionWgsl);
+    this.pDeform = compute(mlpWgsl + deformWgsl);
+    this.pCount = compute(tetsWgsl + mtCountWgsl);
+    const scanModule = mod(scanWgsl);
+    this.pScan = device.createComputePipeline({ layout: 'auto', compute: { module: scanModule, entryPoint: 'scan_block' } });
+    this.pAdd = device.createComputePipeline({ layout: 'auto', compute: { module: scanModule, entryPoint: 'add_block' } });
+    const emitModule = mod(tetsWgsl + mtEmitWgsl);
+    this.pEmit = device.createComputePipeline({ layout: 'auto', compute: { module: emitModule, entryPoint: 'main' } });
+    this.pFinish = device.createComputePipeline({ layout: 'auto', compute: { module: emitModule, entryPoint: 'finish' } });
+    const rasterModule = mod(rasterWgsl);
+    this.pRaster = device.createRenderPipeline({
+      layout: 'auto',
+      vertex: {
+        module: rasterModule,
+        entryPoint: 'vs',
+        buffers: [{
+          arrayStride: 32,
+          attributes: [
+            { shaderLocation: 0, offset: 0, format: 'float32x3' },
+            { shaderLocation: 1, offset: 12, format: 'float32x3' },
+            { shaderLocation: 2, offset: 24, format: 'uint32' },
+          ],
+        }],
+      },
+      fragment: { module: rasterModule, entryPoint: 'fs', targets: [{ format: 'rgba32float' }, { format: 'r32uint' }] },
+      primitive: { topology: 'triangle-list', cullMode: 'none' },
+      depthStencil: { format: 'depth32float', depthWriteEnabled: true, depthCompare: 'less' },
+    });
+    this.pTexture = compute(mlpWgsl + textureWgsl);
+    this.compositeModule = mod(compositeWgsl);
+
+    this.bgCond = this.bind(this.pCond, [this.condParams, this.condWeights, this.frames, this.scratch, this.cond]);
+    this.bgDeform = this.bind(this.pDeform, [this.deformParams, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts]);
+    const offsets = this.scanLevels[0].data;
+    this.bgCount = this.bind(this.pCount, [this.gridParams, this.verts, offsets]);
+    for (const lv of this.scanLevels) {
+      this.bgScan.push(this.bind(this.pScan, [lv.params, lv.data, lv.sums]));
+      this.bgAdd.push(this.bind(this.pAdd, [lv.params, lv.data, lv.sums]));
+    }
+    const top = this.scanLevels[this.scanLevels.length - 1].sums;
+    this.bgEmit = this.bind(this.pEmit, [this.gridParams, this.verts, offsets, this.triVerts, this.emitParams]);
+    this.bgFinish = device.createBindGroup({
+      layout: this.pFinish.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: this.gridParams } },
+        { binding: 5, resource: { buffer: this.drawArgs } },
+        { binding: 6, resource: { buffer: top } },
+      ],
+    });
+    this.bgRaster = this.bind(this.pRaster, [this.camera]);
+
+    if (opts.timings && device.features.has('timestamp-query')) {
+      this.querySet = device.createQuerySet({ type: 'timestamp', count: STAGES.length * 2 });
+      this.queryResolve = this.buffer(STAGES.length * 16, U.QUERY_RESOLVE | U.COPY_SRC);
+      this.queryRead = this.buffer(STAGES.length * 16, U.MAP_READ | U.COPY_DST);
+    }
+    this.resize(width, height);
+  }
+
+  private buffer(size: number, usage: number): GPUBuffer {
+    const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(size / 4) * 4), usage });
+    this.buffers.push(b);
+    gpuObjectCount.buffers++;
+    return b;
+  }
+
+  private data(a: Float32Array | Uint32Array, usage: number): GPUBuffer {
+    const b = this.buffer(a.byteLength, usage | U.COPY_DST);
+    this.device.queue.writeBuffer(b, 0, a.buffer, a.byteOffset, a.byteLength);
+    return b;
+  }
+
+  private texture(size: [number, number], format: GPUTextureFormat, usage: number): GPUTexture {
+    const t = this.device.createTexture({ size, format, usage });
+    this.textures.push(t);
+    gpuObjectCount.textures++;
+    return t;
+  }
+
+  private releaseBuffer(b: GPUBuffer): void {
+    const i = this.buffers.indexOf(b);
+    if (i < 0) return;
+    this.buffers.splice(i, 1);
+    b.destroy();
+    gpuObjectCount.buffers--;
+  }
+
+  private releaseTexture(t: GPUTexture): void {
+    const i = this.textures.indexOf(t);
+    if (i < 0) return;
+    this.textures.splice(i, 1);
+    t.destroy();
+    gpuObjectCount.textures--;
+  }
+
+  private bind(p: GPUComputePipeline | GPURenderPipeline, res: (GPUBuffer | GPUTextureView)[]): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: p.getBindGroupLayout(0),
+      entries: res.map((r, binding) => ({ binding, resource: 'mapState' in r ? { buffer: r } : r })),
+    });
+  }
+
+  /** Recreates the size-dependent targets (G-buffer, colour). */
+  resize(width: number, height: number): void {
+    if (width === this.width && height === this.height) return;
+    if (this.color) this.releaseBuffer(this.color);
+    for (const t of [this.canonTex, this.idTex, this.depthTex, this.readTex]) if (t) this.releaseTexture(t);
+    if (this.readBuf) this.releaseBuffer(this.readBuf);
+    this.readTex = null;
+    this.readBuf = null;
+    this.width = width;
+    this.height = height;
+    const m = this.model;
+    const TU = GPUTextureUsage;
+    this.color = this.buffer(width * height * 16, U.STORAGE);
+    this.canonTex = this.texture([width, height], 'rgba32float', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
+    this.idTex = this.texture([width, height], 'r32uint', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
+    this.depthTex = this.texture([width, height], 'depth32float', TU.RENDER_ATTACHMENT);
+    const ab = new ArrayBuffer(464);
+    const f = new Float32Array(ab);
+    const u = new Uint32Array(ab);
+    f.set([...m.boxMin, 0, ...[0, 1, 2].map((a) => m.boxMax[a] - m.boxMin[a]), 0], 0);
+    const g = m.textureGrid;
+    const t = m.textureMlp;
+    u.set([width, height, g.levels, g.features, g.log2Table, m.condition.outDim, t.in, t.width, t.hiddenLayers, t.hiddenAct, t.outAct, 0], 8);
+    hashgridLevels(g).forEach((lv, l) => { u[20 + 4 * l] = lv.res; u[21 + 4 * l] = lv.dense; });
+    this.device.queue.writeBuffer(this.texParams, 0, ab);
+    this.device.queue.writeBuffer(this.compParams, 0, new Uint32Array([width, height, m.width, m.height]));
+    this.bgTexture = this.bind(this.pTexture, [this.texParams, this.texWeights, this.tables, this.cond, this.canonTex.createView(), this.idTex.createView(), this.color]);
+    this.bgComposite.clear();
+  }
+
+  /** Uploads one frame of blendshapes into ring slot `k % capacity`. */
+  writeFrame(k: number, blendshapes: Float32Array): void {
+    this.device.queue.writeBuffer(this.frames, (k % this.frameCapacity) * 208, blendshapes.buffer, blendshapes.byteOffset, 208);
+  }
+
+  /** Uploads a whole baked track (frames x 52) from slot 0. */
+  writeTrack(blendshapes: Float32Array): void {
+    this.device.queue.writeBuffer(this.frames, 0, blendshapes.buffer, blendshapes.byteOffset, blendshapes.byteLength);
+  }
+
+  private compositePipeline(format: GPUTextureFormat): [GPURenderPipeline, GPUBindGroup] {
+    let p = this.pComposite.get(format);
+    if (!p) {
+      p = this.device.createRenderPipeline({
+        layout: 'auto',
+        vertex: { module: this.compositeModule, entryPoint: 'vs' },
+        fragment: { module: this.compositeModule, entryPoint: 'fs', targets: [{ format }] },
+        primitive: { topology: 'triangle-list' },
+      });
+      this.pComposite.set(format, p);
+    }
+    let b = this.bgComposite.get(format);
+    if (!b) {
+      b = this.bind(p, [this.compParams, this.color, this.bg.createView()]);
+      this.bgComposite.set(format, b);
+    }
+    return [p, b];
+  }
+
+  private ts(i: number): { querySet: GPUQuerySet; beginningOfPassWriteIndex: number; endOfPassWriteIndex: number } | undefined {
+    return this.querySet ? { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } : undefined;
+  }
+
+  /**
+   * Records and submits one frame. `t`: index of the shown frame in the track, `n`: frames in the
+   * track so far; `pose`: 16 floats. Draws into `target` (the canvas's current texture).
+   */
+  render(target: GPUTexture, t: number, n: number, pose: Float32Array): void {
+    if (this.disposed) return;
+    const d = this.device;
+    const m = this.model;
+    const c = m.condition;
+    const cu = this.condU;
+    cu.fill(0);
+    cu.set([c.window, c.conv.length, c.outDim, t, n, this.frameCapacity], 0);
+    c.conv.forEach((l, k) => cu.set([l.inCh, l.outCh, l.kernel, l.stride], 8 + 4 * k));
+    d.queue.writeBuffer(this.condParams, 0, cu);
+    const cam = this.camU;
+    cam.set(pose, 0);
+    cam[16] = 1 / Math.tan((0.5 * m.fovyDeg * Math.PI) / 180);
+    cam[17] = this.width / this.height;
+    cam[18] = m.znear;
+    cam[19] = m.zfar;
+    d.queue.writeBuffer(this.camera, 0, cam);
+
+    const enc = d.createCommandEncoder();
+    let pass = enc.beginComputePass({ timestampWrites: this.ts(0) });
+    pass.setPipeline(this.pCond);
+    pass.setBindGroup(0, this.bgCond);
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    pass = enc.beginComputePass({ timestampWrites: this.ts(1) });
+    pass.setPipeline(this.pDeform);
+    pass.setBindGroup(0, this.bgDeform);
+    pass.dispatchWorkgroups(...dispatch2d(this.nVert, 64));
+    pass.end();
+    pass = enc.beginComputePass({ timestampWrites: this.ts(2) });
+    pass.setPipeline(this.pCount);
+    pass.setBindGroup(0, this.bgCount);
+    pass.dispatchWorkgroups(...dispatch2d(this.nTet, 256));
+    pass.setPipeline(this.pScan);
+    this.scanLevels.forEach((lv, i) => {
+      pass.setBindGroup(0, this.bgScan[i]);
+      pass.dispatchWorkgroups(...dispatch2d(lv.n, 256));
+    });
+    pass.setPipeline(this.pAdd);
+    for (let i = this.scanLevels.length - 2; i >= 0; i--) {
+      pass.setBindGroup(0, this.bgAdd[i]);
+      pass.dispatchWorkgroups(...dispatch2d(this.scanLevels[i].n, 256));
+    }
+    pass.setPipeline(this.pEmit);
+    pass.setBindGroup(0, this.bgEmit);
+    pass.dispatchWorkgroups(...dispatch2d(this.nTet, 256));
+    pass.setPipeline(this.pFinish);
+    pass.setBindGroup(0, this.bgFinish);
+    pass.dispatchWorkgroups(1);
+    pass.end();
+    const rp = enc.beginRenderPass({
+      colorAttachments: [
+        { view: this.canonTex.createView(), loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
+        { view: this.idTex.createView(), loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
+      ],
+      depthStencilAttachment: { view: this.depthTex.createView(), depthLoadOp: 'clear', depthClearValue: 1, depthStoreOp: 'store' },
+      timestampWrites: this.ts(3),
+    });
+    rp.setPipeline(this.pRaster);
+    rp.setBindGroup(0, this.bgRaster);
+    rp.setVertexBuffer(0, this.triVerts);
+    rp.drawIndirect(this.drawArgs, 0);
+    rp.end();
+    pass = enc.beginComputePass({ timestampWrites: this.ts(4) });
+    pass.setPipeline(this.pTexture);
+    pass.setBindGroup(0, this.bgTexture);
+    pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 8));
+    pass.end();
+    const [cp, cb] = this.compositePipeline(target.format);
+    const out = enc.beginRenderPass({
+      colorAttachments: [{ view: target.createView(), loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 1] }],
+      timestampWrites: this.ts(5),
+    });
+    out.setPipeline(cp);
+    out.setBindGroup(0, cb);
+    out.draw(3);
+    out.end();
+    if (this.querySet && this.queryResolve && this.queryRead && this.queryRead.mapState === 'unmapped') {
+      enc.resolveQuerySet(this.querySet, 0, STAGES.length * 2, this.queryResolve, 0);
+      enc.copyBufferToBuffer(this.queryResolve, 0, this.queryRead, 0, STAGES.length * 16);
+    }
+    d.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * Renders a frame into an offscreen RGBA8 target and reads it back (tests, screenshots; not for
+   * the per-frame path). Rows are tightly packed, top row first.
+   */
+  async readPixels(t: number, n: number, pose: Float32Array): Promise<Uint8Array> {
+    const w = this.width;
+    const hgt = this.height;
+    const row = Math.ceil((w * 4) / 256) * 256;
+    if (!this.readTex) this.readTex = this.texture([w, hgt], 'rgba8unorm', GPUTextureUsage.RENDER_ATTACHMENT | GPUTextureUsage.COPY_SRC);
+    if (!this.readBuf) this.readBuf = this.buffer(row * hgt, U.MAP_READ | U.COPY_DST);
+    this.render(this.readTex, t, n, pose);
+    const enc = this.device.createCommandEncoder();
+    enc.copyTextureToBuffer({ texture: this.readTex }, { buffer: this.readBuf, bytesPerRow: row }, [w, hgt]);
+    this.device.queue.submit([enc.finish()]);
+    await this.readBuf.mapAsync(GPUMapMode.READ);
+    const src = new Uint8Array(this.readBuf.getMappedRange());
+    const out = new Uint8Array(w * hgt * 4);
+    for (let y = 0; y < hgt; y++) out.set(src.subarray(y * row, y * row + w * 4), y * w * 4);
+    this.readBuf.unmap();
+    return out;
+  }
+
+  /** Per-stage GPU milliseconds of the last submitted frame (timings option), or null. */
+  async readTimings(): Promise<Record<Stage, number> | null> {
+    if (!this.queryRead || this.queryRead.mapState !== 'unmapped') return null;
+    await this.queryRead.mapAsync(GPUMapMode.READ);
+    const t = new BigInt64Array(this.queryRead.getMappedRange().slice(0));
+    this.queryRead.unmap();
+    const out = {} as Record<Stage, number>;
+    STAGES.forEach((s, i) => { out[s] = Number(t[2 * i + 1] - t[2 * i]) / 1e6; });
+    return out;
+  }
+
+  /** Number of triangles the last frame drew (debug; reads back). */
+  async triangleCount(): Promise<number> {
+    const rb = this.device.createBuffer({ size: 16, usage: U.MAP_READ | U.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(this.drawArgs, 0, rb, 0, 16);
+    this.device.queue.submit([enc.finish()]);
+    await rb.mapAsync(GPUMapMode.READ);
+    const n = new Uint32Array(rb.getMappedRange())[0] / 3;
+    rb.unmap();
+    rb.destroy();
+    return n;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of this.buffers) b.destroy();
+    for (const t of this.textures) t.destroy();
+    gpuObjectCount.buffers -= this.buffers.length;
+    gpuObjectCount.textures -= this.textures.length;
+    this.buffers = [];
+    this.textures = [];
+    this.querySet?.destroy();
+  }
+}

@@ -1,0 +1,65 @@
+// Stage 3c: marching tetrahedra (native/core/marching_tets.h). Each tetrahedron writes its 0-2
+// triangles at its scanned offset, in case-table order, so triangle ids match the CPU reference.
+// A surface vertex on edge (a, b), a < b, is p = (p_a s_b - p_b s_a) / (s_b - s_a) for both the
+// deformed and the canonical positions: the same formula, operand order included, as the C++.
+// Output per vertex, 8 u32: deformed xyz, canonical xyz, triangle id, unused.
+struct EmitParams {
+  box_min: vec4f,
+  box_size: vec4f,
+}
+@group(0) @binding(0) var<uniform> G: GridParams;
+@group(0) @binding(1) var<storage, read> verts: array<vec4f>;
+@group(0) @binding(2) var<storage, read> offsets: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+@group(0) @binding(4) var<uniform> E: EmitParams;
+@group(0) @binding(5) var<storage, read_write> draw_args: array<u32>;  // drawIndirect
+@group(0) @binding(6) var<storage, read> total: array<u32>;             // top-level scan total
+
+// grid.h grid_vertex_position: min + extent * (i / R).
+fn canonical(v: u32) -> vec3f {
+  let n = G.res + 1u;
+  let u = vec3f(f32(v % n), f32((v / n) % n), f32(v / (n * n))) / f32(G.res);
+  return E.box_min.xyz + E.box_size.xyz * u;
+}
+
+fn write_vertex(slot: u32, a0: u32, b0: u32, tri: u32) {
+  let a = min(a0, b0);
+  let b = max(a0, b0);
+  let va = verts[a];
+  let vb = verts[b];
+  let den = vb.w - va.w;
+  let p = (va.xyz * vb.w - vb.xyz * va.w) / den;
+  let c = (canonical(a) * vb.w - canonical(b) * va.w) / den;
+  let o = slot * 8u;
+  out[o] = bitcast<u32>(p.x); out[o + 1u] = bitcast<u32>(p.y); out[o + 2u] = bitcast<u32>(p.z);
+  out[o + 3u] = bitcast<u32>(c.x); out[o + 4u] = bitcast<u32>(c.y); out[o + 5u] = bitcast<u32>(c.z);
+  out[o + 6u] = tri; out[o + 7u] = 0u;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = gid.x + gid.y * nwg.x * 256u;
+  if (t >= G.n_tet) { return; }
+  let v = tet_vertices(G.res, t);
+  var mask = 0u;
+  for (var i = 0u; i < 4u; i++) { mask |= select(0u, 1u << i, verts[v[i]].w < 0.0); }
+  let nt = MT_NUM_TRIS[mask];
+  let base = offsets[t];
+  for (var k = 0u; k < nt; k++) {
+    let tri = base + k;
+    if (tri >= G.max_tris) { return; }  // capacity reached: drop, never write out of bounds
+    for (var j = 0u; j < 3u; j++) {
+      let e = MT_EDGES[MT_TRI_EDGES[mask][3u * k + j]];
+      write_vertex(tri * 3u + j, v[e.x], v[e.y], tri);
+    }
+  }
+}
+
+// One invocation after the scan: the draw covers exactly the emitted triangles.
+@compute @workgroup_size(1)
+fn finish() {
+  draw_args[0] = min(total[0], G.max_tris) * 3u;
+  draw_args[1] = 1u;
+  draw_args[2] = 0u;
+  draw_args[3] = 0u;
+}
