@@ -22,7 +22,7 @@ fn grid_index(res: u32, dense: u32, mask: u32, q: vec3u) -> u32 {
     let n = res + 1u;
     return q.x + n * (q.y + n * q.z);
   }
-  return (q.x * 1u ^ q.y * 2654435761u ^ q.z * 805459861u) & mask;
+  return ((q.x * 1u) ^ (q.y * 2654435761u) ^ (q.z * 805459861u)) & mask;
 }
 
 @compute @workgroup_size(8, 8)

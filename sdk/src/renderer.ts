@@ -160,7 +160,7 @@ export class Renderer {
       data = sums;
     }
     this.triVerts = this.buffer(this.maxTris * 3 * 32, U.STORAGE | U.VERTEX);
-    this.drawArgs = this.buffer(16, U.STORAGE | U.INDIRECT);
+    this.drawArgs = this.buffer(16, U.STORAGE | U.INDIRECT | U.COPY_SRC);
     // Raster
     this.camera = this.buffer(80, U.UNIFORM | U.COPY_DST);
     // Texture

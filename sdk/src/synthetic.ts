@@ -79,7 +79,7 @@ export function syntheticModel(o: SyntheticOptions = {}): ModelData {
   for (let f = 0; f < frames; f++) {
     bs[f * 52 + 25] = 0.5 - 0.5 * Math.cos((2 * Math.PI * f) / frames); // jawOpen
     const a = 0.3 * Math.sin((2 * Math.PI * f) / frames);
-    poses.set([Math.cos(a), 0, -Math.sin(a), 0, 0, 1, 0, 0, Math.sin(a), 0, Math.cos(a), 0, 0, 0, -40, 1], f * 16);
+    poses.set([Math.cos(a), 0, -Math.sin(a), 0, 0, 1, 0, 0, Math.sin(a), 0, Math.cos(a), 0, 0, 0, -30, 1], f * 16);
   }
   return {
     name: 'synthetic', width, height, fovyDeg: 63, znear: 1, zfar: 10000, boxMin, boxMax, gridRes: R,
