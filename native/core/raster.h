@@ -214,6 +214,42 @@ DT_HD void aa_crossing_backward(const R* const* verts, int width, int height, R 
 }
 
 
+// Signed pixel-space area (times 2) of triangle tv: its facing in the image.
+template <class R>
+DT_HD R screen_area(const R* clip, const int* tv, int width, int height) {
+  R sx[3], sy[3];
+  for (int i = 0; i < 3; ++i) clip_to_px(clip + 4 * (int64_t)tv[i], width, height, sx[i], sy[i]);
+  return edge_fn(sx[1], sy[1], sx[2], sy[2], sx[0], sy[0]);
+}
+
+template <class R>
+DT_HD bool tri_drawn(const R* clip, const int* tv) {
+  return clip[4 * (int64_t)tv[0] + 3] > R(0) && clip[4 * (int64_t)tv[1] + 3] > R(0) && clip[4 * (int64_t)tv[2] + 3] > R(0);
+}
+
+// Silhouette mask of triangle t: bit k when edge k (vertices k+1, k+2) has no neighbour
+// (adj < 0), a dropped neighbour, or a neighbour facing the other way in the image. adj [T][3]
+// holds the triangle across each edge (-1: boundary, -2: more than two triangles share it).
+template <class R>
+DT_HD unsigned char silhouette_mask(const R* clip, const int* tris, const int* adj, int64_t t, int width, int height) {
+  const int* tv = tris + 3 * t;
+  if (!tri_drawn(clip, tv)) return 0;
+  const R a = screen_area(clip, tv, width, height);
+  unsigned char m = 0;
+  for (int k = 0; k < 3; ++k) {
+    const int n = adj[3 * t + k];
+    bool s = true;
+    if (n >= 0) {
+      const int* nv = tris + 3 * (int64_t)n;
+      // Consistently wound neighbours run the shared edge in opposite directions, so equal
+      // screen-area signs mean both face the same way.
+      s = !tri_drawn(clip, nv) || (a > R(0)) != (screen_area(clip, nv, width, height) > R(0));
+    }
+    if (s) m |= (unsigned char)(1 << k);
+  }
+  return m;
+}
+
 // The antialiasing decision for pixel pair (p, q): p is the left (or upper) pixel, both in one
 // frame whose per-pixel arrays start at id/depth; (xp, yp), (xq, yq) their pixel coordinates.
 // Evaluated identically from either pixel, so a gather over pairs is consistent.

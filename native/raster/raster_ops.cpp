@@ -442,40 +442,10 @@ void triangle_adjacency(Backend b, int64_t n_tris, const int* tris, int* adj) {
   }
 }
 
-namespace {
-template <class R>
-DT_HD R screen_area(const R* clip, const int* tv, int W, int H) {
-  R sx[3], sy[3];
-  for (int i = 0; i < 3; ++i) clip_to_px(clip + 4 * (int64_t)tv[i], W, H, sx[i], sy[i]);
-  return edge_fn(sx[1], sy[1], sx[2], sy[2], sx[0], sy[0]);
-}
-}  // namespace
-
 template <class R>
 void silhouette_edges(Backend b, int64_t n_tris, const R* clip, const int* tris, const int* adj, int width, int height,
                       unsigned char* sil) {
-  launch_1d(b, n_tris, [=] DT_LAMBDA(int64_t t) {
-    const int* tv = tris + 3 * t;
-    const bool valid = clip[4 * (int64_t)tv[0] + 3] > R(0) && clip[4 * (int64_t)tv[1] + 3] > R(0) && clip[4 * (int64_t)tv[2] + 3] > R(0);
-    if (!valid) { sil[t] = 0; return; }
-    const R a = screen_area(clip, tv, width, height);
-    unsigned char m = 0;
-    for (int k = 0; k < 3; ++k) {
-      const int n = adj[3 * t + k];
-      bool s;
-      if (n < 0) s = true;
-      else {
-        const int* nv = tris + 3 * (int64_t)n;
-        const bool nvalid = clip[4 * (int64_t)nv[0] + 3] > R(0) && clip[4 * (int64_t)nv[1] + 3] > R(0) && clip[4 * (int64_t)nv[2] + 3] > R(0);
-        // Consistently wound neighbours traverse the shared edge in opposite directions, so equal
-        // screen-area signs mean both face the same way.
-        const R na = nvalid ? screen_area(clip, nv, width, height) : R(0);
-        s = !nvalid || (a > R(0)) != (na > R(0));
-      }
-      if (s) m |= (unsigned char)(1 << k);
-    }
-    sil[t] = m;
-  });
+  launch_1d(b, n_tris, [=] DT_LAMBDA(int64_t t) { sil[t] = silhouette_mask(clip, tris, adj, t, width, height); });
 }
 
 template <class R>
