@@ -1,0 +1,102 @@
+// Input encodings of model.h with their backward passes: the multiresolution hash grid (gradients
+// to the table and to the input position) and the frequency encoding (gradient to the position).
+//
+// CUDA note: hashgrid_backward scatters into the table gradient with float atomicAdd, so on CUDA
+// the summation order (and the last bits of g_table) varies from run to run; the CPU loop is
+// serial and deterministic. Compare the two within a tolerance, never bit for bit.
+#pragma once
+#include "ops_common.h"
+
+namespace dyntet {
+namespace train {
+
+constexpr int kMaxHashLevels = 32;
+
+// A validated config with its level table, small enough to pass by value into kernels.
+struct HashGrid {
+  HashGridConfig cfg;
+  HashLevel levels[kMaxHashLevels];
+  int out_dim() const { return cfg.levels * cfg.features; }
+  size_t param_count() const { return hashgrid_param_count(cfg); }
+};
+HashGrid make_hashgrid(const HashGridConfig& cfg);
+
+struct HashGridParams {
+  HashGrid grid;
+  int64_t n = 0;
+  const float* u = nullptr;      // n x 3 normalised positions
+  const float* table = nullptr;  // grid.param_count()
+  float* out = nullptr;          // forward: n x out_dim
+  const float* g_out = nullptr;  // backward: n x out_dim
+  float* g_table = nullptr;      // backward, accumulated; may be null
+  float* g_u = nullptr;          // backward, written; may be null
+};
+void hashgrid_forward(Backend b, const HashGridParams& p);
+void hashgrid_backward(Backend b, const HashGridParams& p);
+
+struct FreqParams {
+  int n_freq = 6;
+  int64_t n = 0;
+  const float* u = nullptr;      // n x 3
+  float* out = nullptr;          // forward: n x freq_encoding_size(n_freq)
+  const float* g_out = nullptr;  // backward: n x freq_encoding_size(n_freq)
+  float* g_u = nullptr;          // backward, written
+};
+void freq_forward(Backend b, const FreqParams& p);
+void freq_backward(Backend b, const FreqParams& p);
+
+// Per-element backward math, usable inside other ops' kernels.
+// Adds table gradients (atomically) and, if g_u is non-null, writes d/du (3 values).
+DT_HD void hashgrid_backward_point(const HashGrid& g, const float* table, const float u[3], const float* g_out,
+                                   float* g_table, float* g_u) {
+  const HashGridConfig& c = g.cfg;
+  const uint32_t T = 1u << c.log2_table;
+  float gu[3] = {0.f, 0.f, 0.f};
+  for (int l = 0; l < c.levels; ++l) {
+    const HashLevel lv = g.levels[l];
+    const HashCell cell = hashgrid_cell(lv, u);
+    // hashgrid_cell clamps u to [0,1]: outside that range the encoding is constant along the axis.
+    float dfrac[3];
+    for (int a = 0; a < 3; ++a) dfrac[a] = (u[a] > 0.f && u[a] < 1.f) ? (float)lv.res : 0.f;
+    const float* go = g_out + l * c.features;
+    for (int corner = 0; corner < 8; ++corner) {
+      const uint32_t idx = hashgrid_index(lv, T - 1, cell.i0[0] + (corner & 1), cell.i0[1] + ((corner >> 1) & 1),
+                                          cell.i0[2] + ((corner >> 2) & 1));
+      const size_t base = ((size_t)l * T + idx) * c.features;
+      if (g_table) {
+        const float w = hashgrid_corner_weight(cell, corner);
+        for (int f = 0; f < c.features; ++f)
+          if (go[f] != 0.f) atomic_add(g_table + base + f, w * go[f]);
+      }
+      if (g_u) {
+        float dot = 0.f;  // sum_f g_out[f] * e[f]
+        for (int f = 0; f < c.features; ++f) dot += go[f] * table[base + f];
+        for (int a = 0; a < 3; ++a) {
+          float dw = ((corner >> a) & 1) ? 1.f : -1.f;
+          for (int b2 = 0; b2 < 3; ++b2)
+            if (b2 != a) dw *= ((corner >> b2) & 1) ? cell.frac[b2] : 1.f - cell.frac[b2];
+          gu[a] += dot * dw * dfrac[a];
+        }
+      }
+    }
+  }
+  if (g_u)
+    for (int a = 0; a < 3; ++a) g_u[a] = gu[a];
+}
+
+// Writes d/du of freq_encode (3 values) from g_out (freq_encoding_size values).
+DT_HD void freq_backward_point(int n_freq, const float u[3], const float* g_out, float g_u[3]) {
+  const float pi = 3.14159265358979f;
+  for (int a = 0; a < 3; ++a) {
+    const float x = 2.f * u[a] - 1.f;
+    float gx = g_out[a];
+    for (int k = 0; k < n_freq; ++k) {
+      const float s = (float)(1 << k) * pi;
+      gx += s * (g_out[3 + 6 * k + a] * cosf(s * x) - g_out[3 + 6 * k + 3 + a] * sinf(s * x));
+    }
+    g_u[a] = 2.f * gx;
+  }
+}
+
+}  // namespace train
+}  // namespace dyntet
