@@ -129,7 +129,7 @@ describe('prepare may_5s', () => {
   });
 
   it('is deterministic: a re-run from the cached tracking and a fresh run of the tracker give identical bytes', async () => {
-    const outputs = ['tracking.json', 'landmarks.f32', 'canonical.f32', 'background.png', 'masks/head/000050.png', 'report/contact_sheet.png'];
+    const outputs = ['dataset.json', 'tracking.json', 'landmarks.f32', 'canonical.f32', 'background.png', 'masks/head/000050.png', 'report/contact_sheet.png'];
     const before = outputs.map((p) => sha(join(dir, p)));
     const again = await prepare({ video: clip, out: dir, faceModel: model, quiet: true });
     expect(again.resumedFrames).toBe(N);

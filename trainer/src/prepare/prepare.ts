@@ -44,10 +44,17 @@ export interface FrameRecord {
   faces: number;
 }
 
+/** Milliseconds (per frame in results) of each stage; track and matte are measured inside the page. */
 export interface StageTimes {
   decode: number;
+  /** Chromium launch and model loading. */
+  browserStart: number;
+  /** FaceLandmarker.detectForVideo. */
   track: number;
+  /** Selfie segmentation and its readback. */
   matte: number;
+  /** The rest of the browser loop: image decoding in the page, result transfer, cache writes. */
+  browserOther: number;
   masks: number;
   report: number;
   total: number;
@@ -73,7 +80,7 @@ export function resolveFaceModel(explicit?: string): string {
   const [p, from] = cands[0];
   if (!existsSync(p) || !statSync(p).isFile())
     throw new PrepareError(
-      `face model not found at ${p} (from ${from}): download MediaPipe's face_landmarker.task (see README, "Face model") and pass it with --face-model, set DYNTET_FACE_MODEL, or put it at ${DEFAULT_MODEL_CACHE}`,
+      `face model not found at ${p} (from ${from}): download MediaPipe's face_landmarker.task (docs/dataset-format.md, "The face model", has the download address) and pass it with --face-model, set DYNTET_FACE_MODEL, or put it at ${DEFAULT_MODEL_CACHE}`,
       'MODEL_MISSING',
     );
   // A .task is a zip archive; the published file has a couple of bytes before the first entry.
@@ -166,13 +173,13 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   const workKey = join(work, 'key.json');
   if (!existsSync(workKey) || readFileSync(workKey, 'utf8') !== keyStr) {
     // A different video or options: nothing in the folder can be reused.
-    for (const d of ['.work', 'frames', 'masks', 'report', 'audio.wav', 'tracking.json', 'landmarks.f32', 'canonical.f32', 'background.png'])
+    for (const d of ['.work', 'frames', 'masks', 'report', 'audio.wav', 'tracking.json', 'landmarks.f32', 'canonical.f32', 'background.png', 'timing.json'])
       rmSync(join(out, d), { recursive: true, force: true });
     mkdirSync(work, { recursive: true });
     writeFileSync(workKey, keyStr);
   }
   const framesDir = join(out, 'frames');
-  const times: StageTimes = { decode: 0, track: 0, matte: 0, masks: 0, report: 0, total: 0 };
+  const times: StageTimes = { decode: 0, browserStart: 0, track: 0, matte: 0, browserOther: 0, masks: 0, report: 0, total: 0 };
 
   // 1. Decode (skipped when a previous run finished it).
   let td = performance.now();
@@ -205,7 +212,10 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   if (todo.length) {
     const progress = opts.quiet ? undefined : new Progress('prepare: tracking', n, { unit: 'frames' });
     progress?.update(resumed);
+    const tb = performance.now();
     const tracker = await Tracker.start({ framesDir, modelPath, width: size, height: size, fps, matteEvery, chromium: opts.chromium });
+    times.browserStart = performance.now() - tb;
+    const tl = performance.now();
     try {
       for (const [s, e] of todo) {
         const batch = await tracker.track(s, e);
@@ -216,11 +226,14 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     } finally {
       await tracker.close();
     }
+    times.browserOther = performance.now() - tl;
     progress?.finish();
-  }
-  for (const r of raw) {
-    times.track += r.ms.track;
-    times.matte += r.ms.matte;
+    for (const [s, e] of todo)
+      for (let i = s; i < e; i++) {
+        times.track += raw[i].ms.track;
+        times.matte += raw[i].ms.matte;
+      }
+    times.browserOther -= times.track + times.matte;
   }
 
   // 3. Choose the face, smooth poses, build meshes and masks.
@@ -317,6 +330,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   times.report = performance.now() - tr;
   times.total = performance.now() - t0;
   const perFrame = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, round(v / n, 2)])) as unknown as StageTimes;
+  const timing = { msPerFrame: perFrame, resumedFrames: resumed };
 
   const dataset = {
     format: 'dyntet-dataset',
@@ -336,6 +350,8 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     excluded,
     stats: { validFrames: validIdx.length, backgroundFilledFraction: round(filledFraction, 4), meanHullMissedByMatte: round(hullMissed / Math.max(1, validIdx.length), 4), matteEvery },
   };
+  // Timings vary run to run, so they stay out of dataset.json (which is deterministic).
+  writeFileSync(join(out, 'timing.json'), JSON.stringify(timing, null, 1));
   writeAtomic(datasetJson, JSON.stringify(dataset, null, 1));
   return { dir: out, frames: n, valid: validIdx.length, excluded, msPerFrame: perFrame, resumedFrames: resumed };
 }
