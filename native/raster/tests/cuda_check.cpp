@@ -104,7 +104,8 @@ int main() {
       const auto bc = host(cpu.bary), dc = host(cpu.depth);
       gpu.bary.upload(bc.data(), bc.size());
       gpu.depth.upload(dc.data(), dc.size());
-      const auto rc = host(cpu.rgba), aac = host(cpu.aa), sc = host(cpu.sil), cc = host(cpu.clip);
+      const auto rc = host(cpu.rgba), aac = host(cpu.aa), cc = host(cpu.clip);
+      const auto sc = host(cpu.sil);
       gpu.rgba.upload(rc.data(), rc.size());
       gpu.aa.upload(aac.data(), aac.size());
       gpu.sil.upload(sc.data(), sc.size());
