@@ -1,0 +1,48 @@
+// The test page's side: uses the built bundle exactly as a user page would, and exposes small
+// async helpers the vitest side calls through page.evaluate. No inline script (the CSP forbids it).
+import * as dyntet from '/sdk/dist/index.js';
+
+const { Player, syntheticModel, blendshapeIndex, gpuObjectCount } = dyntet;
+
+function toB64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function frame(settings) {
+  const blendshapes = new Float32Array(52);
+  for (const [name, v] of Object.entries(settings.blendshapes ?? {})) blendshapes[blendshapeIndex(name)] = v;
+  const a = ((settings.yawDeg ?? 0) * Math.PI) / 180;
+  const pose = new Float32Array([Math.cos(a), 0, -Math.sin(a), 0, 0, 1, 0, 0, Math.sin(a), 0, Math.cos(a), 0, 0, 0, -30, 1]);
+  return { blendshapes, pose };
+}
+
+let player = null;
+
+window.harness = {
+  dyntet,
+  async adapterInfo() {
+    const adapter = await navigator.gpu.requestAdapter();
+    const info = adapter.info ?? {};
+    return { vendor: info.vendor ?? '', architecture: info.architecture ?? '', isFallback: !!(info.isFallbackAdapter ?? adapter.isFallbackAdapter) };
+  },
+  // Renders one driven frame of the synthetic avatar and returns RGBA8 pixels as base64.
+  async render(settings, modelOptions) {
+    if (!player) {
+      player = new Player(document.getElementById('c'));
+      await player.loadModel(syntheticModel(modelOptions));
+    }
+    const f = frame(settings);
+    // The condition encoder sees a window of frames: hold the setting for the whole window.
+    for (let i = 0; i < 9; i++) player.drive(f);
+    player.renderFrame();
+    return toB64(await player.readPixels());
+  },
+  frame,
+  syntheticModel,
+  Player,
+  gpuObjectCount,
+  toB64,
+};
+window.harnessReady = true;
