@@ -7,6 +7,7 @@
 //   make_synthetic_avatar mesh --in FILE [--set name=value ...] --out FILE.json
 //
 // Exit status: 0 success, 1 a check failed or the input was bad (message on stderr), 2 usage.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,7 @@
 #include "../core/grid.h"
 #include "../core/marching_tets.h"
 #include "../core/model.h"
+#include "preview_render.h"
 #include "synthetic_head.h"
 
 using namespace dyntet;
@@ -30,7 +32,9 @@ const char* kUsage =
     "usage:\n"
     "  make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N]\n"
     "  make_synthetic_avatar check [--resolution R]\n"
-    "  make_synthetic_avatar mesh --in FILE.dyntet --out FILE.json [--set blendshapeName=value ...]\n";
+    "  make_synthetic_avatar mesh --in FILE.dyntet --out FILE.json [--set blendshapeName=value ...]\n"
+    "  make_synthetic_avatar render --in FILE.dyntet --out FILE.rgba [--set name=value ...] [--yaw DEG] [--pitch DEG]\n"
+    "  make_synthetic_avatar render --in FILE.dyntet --clip K --out PREFIX [--frames N]   (PREFIX0000.rgba, ...)\n";
 
 struct UsageFail {
   std::string msg;
@@ -138,7 +142,11 @@ Deformed deform_static(const AssetMetadata& m, const std::vector<float>& sdf, co
   for (uint32_t v : active) {
     float p[3], u[3], disp[3], delta;
     grid_vertex_position(g, (int32_t)v, p);
-    for (int a = 0; a < 3; ++a) u[a] = (p[a] - m.box_min[a]) / (m.box_max[a] - m.box_min[a]);
+    {  // u of a grid vertex is its lattice coordinate (i, j, k) / R, as every backend computes it
+      int32_t ijk[3];
+      grid_vertex_ijk(g.res, (int32_t)v, ijk);
+      for (int a = 0; a < 3; ++a) u[a] = (float)ijk[a] / (float)g.res;
+    }
     deform_vertex(m.deform, deform_params, u, cond, m.condition.out_dim, elastic[v], disp, &delta);
     for (int a = 0; a < 3; ++a) d.disp[(size_t)v * 3 + a] = disp[a];
     d.sdf[v] += delta;
@@ -350,6 +358,73 @@ int cmd_mesh(const std::string& in, const std::string& out, const float bs[kNumB
   return 0;
 }
 
+bool load_asset(const std::string& in, Asset& a) {
+  std::vector<uint8_t> bytes;
+  if (!read_file(in, bytes)) {
+    std::fprintf(stderr, "make_synthetic_avatar: cannot read %s: check the path\n", in.c_str());
+    return false;
+  }
+  const AssetStatus st = read_asset(bytes.data(), bytes.size(), a);
+  if (!st.ok()) {
+    std::fprintf(stderr, "make_synthetic_avatar: %s is not a valid .dyntet (%s): %s\n", in.c_str(), asset_error_name(st.code), st.message.c_str());
+    return false;
+  }
+  return true;
+}
+
+// pose * rotation about the face's own origin.
+void turn_pose(const float pose[16], float yaw, float pitch, float out[16]) {
+  float r[16];
+  synth::make_pose(yaw, pitch, 0.f, 0.f, 0.f, r);
+  r[14] = 0.f;
+  for (int c = 0; c < 4; ++c)
+    for (int row = 0; row < 4; ++row) {
+      float acc = 0.f;
+      for (int k = 0; k < 4; ++k) acc += pose[k * 4 + row] * r[c * 4 + k];
+      out[c * 4 + row] = acc;
+    }
+}
+
+int cmd_render(const std::string& in, const std::string& out, const float bs[kNumBlendshapes], float yaw, float pitch,
+               int clip_index, int frames) {
+  Asset a;
+  if (!load_asset(in, a)) return 1;
+  const int window = a.metadata.condition.window;
+  if (clip_index >= 0) {
+    if (clip_index >= (int)a.clips.size()) {
+      std::fprintf(stderr, "make_synthetic_avatar: --clip %d but the asset has %zu clips\n", clip_index, a.clips.size());
+      return 1;
+    }
+    const Clip& c = a.clips[(size_t)clip_index];
+    const int n = std::min(frames > 0 ? frames : (int)c.coefficients.shape[0], (int)c.coefficients.shape[0]);
+    std::vector<float> win;
+    for (int t = 0; t < n; ++t) {
+      preview::clip_window(c, t, window, win);
+      const std::vector<uint8_t> img = preview::render(a, win.data(), &c.coefficients.data[(size_t)t * kNumCoefficients + kNumBlendshapes]);
+      char name[32];
+      std::snprintf(name, sizeof name, "%04d.rgba", t);
+      if (!write_file(out + name, img)) {
+        std::fprintf(stderr, "make_synthetic_avatar: cannot write %s%s\n", out.c_str(), name);
+        return 1;
+      }
+    }
+    std::printf("rendered %d frames of clip \"%s\" at %dx%d\n", n, c.name.c_str(), a.metadata.camera.width, a.metadata.camera.height);
+    return 0;
+  }
+  std::vector<float> win((size_t)window * kNumBlendshapes);
+  for (int j = 0; j < window; ++j) std::copy(bs, bs + kNumBlendshapes, &win[(size_t)j * kNumBlendshapes]);
+  float base[16], pose[16];
+  if (!a.clips.empty()) std::copy_n(&a.clips[0].coefficients.data[kNumBlendshapes], 16, base);
+  else synth::make_pose(0.f, 0.f, 0.f, 0.f, 40.f, base);
+  turn_pose(base, yaw, pitch, pose);
+  if (!write_file(out, preview::render(a, win.data(), pose))) {
+    std::fprintf(stderr, "make_synthetic_avatar: cannot write %s\n", out.c_str());
+    return 1;
+  }
+  std::printf("rendered %s at %dx%d\n", out.c_str(), a.metadata.camera.width, a.metadata.camera.height);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -362,6 +437,14 @@ int main(int argc, char** argv) {
     synth::Options o;
     std::string out, in;
     float bs[kNumBlendshapes] = {0};
+    float yaw = 0.f, pitch = 0.f;
+    int clip_index = -1, frames = 0;
+    auto parse_float = [](const std::string& flag, const std::string& v) {
+      char* end = nullptr;
+      const float f = std::strtof(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(std::fabs(f) <= 90.f)) throw UsageFail{flag + " must be a number of degrees in [-90, 90], got \"" + v + "\""};
+      return f;
+    };
     for (int i = 2; i < argc; ++i) {
       const std::string flag = argv[i];
       auto value = [&]() -> std::string {
@@ -371,7 +454,10 @@ int main(int argc, char** argv) {
       if (flag == "--out") out = value();
       else if (flag == "--in") in = value();
       else if (flag == "--resolution") o.grid_res = parse_int(flag, value(), 4, 192);
-      else if (flag == "--frames") o.clip_frames = parse_int(flag, value(), 1, 100000);
+      else if (flag == "--frames") o.clip_frames = frames = parse_int(flag, value(), 1, 100000);
+      else if (flag == "--clip") clip_index = parse_int(flag, value(), 0, 1000000);
+      else if (flag == "--yaw") yaw = parse_float(flag, value());
+      else if (flag == "--pitch") pitch = parse_float(flag, value());
       else if (flag == "--size") {
         const std::string v = value();
         const size_t x = v.find('x');
@@ -399,6 +485,10 @@ int main(int argc, char** argv) {
     if (verb == "mesh") {
       if (in.empty() || out.empty()) throw UsageFail{"mesh needs --in FILE.dyntet and --out FILE.json"};
       return cmd_mesh(in, out, bs);
+    }
+    if (verb == "render") {
+      if (in.empty() || out.empty()) throw UsageFail{"render needs --in FILE.dyntet and --out FILE (or PREFIX with --clip)"};
+      return cmd_render(in, out, bs, yaw, pitch, clip_index, frames);
     }
     throw UsageFail{"unknown command \"" + verb + "\""};
   } catch (const UsageFail& e) {

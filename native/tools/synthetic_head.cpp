@@ -138,9 +138,9 @@ void head_colour(const float p[3], float rgb[3]) {
     const float line[3] = {0.45f, 0.16f, 0.17f};
     mix3(rgb, line, smooth(1.f - std::fabs(y - kMouthY) / 0.18f) * smooth((1.f - std::fabs(lx)) * 4.f));
     const float sdf = head_sdf(p);
-    if (sdf < -0.15f && std::fabs(x) < 2.8f && std::fabs(y - kMouthY) < 2.f) {
+    if (sdf < -0.3f && std::fabs(x) < 2.3f && std::fabs(y - kMouthY) < 1.6f) {
       const float inner[3] = {0.22f, 0.05f, 0.06f};
-      mix3(rgb, inner, smooth((-sdf - 0.15f) / 0.2f));
+      mix3(rgb, inner, smooth((-sdf - 0.3f) / 0.3f));
       const float teeth[3] = {0.93f, 0.91f, 0.84f};
       if (y > kMouthY && y < kMouthY + 0.75f && sdf > -1.3f && std::fabs(x) < 1.8f) mix3(rgb, teeth, 0.9f);
     }
@@ -291,8 +291,11 @@ void build_texture(Avatar& a) {
             for (int i = 0; i < 3; ++i) pc[i] = a.box_min[i] + (a.box_max[i] - a.box_min[i]) * (float)ijk[i] / (float)levels[l].res;
             head_colour(pc, rgb);
             float* e = tab + (size_t)hashgrid_index(levels[l], T - 1, x, y, z) * F;
-            if (l == kLevelRG) e[0] = logit(rgb[0]), e[1] = logit(rgb[1]);
-            else e[0] = logit(rgb[2]);
+            // Luminance-like mean logit and red at the finer level, blue at the coarser one:
+            // chroma blurs less visibly than luminance.
+            const float lr = logit(rgb[0]), lg = logit(rgb[1]), lb = logit(rgb[2]), mean = (lr + lg + lb) / 3.f;
+            if (l == kLevelRG) e[0] = mean, e[1] = lr - mean;
+            else e[0] = lb - mean;
           }
     } else {
       // Hashed levels: fine pseudo-random detail (luminance in feature 0, red in feature 1).
@@ -307,9 +310,9 @@ void build_texture(Avatar& a) {
   const int W = t.mlp.width;
   LayerWriter L0{p, p + (size_t)W * t.mlp.in, t.mlp.in};
   auto pair_in = [&](int unit, int input, float w) { L0.add(unit, input, w), L0.add(unit + 1, input, -w); };
-  pair_in(0, kLevelRG * F + 0, 1.f);  // R
-  pair_in(2, kLevelRG * F + 1, 1.f);  // G
-  pair_in(4, kLevelB * F + 0, 1.f);   // B
+  pair_in(0, kLevelRG * F + 0, 1.f);  // mean logit
+  pair_in(2, kLevelRG * F + 1, 1.f);  // red - mean
+  pair_in(4, kLevelB * F + 0, 1.f);   // blue - mean
   for (int l = 0; l < t.grid.levels; ++l)
     if (!levels[l].dense) pair_in(6, l * F + 0, 1.f), pair_in(8, l * F + 1, 1.f);
   p = L0.b + W;
@@ -317,9 +320,11 @@ void build_texture(Avatar& a) {
   for (int u = 0; u < 10; u += 2) L1.set(u, u, 1.f), L1.set(u, u + 1, -1.f), L1.set(u + 1, u + 1, 1.f), L1.set(u + 1, u, -1.f);
   p = L1.b + W;
   LayerWriter L2{p, p + 3 * W, W};
+  // Logits from (mean m, red r, blue b): R = m + r, G = m - r - b, B = m + b; plus detail.
+  const float mix[3][3] = {{1.f, 1.f, 0.f}, {1.f, -1.f, -1.f}, {1.f, 0.f, 1.f}};
   for (int c = 0; c < 3; ++c) {
-    L2.set(c, 2 * c, 1.f), L2.set(c, 2 * c + 1, -1.f);  // colour logit
-    L2.set(c, 6, 1.f), L2.set(c, 7, -1.f);              // luminance detail
+    for (int q = 0; q < 3; ++q) L2.set(c, 2 * q, mix[c][q]), L2.set(c, 2 * q + 1, -mix[c][q]);
+    L2.set(c, 6, 1.f), L2.set(c, 7, -1.f);  // luminance detail
   }
   L2.set(0, 8, 1.f), L2.set(0, 9, -1.f);                // red detail
 }
