@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     });
     const double t_aa = median_ms(b, iters, [&] {
       silhouette_edges<float>(b, pl.n_tris, pl.clip.data(), pl.tris.data(), pl.adj.data(), res, res, pl.sil.data());
-      antialias_forward<float>(b, pl.size, 4, pl.rgba.data(), pl.clip.data(), pl.tris.data(), pl.sil.data(), pl.id.data(),
+      antialias_forward<float>(b, pl.size, 4, pl.rgba.data(), pl.clip.data(), pl.tris.data(), pl.sil.data(), pl.adj.data(), pl.id.data(),
                                pl.depth.data(), pl.aa.data());
     });
     const double t_fwd = median_ms(b, iters, [&] { pl.forward(); });

@@ -115,14 +115,14 @@ struct Pipeline {
       cp[4 * p + 3] = cov ? 1.f : 0.f;
     });
     silhouette_edges<float>(b, n_tris, clip.data(), tris.data(), adj.data(), size.width, size.height, sil.data());
-    antialias_forward<float>(b, size, 4, rgba.data(), clip.data(), tris.data(), sil.data(), id.data(), depth.data(), aa.data());
+    antialias_forward<float>(b, size, 4, rgba.data(), clip.data(), tris.data(), sil.data(), adj.data(), id.data(), depth.data(), aa.data());
     composite_forward<float>(b, size.pixels(), aa.data(), bg.data(), out.data());
   }
 
   void backward() {
     g_aa.zero(); g_rgba.zero(); g_interp.zero(); g_bary.zero(); g_clip.zero(); g_pos.zero(); g_attr.zero();
     composite_backward<float>(b, size.pixels(), aa.data(), bg.data(), g_out.data(), g_aa.data(), nullptr);
-    antialias_backward<float>(b, size, 4, rgba.data(), clip.data(), tris.data(), sil.data(), id.data(), depth.data(), g_aa.data(),
+    antialias_backward<float>(b, size, 4, rgba.data(), clip.data(), tris.data(), sil.data(), adj.data(), id.data(), depth.data(), g_aa.data(),
                               g_rgba.data(), g_clip.data());
     float* gi = g_interp.data();
     const float* gr = g_rgba.data();

@@ -157,25 +157,27 @@ DT_HD void clip_to_px(const R* v, int width, int height, R& sx, R& sy) {
 template <class R>
 DT_HD R edge_fn(R ax, R ay, R bx, R by, R x, R y) { return (bx - ax) * (y - ay) - (by - ay) * (x - ax); }
 
-// Crossing parameter of F's edge k along F-pixel (fx, fy) -> other (ox, oy); returns t or -1.
-// verts: F's three clip vertices.
+// Where the segment F-pixel (fx, fy) -> other pixel (ox, oy) leaves one triangle (three clip
+// vertices): the exit parameter t = e_F / (e_F - e_O) of the edge whose oriented edge function
+// decreases along the segment and is crossed first (ties: the smaller edge index). Returns -1
+// (edge -1) for a triangle of zero image area.
 template <class R>
-DT_HD R aa_crossing(const R* const* verts, int width, int height, R fx, R fy, R ox, R oy, int& edge_out) {
+DT_HD R aa_exit(const R* const* verts, int width, int height, R fx, R fy, R ox, R oy, int& edge_out) {
   R sx[3], sy[3];
   for (int i = 0; i < 3; ++i) clip_to_px(verts[i], width, height, sx[i], sy[i]);
   // Orientation: the edge function of edge k is positive on vertex k's side.
   const R area = edge_fn(sx[1], sy[1], sx[2], sy[2], sx[0], sy[0]);
-  if (area == R(0)) return R(-1);
-  const R sgn = area > R(0) ? R(1) : R(-1);
-  R best = R(2);
   edge_out = -1;
+  if (!(area != R(0))) return R(-1);
+  const R sgn = area > R(0) ? R(1) : R(-1);
+  R best = R(0);
   for (int k = 0; k < 3; ++k) {
     const int i = (k + 1) % 3, j = (k + 2) % 3;
     const R ef = sgn * edge_fn(sx[i], sy[i], sx[j], sy[j], fx, fy);
     const R eo = sgn * edge_fn(sx[i], sy[i], sx[j], sy[j], ox, oy);
-    if (ef >= R(0) && eo < R(0)) {
+    if (eo < ef) {
       const R t = ef / (ef - eo);
-      if (t < best) { best = t; edge_out = k; }
+      if (edge_out < 0 || t < best) { best = t; edge_out = k; }
     }
   }
   return edge_out >= 0 ? best : R(-1);
@@ -253,18 +255,28 @@ DT_HD unsigned char silhouette_mask(const R* clip, const int* tris, const int* a
 // The antialiasing decision for pixel pair (p, q): p is the left (or upper) pixel, both in one
 // frame whose per-pixel arrays start at id/depth; (xp, yp), (xq, yq) their pixel coordinates.
 // Evaluated identically from either pixel, so a gather over pairs is consistent.
+//
+// Finding the silhouette: start in F and follow the segment F-pixel -> other pixel across the
+// mesh: leave the current triangle through its exit edge (aa_exit); if that edge is a
+// silhouette edge (sil bit), it is the silhouette; otherwise step into the triangle across it
+// (adj) and continue, at most kAaMaxWalk triangles. With triangles smaller than a pixel the rim
+// pixel's own triangle rarely holds the silhouette edge, so the walk is what finds it. No
+// antialiasing when the segment ends inside a triangle (t > 1), the walk runs out, or the edge is
+// shared with the other pixel's triangle. t is clamped to [0, 1].
+constexpr int kAaMaxWalk = 16;
+
 template <class R>
 struct AaPair {
   int side;   // 0: nothing changes; 1: p changes; 2: q changes
   int front;  // 0: F is p's triangle; 1: q's
-  int tri;    // F
-  int edge;   // F's silhouette edge k
+  int tri;    // the triangle whose edge is the silhouette (F or one reached from it)
+  int edge;   // its silhouette edge k
   R t;        // crossing along F-pixel -> other pixel
   R w;        // |t - 1/2|
 };
 
 template <class R>
-DT_HD AaPair<R> aa_pair(const int* id, const R* depth, const int* tris, const R* clip, const unsigned char* sil,
+DT_HD AaPair<R> aa_pair(const int* id, const R* depth, const int* tris, const R* clip, const unsigned char* sil, const int* adj,
                         int width, int height, int64_t ip, int64_t iq, int xp, int yp, int xq, int yq) {
   AaPair<R> r;
   r.side = 0; r.front = 0; r.tri = -1; r.edge = -1; r.t = R(0); r.w = R(0);
@@ -275,13 +287,23 @@ DT_HD AaPair<R> aa_pair(const int* id, const R* depth, const int* tris, const R*
   else if (tq < 0) front = 0;
   else front = depth_less(depth[ip], tp, depth[iq], tq) ? 0 : 1;
   const int tf = front ? tq : tp, to = front ? tp : tq;
-  const int* tv = tris + 3 * (int64_t)tf;
-  const R* verts[3] = {clip + 4 * (int64_t)tv[0], clip + 4 * (int64_t)tv[1], clip + 4 * (int64_t)tv[2]};
   const R fx = R(front ? xq : xp) + R(0.5), fy = R(front ? yq : yp) + R(0.5);
   const R ox = R(front ? xp : xq) + R(0.5), oy = R(front ? yp : yq) + R(0.5);
-  int k = -1;
-  const R t = aa_crossing(verts, width, height, fx, fy, ox, oy, k);
-  if (k < 0 || !((sil[tf] >> k) & 1)) return r;
+  int cur = tf, k = -1;
+  R t = R(0);
+  bool found = false;
+  for (int step = 0; step < kAaMaxWalk; ++step) {
+    const int* tv = tris + 3 * (int64_t)cur;
+    const R* verts[3] = {clip + 4 * (int64_t)tv[0], clip + 4 * (int64_t)tv[1], clip + 4 * (int64_t)tv[2]};
+    t = aa_exit(verts, width, height, fx, fy, ox, oy, k);
+    if (k < 0 || !(t <= R(1))) return r;
+    if ((sil[cur] >> k) & 1) { found = true; break; }
+    const int n = adj[3 * (int64_t)cur + k];
+    if (n < 0) return r;
+    cur = n;
+  }
+  if (!found) return r;
+  const int* tv = tris + 3 * (int64_t)cur;
   if (to >= 0) {
     const int* ov = tris + 3 * (int64_t)to;
     const int ea = tv[(k + 1) % 3], eb = tv[(k + 2) % 3];
@@ -289,10 +311,11 @@ DT_HD AaPair<R> aa_pair(const int* id, const R* depth, const int* tris, const R*
     const bool has_b = ov[0] == eb || ov[1] == eb || ov[2] == eb;
     if (has_a && has_b) return r;
   }
+  if (t < R(0)) t = R(0);
   if (t > R(0.5)) r.side = front ? 1 : 2;       // the other pixel takes F's colour
   else if (t < R(0.5)) r.side = front ? 2 : 1;  // F's pixel takes the other colour
   else return r;
-  r.front = front; r.tri = tf; r.edge = k; r.t = t;
+  r.front = front; r.tri = cur; r.edge = k; r.t = t;
   r.w = t > R(0.5) ? t - R(0.5) : R(0.5) - t;
   return r;
 }

@@ -205,8 +205,8 @@ bool ReferenceRenderer::render(const RefFrame& f, RefImage& out) {
         if (qx < 0 || qx >= W || qy < 0 || qy >= H) continue;
         const int64_t q = (int64_t)qy * W + qx;
         const bool first = n == 1 || n == 3;
-        const AaPair<float> pr = first ? aa_pair(id.data(), depth.data(), mesh_.triangles.data(), clip_.data(), sil.data(), W, H, p, q, x, y, qx, qy)
-                                       : aa_pair(id.data(), depth.data(), mesh_.triangles.data(), clip_.data(), sil.data(), W, H, q, p, qx, qy, x, y);
+        const AaPair<float> pr = first ? aa_pair(id.data(), depth.data(), mesh_.triangles.data(), clip_.data(), sil.data(), adj.data(), W, H, p, q, x, y, qx, qy)
+                                       : aa_pair(id.data(), depth.data(), mesh_.triangles.data(), clip_.data(), sil.data(), adj.data(), W, H, q, p, qx, qy, x, y);
         if (pr.side != (first ? 1 : 2)) continue;
         for (int c = 0; c < 4; ++c) aa[4 * p + c] += pr.w * (rgba[4 * q + c] - rgba[4 * p + c]);
       }

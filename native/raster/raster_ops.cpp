@@ -450,7 +450,7 @@ void silhouette_edges(Backend b, int64_t n_tris, const R* clip, const int* tris,
 
 template <class R>
 void antialias_forward(Backend b, const RasterSize& size, int channels, const R* colour, const R* clip, const int* tris,
-                       const unsigned char* sil, const int* id, const R* depth, R* out) {
+                       const unsigned char* sil, const int* adj, const int* id, const R* depth, R* out) {
   check_size(size);
   if (channels < 1 || channels > 16) throw RasterError("antialias: channels must be 1..16");
   const int W = size.width, H = size.height, C = channels;
@@ -467,8 +467,8 @@ void antialias_forward(Backend b, const RasterSize& size, int channels, const R*
       if (qx < 0 || qx >= W || qy < 0 || qy >= H) continue;
       const int64_t q = base + (int64_t)qy * W + qx;
       const bool first = n == 1 || n == 3;
-      const AaPair<R> a = first ? aa_pair(id, depth, tris, clip, sil, W, H, p, q, x, y, qx, qy)
-                                : aa_pair(id, depth, tris, clip, sil, W, H, q, p, qx, qy, x, y);
+      const AaPair<R> a = first ? aa_pair(id, depth, tris, clip, sil, adj, W, H, p, q, x, y, qx, qy)
+                                : aa_pair(id, depth, tris, clip, sil, adj, W, H, q, p, qx, qy, x, y);
       if (a.side != (first ? 1 : 2)) continue;
       for (int c = 0; c < C; ++c) acc[c] += a.w * (colour[q * C + c] - colour[p * C + c]);
     }
@@ -478,7 +478,7 @@ void antialias_forward(Backend b, const RasterSize& size, int channels, const R*
 
 template <class R>
 void antialias_backward(Backend b, const RasterSize& size, int channels, const R* colour, const R* clip, const int* tris,
-                        const unsigned char* sil, const int* id, const R* depth, const R* grad_out, R* grad_colour,
+                        const unsigned char* sil, const int* adj, const int* id, const R* depth, const R* grad_out, R* grad_colour,
                         R* grad_clip) {
   check_size(size);
   if (channels < 1 || channels > 16) throw RasterError("antialias: channels must be 1..16");
@@ -496,8 +496,8 @@ void antialias_backward(Backend b, const RasterSize& size, int channels, const R
       if (qx < 0 || qx >= W || qy < 0 || qy >= H) continue;
       const int64_t q = base + (int64_t)qy * W + qx;
       const bool first = n == 1 || n == 3;
-      const AaPair<R> a = first ? aa_pair(id, depth, tris, clip, sil, W, H, p, q, x, y, qx, qy)
-                                : aa_pair(id, depth, tris, clip, sil, W, H, q, p, qx, qy, x, y);
+      const AaPair<R> a = first ? aa_pair(id, depth, tris, clip, sil, adj, W, H, p, q, x, y, qx, qy)
+                                : aa_pair(id, depth, tris, clip, sil, adj, W, H, q, p, qx, qy, x, y);
       if (a.side != (first ? 1 : 2)) continue;
       R gw = R(0);
       for (int c = 0; c < C; ++c) {
@@ -561,9 +561,9 @@ void composite_backward(Backend b, int64_t n_pix, const R* rgba, const R* bg, co
   template void interpolate_forward<R>(Backend, int64_t, int, const R*, const int*, const int*, const R*, R*);         \
   template void interpolate_backward<R>(Backend, int64_t, int, const R*, const int*, const int*, const R*, const R*, R*, R*); \
   template void silhouette_edges<R>(Backend, int64_t, const R*, const int*, const int*, int, int, unsigned char*);     \
-  template void antialias_forward<R>(Backend, const RasterSize&, int, const R*, const R*, const int*, const unsigned char*, \
+  template void antialias_forward<R>(Backend, const RasterSize&, int, const R*, const R*, const int*, const unsigned char*, const int*, \
                                      const int*, const R*, R*);                                                          \
-  template void antialias_backward<R>(Backend, const RasterSize&, int, const R*, const R*, const int*, const unsigned char*, \
+  template void antialias_backward<R>(Backend, const RasterSize&, int, const R*, const R*, const int*, const unsigned char*, const int*, \
                                       const int*, const R*, const R*, R*, R*);                                           \
   template void composite_forward<R>(Backend, int64_t, const R*, const R*, R*);                                         \
   template void composite_backward<R>(Backend, int64_t, const R*, const R*, const R*, R*, R*);

@@ -105,10 +105,10 @@ void silhouette_edges(Backend b, int64_t n_tris, const R* clip, const int* tris,
 // colour [P][C] premultiplied -> out [P][C].
 template <class R>
 void antialias_forward(Backend b, const RasterSize& size, int channels, const R* colour, const R* clip, const int* tris,
-                       const unsigned char* sil, const int* id, const R* depth, R* out);
+                       const unsigned char* sil, const int* adj, const int* id, const R* depth, R* out);
 template <class R>
 void antialias_backward(Backend b, const RasterSize& size, int channels, const R* colour, const R* clip, const int* tris,
-                        const unsigned char* sil, const int* id, const R* depth, const R* grad_out, R* grad_colour,
+                        const unsigned char* sil, const int* adj, const int* id, const R* depth, const R* grad_out, R* grad_colour,
                         R* grad_clip);
 
 // ---- compositing --------------------------------------------------------------------------------

@@ -375,7 +375,7 @@ void test_antialias() {
   auto loss = [&]() {
     const Raster r = rasterize(s, clip, tris, {0, 4});
     silhouette_edges<double>(kCpu, 4, clip.data(), tris.data(), adj.data(), s.width, s.height, sil.data());
-    antialias_forward<double>(kCpu, s, C, colour.data(), clip.data(), tris.data(), sil.data(), r.id.data(), r.depth.data(),
+    antialias_forward<double>(kCpu, s, C, colour.data(), clip.data(), tris.data(), sil.data(), adj.data(), r.id.data(), r.depth.data(),
                               out.data());
     return weighted(out, w);
   };
@@ -403,7 +403,7 @@ void test_antialias() {
   CHECK(interior_changed == 0, "antialiasing changed %d interior pixels (shared edges)", interior_changed);
 
   std::vector<double> g_col(colour.size(), 0.0), g_clip(clip.size(), 0.0);
-  antialias_backward<double>(kCpu, s, C, colour.data(), clip.data(), tris.data(), sil.data(), r0.id.data(), r0.depth.data(),
+  antialias_backward<double>(kCpu, s, C, colour.data(), clip.data(), tris.data(), sil.data(), adj.data(), r0.id.data(), r0.depth.data(),
                              w.data(), g_col.data(), g_clip.data());
   grads_match("d(aa)/d(colour)", g_col, numeric_grad(colour, loss, 1e-6));
   // Position gradients: the rasterisation must not change under the step; the fan is chosen so
@@ -439,7 +439,7 @@ void test_aa_mask_gradient() {
   std::vector<double> alpha(s.pixels()), gout(s.pixels(), -1.0);  // loss = -sum(alpha): grow
   for (int64_t p = 0; p < s.pixels(); ++p) alpha[p] = r.id[p] >= 0 ? 1.0 : 0.0;
   std::vector<double> gcol(s.pixels(), 0.0), gclip(clip.size(), 0.0);
-  antialias_backward<double>(kCpu, s, 1, alpha.data(), clip.data(), tris.data(), sil.data(), r.id.data(), r.depth.data(),
+  antialias_backward<double>(kCpu, s, 1, alpha.data(), clip.data(), tris.data(), sil.data(), adj.data(), r.id.data(), r.depth.data(),
                              gout.data(), gcol.data(), gclip.data());
   // Descending -sum(alpha) moves vertex 0 (bottom-left in NDC) further down-left: the gradient
   // of the loss along x and y at vertex 0 must be positive (moving it +x, +y loses coverage).
