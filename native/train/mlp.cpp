@@ -115,7 +115,7 @@ __global__ void mlp_fused_backward_kernel(MlpConfig c, int64_t n, const float* _
       G[0][o * S + t] = gy * act_grad_from_output(c.out_act, A[act_off[L] + o * S + t]);
     }
     int cur = 0;
-    size_t woff = mlp_param_count(c);
+    size_t woff = (size_t)np;
     for (int k = L - 1; k >= 0; --k) {
       const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
       woff -= (size_t)n_out * (n_in + 1);

@@ -1,0 +1,300 @@
+// CUDA vs CPU: every training op forward and backward on the same random inputs on both
+// backends; prints a table of errors and exits non-zero when one is out of tolerance.
+// Error = max_i |cuda_i - cpu_i| / max_i |cpu_i| (normwise over the array: float atomics and
+// FMA contraction reorder roundings, so single tiny entries carry no meaning on their own).
+// Tolerances: 1e-5 forward, 1e-4 gradients (fp32).
+#include <cstdio>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "../adam.h"
+#include "../condition.h"
+#include "../deform.h"
+#include "../encoding.h"
+#include "../losses.h"
+#include "../mlp.h"
+#include "harness.h"
+
+using namespace dyntet;
+using namespace dyntet::train;
+
+namespace {
+int g_fail = 0;
+std::deque<Buffer<float>> g_bufs;
+std::deque<Buffer<double>> g_dbufs;
+
+float* dev(const std::vector<float>& h) {
+  g_bufs.emplace_back(Backend::CUDA, h.size() ? h.size() : 1);
+  if (!h.empty()) g_bufs.back().upload(h.data(), h.size());
+  return g_bufs.back().data();
+}
+double* dev_double() {
+  g_dbufs.emplace_back(Backend::CUDA, 1);
+  return g_dbufs.back().data();
+}
+int32_t* dev_int(const std::vector<int32_t>& h, std::deque<Buffer<int32_t>>& keep) {
+  keep.emplace_back(Backend::CUDA, h.size());
+  keep.back().upload(h.data(), h.size());
+  return keep.back().data();
+}
+std::vector<float> down(const float* d, size_t n) {
+  for (auto& b : g_bufs)
+    if (b.data() == d) { std::vector<float> h(n); b.download(h.data(), n); return h; }
+  throw std::runtime_error("unknown device buffer");
+}
+double down_double(const double* d) {
+  for (auto& b : g_dbufs)
+    if (b.data() == d) { double v; b.download(&v, 1); return v; }
+  throw std::runtime_error("unknown device buffer");
+}
+
+void report(const std::string& op, const char* part, const std::vector<float>& cpu, const std::vector<float>& cuda, double tol) {
+  double num = 0, den = 0;
+  bool finite = true;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    if (!std::isfinite(cuda[i]) || !std::isfinite(cpu[i])) finite = false;
+    num = std::max(num, (double)std::fabs(cuda[i] - cpu[i]));
+    den = std::max(den, (double)std::fabs(cpu[i]));
+  }
+  const double err = den > 0 ? num / den : num;
+  const bool ok = finite && err <= tol && cpu.size() == cuda.size();
+  if (!ok) ++g_fail;
+  std::printf("| %-34s | %-10s | %10zu | %9.2e | %7.0e | %-4s |\n", op.c_str(), part, cpu.size(), err, tol, ok ? "ok" : "FAIL");
+}
+void report_value(const std::string& op, double cpu, double cuda) {
+  report(op, "value", {(float)cpu}, {(float)cuda}, 1e-5);
+}
+
+void check_hashgrid(HashGridConfig cfg, int64_t n, const char* name) {
+  dt_test::Rng rng(21);
+  const HashGrid g = make_hashgrid(cfg);
+  std::vector<float> u = rng.vec(n * 3, 0.f, 1.f), table = rng.vec(g.param_count(), -1e-1f, 1e-1f);
+  std::vector<float> gout = rng.vec(n * g.out_dim(), -1.f, 1.f);
+  std::vector<float> out(n * g.out_dim()), gt(table.size(), 0.f), gu(n * 3);
+  HashGridParams p; p.grid = g; p.n = n;
+  p.u = u.data(); p.table = table.data(); p.out = out.data(); p.g_out = gout.data(); p.g_table = gt.data(); p.g_u = gu.data();
+  hashgrid_forward(Backend::CPU, p);
+  hashgrid_backward(Backend::CPU, p);
+  HashGridParams d = p;
+  d.u = dev(u); d.table = dev(table); d.out = dev(out); d.g_out = dev(gout); d.g_table = dev(std::vector<float>(table.size(), 0.f)); d.g_u = dev(gu);
+  hashgrid_forward(Backend::CUDA, d);
+  hashgrid_backward(Backend::CUDA, d);
+  report(name, "forward", out, down(d.out, out.size()), 1e-5);
+  report(name, "d/dtable", gt, down(d.g_table, gt.size()), 1e-4);
+  report(name, "d/du", gu, down(d.g_u, gu.size()), 1e-4);
+}
+
+void check_freq() {
+  dt_test::Rng rng(22);
+  const int nf = 6, D = freq_encoding_size(nf);
+  const int64_t n = 10000;
+  std::vector<float> u = rng.vec(n * 3, 0.f, 1.f), out(n * D), gout = rng.vec(n * D, -1.f, 1.f), gu(n * 3);
+  FreqParams p; p.n_freq = nf; p.n = n; p.u = u.data(); p.out = out.data(); p.g_out = gout.data(); p.g_u = gu.data();
+  freq_forward(Backend::CPU, p);
+  freq_backward(Backend::CPU, p);
+  FreqParams d = p;
+  d.u = dev(u); d.out = dev(out); d.g_out = dev(gout); d.g_u = dev(gu);
+  freq_forward(Backend::CUDA, d);
+  freq_backward(Backend::CUDA, d);
+  report("freq 6", "forward", out, down(d.out, out.size()), 1e-5);
+  report("freq 6", "d/du", gu, down(d.g_u, gu.size()), 1e-4);
+}
+
+void check_mlp(MlpConfig c, int64_t n) {
+  dt_test::Rng rng(23 + c.width);
+  const std::string name = "mlp " + std::to_string(c.in) + "-" + std::to_string(c.width) + "x" + std::to_string(c.hidden_layers) + "-" +
+                           std::to_string(c.out) + " (" + mlp_cuda_path(c) + ")";
+  const float ws = 1.f / std::sqrt((float)std::max(c.in, c.width));
+  std::vector<float> params = rng.vec(mlp_param_count(c), -2.f * ws, 2.f * ws), x = rng.vec(n * c.in, -1.f, 1.f);
+  std::vector<float> y(n * c.out), gy = rng.vec(n * c.out, -1.f, 1.f), gp(params.size(), 0.f), gx(x.size());
+  MlpParams p; p.cfg = c; p.n = n; p.params = params.data(); p.x = x.data(); p.y = y.data(); p.g_y = gy.data();
+  p.g_params = gp.data(); p.g_x = gx.data();
+  mlp_forward(Backend::CPU, p);
+  mlp_backward(Backend::CPU, p);
+  MlpParams d = p;
+  d.params = dev(params); d.x = dev(x); d.y = dev(y); d.g_y = dev(gy); d.g_params = dev(std::vector<float>(params.size(), 0.f)); d.g_x = dev(gx);
+  mlp_forward(Backend::CUDA, d);
+  mlp_backward(Backend::CUDA, d);
+  report(name, "forward", y, down(d.y, y.size()), 1e-5);
+  report(name, "d/dparams", gp, down(d.g_params, gp.size()), 1e-4);
+  report(name, "d/dx", gx, down(d.g_x, gx.size()), 1e-4);
+}
+
+void check_condition() {
+  dt_test::Rng rng(24);
+  ConditionConfig c;
+  const int64_t n = 16;
+  std::vector<float> params = rng.vec(condition_param_count(c), -0.2f, 0.2f), win = rng.vec(n * c.window * 52, 0.f, 1.f);
+  std::vector<float> out(n * c.out_dim), gout = rng.vec(out.size(), -1.f, 1.f), gp(params.size(), 0.f), gw(win.size());
+  ConditionParams p; p.cfg = c; p.n = n; p.params = params.data(); p.windows = win.data(); p.out = out.data();
+  p.g_out = gout.data(); p.g_params = gp.data(); p.g_windows = gw.data();
+  condition_forward_batch(Backend::CPU, p);
+  condition_backward_batch(Backend::CPU, p);
+  ConditionParams d = p;
+  d.params = dev(params); d.windows = dev(win); d.out = dev(out); d.g_out = dev(gout); d.g_params = dev(std::vector<float>(gp.size(), 0.f)); d.g_windows = dev(gw);
+  condition_forward_batch(Backend::CUDA, d);
+  condition_backward_batch(Backend::CUDA, d);
+  report("condition (default)", "forward", out, down(d.out, out.size()), 1e-5);
+  report("condition (default)", "d/dparams", gp, down(d.g_params, gp.size()), 1e-4);
+  report("condition (default)", "d/dwindow", gw, down(d.g_windows, gw.size()), 1e-4);
+}
+
+void check_deform() {
+  dt_test::Rng rng(25);
+  DeformConfig c;  // model.h's default: 6 frequencies, 16-d condition, 64 wide
+  const int cd = 16, B = 2;
+  const int64_t n = 3000;
+  std::vector<float> u = rng.vec(n * 3, 0.f, 1.f), cond = rng.vec(B * cd, -1.f, 1.f), el = rng.vec(n, 0.2f, 1.f);
+  std::vector<float> params = rng.vec(mlp_param_count(c.mlp), -0.2f, 0.2f);
+  std::vector<float> si(n * B * c.mlp.in), so(n * B * 4), disp(n * B * 3), sd(n * B);
+  std::vector<float> gd = rng.vec(disp.size(), -1.f, 1.f), gs = rng.vec(sd.size(), -1.f, 1.f);
+  std::vector<float> gp(params.size(), 0.f), gc(cond.size(), 0.f), ge(n, 0.f);
+  DeformParams p; p.cfg = c; p.n = n; p.frames = B; p.cond_dim = cd; p.u = u.data(); p.cond = cond.data(); p.elastic = el.data();
+  p.params = params.data(); p.scratch_in = si.data(); p.scratch_out = so.data(); p.disp = disp.data(); p.sdf_delta = sd.data();
+  p.g_disp = gd.data(); p.g_sdf_delta = gs.data(); p.g_params = gp.data(); p.g_cond = gc.data(); p.g_elastic = ge.data();
+  deform_forward(Backend::CPU, p);
+  deform_backward(Backend::CPU, p);
+  DeformParams d = p;
+  d.u = dev(u); d.cond = dev(cond); d.elastic = dev(el); d.params = dev(params); d.scratch_in = dev(si); d.scratch_out = dev(so);
+  d.disp = dev(disp); d.sdf_delta = dev(sd); d.g_disp = dev(gd); d.g_sdf_delta = dev(gs);
+  d.g_params = dev(std::vector<float>(gp.size(), 0.f)); d.g_cond = dev(std::vector<float>(gc.size(), 0.f)); d.g_elastic = dev(std::vector<float>(n, 0.f));
+  deform_forward(Backend::CUDA, d);
+  report("deform (default, B=2)", "disp", disp, down(d.disp, disp.size()), 1e-5);
+  report("deform (default, B=2)", "sdf delta", sd, down(d.sdf_delta, sd.size()), 1e-5);
+  deform_backward(Backend::CUDA, d);
+  report("deform (default, B=2)", "d/dparams", gp, down(d.g_params, gp.size()), 1e-4);
+  report("deform (default, B=2)", "d/dcond", gc, down(d.g_cond, gc.size()), 1e-4);
+  report("deform (default, B=2)", "d/delastic", ge, down(d.g_elastic, ge.size()), 1e-4);
+}
+
+// Runs one loss on both backends: `run(backend, value, in_ptrs..., grad)` via two closures.
+template <class Run>
+void check_loss(const char* name, const std::vector<std::vector<float>>& inputs, size_t grad_size, Run run) {
+  std::vector<const float*> hin, din;
+  for (auto& v : inputs) { hin.push_back(v.data()); din.push_back(dev(v)); }
+  std::vector<float> g(grad_size, 0.f);
+  double v = 0;
+  run(Backend::CPU, hin, &v, g.data());
+  double* dv = dev_double();
+  float* dg = dev(std::vector<float>(grad_size, 0.f));
+  run(Backend::CUDA, din, dv, dg);
+  report_value(name, v, down_double(dv));
+  report(name, "gradient", g, down(dg, grad_size), 1e-4);
+}
+
+void check_losses() {
+  dt_test::Rng rng(26);
+  const int B = 2, H = 96, W = 80, C = 3;
+  const int64_t pix = (int64_t)B * H * W, n = pix * C;
+  std::vector<float> pred = rng.vec(n, 0.f, 1.f), target(n), mask = rng.vec(pix, 0.f, 1.f), cov = rng.vec(pix, 0.01f, 0.99f);
+  for (int64_t i = 0; i < n; ++i) target[i] = clampf(pred[i] + rng.uni(-0.2f, 0.2f), 0.f, 1.f);
+  check_loss("masked_l2", {pred, target, mask}, n, [&](Backend b, std::vector<const float*> in, double* v, float* g) {
+    MaskedL2Params p; p.n = n; p.channels = C; p.pred = in[0]; p.target = in[1]; p.mask = in[2]; p.scale = 1.f / n; p.value = v; p.g_pred = g;
+    masked_l2(b, p); });
+  for (auto mode : {SilhouetteMode::L2, SilhouetteMode::BCE})
+    check_loss(mode == SilhouetteMode::L2 ? "silhouette L2" : "silhouette BCE", {cov, mask}, pix,
+               [&](Backend b, std::vector<const float*> in, double* v, float* g) {
+      SilhouetteParams p; p.n = pix; p.mode = mode; p.coverage = in[0]; p.mask = in[1]; p.scale = 1.f / pix; p.value = v; p.g_coverage = g;
+      silhouette_loss(b, p); });
+  std::vector<float> boxes = {10, 20, 50, 40, 5, 5, 30, 30, 40, 10, 70, 35, 0, 0, 80, 96, 12, 14, 20, 22, 60, 60, 79, 90};
+  check_loss("box_l2", {pred, target, boxes}, n, [&](Backend b, std::vector<const float*> in, double* v, float* g) {
+    BoxL2Params p; p.frames = B; p.height = H; p.width = W; p.channels = C; p.pred = in[0]; p.target = in[1]; p.boxes = in[2];
+    p.scale = 1e-3f; p.value = v; p.g_pred = g; box_l2(b, p); });
+  for (auto w : {SsimWindow::Gaussian11, SsimWindow::Box7}) {
+    std::vector<float> scratch(3 * n);
+    check_loss(w == SsimWindow::Box7 ? "ssim box7" : "ssim gauss11", {pred, target, scratch}, n,
+               [&](Backend b, std::vector<const float*> in, double* v, float* g) {
+      SsimParams p; p.frames = B; p.height = H; p.width = W; p.channels = C; p.window = w; p.pred = in[0]; p.target = in[1];
+      p.scratch = const_cast<float*>(in[2]); p.scale = 1.f / (B * C * ssim_valid_pixels(H, W, w)); p.value = v; p.g_pred = g;
+      ssim_loss(b, p); });
+  }
+  {
+    const int R = 24, nv = (R + 1) * (R + 1) * (R + 1);
+    std::vector<float> sdf(nv);
+    for (int i = 0; i < nv; ++i) {
+      const float x = (float)(i % (R + 1)) / R - 0.5f, y = (float)((i / (R + 1)) % (R + 1)) / R - 0.5f, z = (float)(i / ((R + 1) * (R + 1))) / R - 0.5f;
+      sdf[i] = std::sqrt(x * x + y * y + z * z) - 0.3f + rng.uni(-0.01f, 0.01f);
+    }
+    std::vector<int32_t> edges;
+    for (int i = 0; i < nv; ++i) {
+      if (i % (R + 1) < R) { edges.push_back(i); edges.push_back(i + 1); }
+      if ((i / (R + 1)) % (R + 1) < R) { edges.push_back(i); edges.push_back(i + R + 1); }
+      if (i / ((R + 1) * (R + 1)) < R) { edges.push_back(i); edges.push_back(i + (R + 1) * (R + 1)); }
+    }
+    std::deque<Buffer<int32_t>> keep;
+    int32_t* de = dev_int(edges, keep);
+    check_loss("sdf_sign_reg (sphere, R=24)", {sdf}, nv, [&](Backend b, std::vector<const float*> in, double* v, float* g) {
+      SdfRegParams p; p.edges = (int64_t)edges.size() / 2; p.vertices = nv; p.edge_index = b == Backend::CUDA ? de : edges.data();
+      p.sdf = in[0]; p.scale = 0.2f / p.edges; p.value = v; p.g_sdf = g; sdf_sign_reg(b, p); });
+  }
+  const int np = 478;
+  std::vector<float> s3 = rng.vec(3 * np, -0.5f, 0.5f);
+  check_loss("sdf_prior (478 landmarks)", {s3}, 3 * np, [&](Backend b, std::vector<const float*> in, double* v, float* g) {
+    SdfPriorParams p; p.n = np; p.s_surf = in[0]; p.s_out = in[0] + np; p.s_in = in[0] + 2 * np; p.scale = 1.f / np; p.value = v;
+    p.g_surf = g; p.g_out = g + np; p.g_in = g + 2 * np; sdf_prior(b, p); });
+  std::vector<float> dsp = rng.vec(3 * np, -1.f, 1.f), dtg = rng.vec(3 * np, -1.f, 1.f);
+  check_loss("landmark displacement", {dsp, dtg}, 3 * np, [&](Backend b, std::vector<const float*> in, double* v, float* g) {
+    VecL2Params p; p.n = 3 * np; p.pred = in[0]; p.target = in[1]; p.scale = 1.f / np; p.value = v; p.g_pred = g; vec_l2(b, p); });
+  std::vector<float> el = rng.vec(20000, -0.5f, 2.5f);
+  check_loss("elastic_bound", {el}, el.size(), [&](Backend b, std::vector<const float*> in, double* v, float* g) {
+    ElasticBoundParams p; p.n = 20000; p.elastic = in[0]; p.max_scale = 1.5f; p.scale = 1e-3f; p.value = v; p.g_elastic = g; elastic_bound(b, p); });
+  std::vector<float> cs = rng.vec(4 * 8 * 16, -1.f, 1.f);
+  check_loss("temporal_smoothness", {cs}, cs.size(), [&](Backend b, std::vector<const float*> in, double* v, float* g) {
+    SmoothnessParams p; p.sequences = 4; p.steps = 8; p.dim = 16; p.cond = in[0]; p.scale = 0.1f; p.value = v; p.g_cond = g;
+    temporal_smoothness(b, p); });
+}
+
+void check_adam() {
+  dt_test::Rng rng(27);
+  const int64_t n = 100000;
+  std::vector<float> x = rng.vec(n, -1.f, 1.f), m(n, 0.f), v(n, 0.f);
+  float *dx = dev(x), *dm = dev(m), *dvv = dev(v);
+  for (int step = 1; step <= 5; ++step) {
+    std::vector<float> g = rng.vec(n, -1.f, 1.f);
+    float* dg = dev(g);
+    AdamParams p; p.n = n; p.params = x.data(); p.grads = g.data(); p.m = m.data(); p.v = v.data(); p.step = step; p.lr = 1e-2f;
+    adam_step(Backend::CPU, p);
+    p.params = dx; p.grads = dg; p.m = dm; p.v = dvv;
+    adam_step(Backend::CUDA, p);
+  }
+  report("adam (5 steps)", "params", x, down(dx, n), 1e-5);
+  report("adam (5 steps)", "m, v", m, down(dm, n), 1e-5);
+}
+}  // namespace
+
+int main() {
+  try {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+      std::printf("no usable CUDA device: %s\n", cudaGetErrorString(cudaGetLastError()));
+      return 2;
+    }
+    cudaDeviceProp prop;
+    cudaGetDeviceProperties(&prop, 0);
+    std::printf("CUDA vs CPU on %s\n\n", prop.name);
+    std::printf("| %-34s | %-10s | %10s | %9s | %7s | %-4s |\n", "op", "part", "values", "max err", "tol", "ok");
+    std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(36, '-').c_str(), std::string(12, '-').c_str(), std::string(12, '-').c_str(),
+                std::string(11, '-').c_str(), std::string(9, '-').c_str(), std::string(6, '-').c_str());
+    HashGridConfig small; small.levels = 8; small.log2_table = 12; small.base_res = 4; small.finest_res = 256;
+    check_hashgrid(small, 20000, "hashgrid 8x2, 2^12");
+    HashGridConfig big; big.levels = 16; big.features = 2; big.log2_table = 19; big.base_res = 16; big.finest_res = 4096;
+    check_hashgrid(big, 50000, "hashgrid 16x2, 2^19, 16..4096");
+    check_freq();
+    check_mlp(MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid}, 20000);
+    check_mlp(MlpConfig{48, 16, 1, 4, kActLeakyReLU, kActNone}, 20000);
+    check_mlp(MlpConfig{39, 128, 3, 4, kActReLU, kActTanh}, 8000);
+    check_mlp(MlpConfig{32, 32, 2, 1, kActTanh, kActNone}, 20001);
+    check_mlp(MlpConfig{32, 256, 2, 3, kActReLU, kActNone}, 1000);
+    check_condition();
+    check_deform();
+    check_losses();
+    check_adam();
+    cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  } catch (const std::exception& e) {
+    std::printf("error: %s\n", e.what());
+    return 2;
+  }
+  std::printf("\n%s\n", g_fail ? "FAILED" : "all CUDA results agree with the CPU reference");
+  return g_fail ? 1 : 0;
+}
