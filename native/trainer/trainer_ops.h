@@ -84,6 +84,22 @@ DT_HD void atomic_min_u64(unsigned long long* p, unsigned long long v) {
 #endif
 }
 
+// Atomic add for per-sample gradients of shared weights: on CUDA, when the whole warp adds to the
+// same address (the MLP weight loops), the warp sums first and one lane adds, 32x fewer atomics.
+DT_HD void atomic_add_shared(float* p, float v) {
+#if defined(__CUDA_ARCH__)
+  const unsigned active = __activemask();
+  if (active == 0xffffffffu && __match_any_sync(active, (unsigned long long)p) == active) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(active, v, o);
+    if ((threadIdx.x & 31) == 0) atomicAdd(p, v);
+  } else {
+    atomicAdd(p, v);
+  }
+#else
+  *p += v;
+#endif
+}
+
 DT_HD float act_grad_from_output(int act, float y) {
   switch (act) {
     case kActReLU: return y > 0.f ? 1.f : 0.f;
@@ -139,10 +155,12 @@ DT_HD void mlp_backward(const MlpConfig& c, const float* params, float acts[][kM
     for (int i = 0; i < n_in; ++i) gn[i] = 0.f;
     for (int o = 0; o < n_out; ++o) {
       const float gp = gbuf[cur][o] * act_grad_from_output(act, acts[k + 1][o]);
-      if (gp == 0.f) continue;
-      atomic_add(gb + o, gp);
+#if !defined(__CUDA_ARCH__)
+      if (gp == 0.f) continue;  // (on the GPU a uniform loop keeps warps converged instead)
+#endif
+      atomic_add_shared(gb + o, gp);
       for (int i = 0; i < n_in; ++i) {
-        atomic_add(gW + (size_t)o * n_in + i, gp * acts[k][i]);
+        atomic_add_shared(gW + (size_t)o * n_in + i, gp * acts[k][i]);
         gn[i] += W[(size_t)o * n_in + i] * gp;
       }
     }

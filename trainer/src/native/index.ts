@@ -87,7 +87,7 @@ export function addonCandidates(): string[] {
   const root = resolve(here, '..', '..', '..');
   const list: string[] = [];
   if (process.env.DYNTET_ADDON) list.push(resolve(process.env.DYNTET_ADDON));
-  for (const d of ['native/build', 'native/build/trainer-cuda', 'native/build/trainer-standalone'])
+  for (const d of ['native/build', 'native/build-cuda', 'native/build/trainer-cuda', 'native/build/trainer-standalone'])
     list.push(resolve(root, d, 'dyntet_addon.node'));
   return list;
 }
