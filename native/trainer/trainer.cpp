@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "../core/model.h"
+#include "../train/condition.h"
 #include "../train/launch.h"
 #include "trainer_ops.h"
 
@@ -314,7 +315,7 @@ struct Trainer::Impl {
 
   // Work buffers, sized for the current batch.
   int cur_B = -1, cap = 0;
-  Buffer<float> cond, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
+  Buffer<float> cond, gcond, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
   Buffer<float> images, masks, poses, windows, prior, losses;
   Buffer<int> tris, tri_frame, pix_tri, counter;
   Buffer<unsigned long long> depth;
@@ -408,6 +409,7 @@ struct Trainer::Impl {
     const int64_t V = S.V, HW = (int64_t)S.H * S.W;
     cap = B * (cfg.max_triangles > 0 ? cfg.max_triangles : 48 * S.R * S.R);
     cond.resize(be, (size_t)B * S.cd);
+    gcond.resize(be, (size_t)B * S.cd);
     vpos.resize(be, B * V * 3); vsdf.resize(be, B * V); gvpos.resize(be, B * V * 3); gvsdf.resize(be, B * V);
     tris.resize(be, (size_t)cap * 6); tri_frame.resize(be, cap);
     corner.resize(be, (size_t)cap * 3 * ops::kCorner); gcorner.resize(be, (size_t)cap * 6);
@@ -535,7 +537,8 @@ void aa_backward(Backend be, const Shapes S, const int* pix_tri, const float* co
 }
 
 void texture_backward(Backend be, const Shapes S, const int* pix_tri, const float* pix_u, const float* cond,
-                      const float* hparams, const float* tparams, const float* grgb, float* ghash, float* gtex) {
+                      const float* hparams, const float* tparams, const float* grgb, float* ghash, float* gtex,
+                      float* gcond) {
   const int64_t HW = (int64_t)S.H * S.W;
   launch_1d(be, S.B * HW, [=] DT_LAMBDA(int64_t i) {
     if (pix_tri[i] < 0) return;
@@ -552,6 +555,7 @@ void texture_backward(Backend be, const Shapes S, const int* pix_tri, const floa
     float gin[kMaxWidth];
     tops::mlp_backward(S.tex.mlp, tparams, acts, g, gtex, gin);
     tops::hashgrid_backward(S.tex.grid, S.levels.l, u, gin, ghash);
+    for (int k = 0; k < S.cd; ++k) tops::atomic_add_shared(gcond + b * S.cd + k, gin[ne + k]);
   });
 }
 
@@ -596,7 +600,8 @@ void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, cons
 }
 
 void vertex_backward(Backend be, const Shapes S, const float* sdf, const float* elastic, const float* dparams,
-                     const float* cond, const float* gvpos, const float* gvsdf, float* gsdf, float* gel, float* gdef) {
+                     const float* cond, const float* gvpos, const float* gvsdf, float* gsdf, float* gel, float* gdef,
+                     float* gcond) {
   launch_1d(be, (int64_t)S.B * S.V, [=] DT_LAMBDA(int64_t i) {
     const int b = (int)(i / S.V), v = (int)(i % S.V);
     const float gs = gvsdf[i];
@@ -622,7 +627,19 @@ void vertex_backward(Backend be, const Shapes S, const float* sdf, const float* 
     const float th3 = tanhf(o[3]);
     go[3] = S.deform.freeze_sdf_delta ? 0.f : gs * S.deform.sdf_delta_scale * (1.f - th3 * th3);
     atomic_add(gel + v, gscale);
-    tops::mlp_backward(S.deform.mlp, dparams, acts, go, gdef, nullptr);
+    float gin[kMaxWidth];
+    tops::mlp_backward(S.deform.mlp, dparams, acts, go, gdef, gin);
+    for (int k = 0; k < S.cd; ++k)
+      if (gin[nf + k] != 0.f) atomic_add(gcond + b * S.cd + k, gin[nf + k]);
+  });
+}
+
+// Condition encoder backward per frame (native/train's per-element function).
+void condition_backward(Backend be, const Shapes S, const float* cparams, const float* windows, const float* gcond,
+                        float* gcparams) {
+  launch_1d(be, S.B, [=] DT_LAMBDA(int64_t b) {
+    train::condition_backward_point(S.cond, cparams, windows + b * S.cond.window * kNumBlendshapes, gcond + b * S.cd,
+                                    gcparams, nullptr);
   });
 }
 
@@ -763,16 +780,17 @@ StepLosses Trainer::Impl::train_step(const Batch& bt) {
 
   StepLosses out;
   const int ntri = forward(images.data(), &out);
-  grads.zero(); losses.zero(); gcorner.zero(); gvpos.zero(); gvsdf.zero();
+  grads.zero(); losses.zero(); gcorner.zero(); gvpos.zero(); gvsdf.zero(); gcond.zero();
   ops::image_losses(be, S, ops::LossCfg{cfg.w_photo, cfg.w_silhouette, cfg.w_box, box_norm}, base.data(), aa.data(),
                     images.data(), masks.data(), boxes.data(), bt.boxes ? 1 : 0, gout.data(), losses.data());
   ops::aa_backward(be, S, pix_tri.data(), corner.data(), base.data(), gout.data(), grgb.data(), gcorner.data());
   ops::texture_backward(be, S, pix_tri.data(), pix_u.data(), cond.data(), P("hashgrid"), P("texture"), grgb.data(),
-                        G("hashgrid"), G("texture"));
+                        G("hashgrid"), G("texture"), gcond.data());
   ops::corner_backward(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(),
                        corner.data(), gcorner.data(), gvpos.data(), gvsdf.data());
   ops::vertex_backward(be, S, P("sdf"), P("elastic"), P("deform"), cond.data(), gvpos.data(), gvsdf.data(), G("sdf"),
-                       G("elastic"), G("deform"));
+                       G("elastic"), G("deform"), gcond.data());
+  ops::condition_backward(be, S, P("condition"), windows.data(), gcond.data(), G("condition"));
   counter.zero();
   ops::regularisers(be, S, sdf_reg_weight(), cfg.w_elastic, cfg.max_elastic, use_prior ? cfg.w_prior : 0.f,
                     use_prior ? prior.data() : nullptr, use_prior ? bt.prior_count : 0, P("sdf"), P("elastic"),

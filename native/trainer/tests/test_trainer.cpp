@@ -34,6 +34,16 @@ static void test_determinism() {
     CHECK(la.triangles > 0 && la.covered_pixels > 0, "nothing rendered (triangles %d, pixels %d)", la.triangles, la.covered_pixels);
   }
   CHECK(same_bits(a.parameters(), b.parameters()), "parameters differ after 3 steps");
+  // Every parameter block receives gradients (condition encoder included).
+  {
+    Trainer fresh(c, Device::CPU);
+    const auto p0 = fresh.parameters(), p1 = a.parameters();
+    for (const ParamBlock& blk : a.layout()) {
+      bool changed = false;
+      for (size_t i = blk.offset; i < blk.offset + blk.count && !changed; ++i) changed = p0[i] != p1[i];
+      CHECK(changed, "parameter block %s did not change in 3 steps", blk.name.c_str());
+    }
+  }
   TrainerConfig c2 = c;
   c2.seed = 2;
   Trainer d(c2, Device::CPU);
