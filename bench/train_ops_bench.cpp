@@ -1,0 +1,158 @@
+// Speed of the training ops on CUDA (forward + backward), medians over repeated runs.
+// Prints a table and, with --json FILE, writes the medians for bench/torch_reference.py, which
+// times the same shapes in PyTorch and prints the ratios.
+// Build: cmake -S native/train -B build -DDYNTET_CUDA=ON && ninja -C build dyntet_train_bench
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "deform.h"
+#include "encoding.h"
+#include "mlp.h"
+
+using namespace dyntet;
+using namespace dyntet::train;
+
+namespace {
+constexpr Backend GPU = Backend::CUDA;
+
+Buffer<float> random_buffer(size_t n, float lo, float hi, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> h(n);
+  for (auto& x : h) x = d(g);
+  Buffer<float> b(GPU, n);
+  b.upload(h.data(), n);
+  return b;
+}
+
+double median_ms(const std::function<void()>& f, int warmup = 3, int reps = 21) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  for (int i = 0; i < warmup; ++i) f();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    cudaEventRecord(a);
+    f();
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    t.push_back(ms);
+  }
+  cuda_check(cudaGetLastError(), "benchmark");
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+struct Row {
+  std::string key, what;
+  long long n;
+  double ms;
+};
+std::vector<Row> rows;
+
+void add(const std::string& key, const std::string& what, long long n, double ms) {
+  rows.push_back({key, what, n, ms});
+  std::printf("| %-28s | %-52s | %9lld | %9.3f |\n", key.c_str(), what.c_str(), n, ms);
+  std::fflush(stdout);
+}
+
+// Texture path: hash grid (16 x 2, 2^19, 16..4096) + MLP; forward and backward to the table,
+// the MLP weights and the positions.
+void bench_texture(int64_t n, int width, int hidden, const char* key) {
+  HashGridConfig hc;
+  hc.levels = 16; hc.features = 2; hc.log2_table = 19; hc.base_res = 16; hc.finest_res = 4096;
+  const HashGrid g = make_hashgrid(hc);
+  MlpConfig mc{g.out_dim(), width, hidden, 3, kActReLU, kActSigmoid};
+  Buffer<float> u = random_buffer(n * 3, 0.f, 1.f, 1), table = random_buffer(g.param_count(), -1e-4f, 1e-4f, 2);
+  Buffer<float> w = random_buffer(mlp_param_count(mc), -0.1f, 0.1f, 3), gy = random_buffer(n * 3, -1.f, 1.f, 4);
+  Buffer<float> enc(GPU, n * g.out_dim()), y(GPU, n * 3), genc(GPU, n * g.out_dim()), gu(GPU, n * 3);
+  Buffer<float> gt(GPU, g.param_count()), gw(GPU, mlp_param_count(mc));
+  HashGridParams hp; hp.grid = g; hp.n = n; hp.u = u.data(); hp.table = table.data(); hp.out = enc.data();
+  hp.g_out = genc.data(); hp.g_table = gt.data(); hp.g_u = gu.data();
+  MlpParams mp; mp.cfg = mc; mp.n = n; mp.params = w.data(); mp.x = enc.data(); mp.y = y.data(); mp.g_y = gy.data();
+  mp.g_params = gw.data(); mp.g_x = genc.data();
+  const std::string net = std::to_string(hidden) + "x" + std::to_string(width) + " MLP (" + mlp_cuda_path(mc) + ")";
+  if (std::strcmp(mlp_cuda_path(mc), "fused") != 0) {
+    std::printf("| %-28s | %-52s | %9lld | %9s |\n", key, (net + ": skipped, per-point path").c_str(), (long long)n, "n/a");
+    return;
+  }
+  add(std::string(key) + ".hash_fwd_bwd", "hash grid fwd+bwd (table, positions)", n, median_ms([&] {
+        gt.zero(); hashgrid_forward(GPU, hp); hashgrid_backward(GPU, hp); }));
+  add(std::string(key) + ".mlp_fwd_bwd", net + " fwd+bwd", n, median_ms([&] {
+        gw.zero(); mlp_forward(GPU, mp); mlp_backward(GPU, mp); }));
+  add(key, "hash grid + " + net + " fwd+bwd", n, median_ms([&] {
+        gt.zero(); gw.zero();
+        hashgrid_forward(GPU, hp); mlp_forward(GPU, mp); mlp_backward(GPU, mp); hashgrid_backward(GPU, hp); }));
+}
+
+// Geometry path: SDF MLP over all grid vertices (frequency encoding -> 128 x 2 -> sdf, elastic)
+// and the deformation MLP over the same vertices for B frames (128 x 2 -> 4), fwd + bwd.
+void bench_geometry(int64_t nv, int B, const char* key) {
+  const int nf = 6, enc = freq_encoding_size(nf), cd = 16;
+  MlpConfig sc{enc, 128, 2, 2, kActReLU, kActNone};
+  DeformConfig dc;
+  dc.n_freq = nf;
+  dc.mlp = MlpConfig{enc + cd, 128, 2, 4, kActReLU, kActNone};
+  Buffer<float> u = random_buffer(nv * 3, 0.f, 1.f, 5), cond = random_buffer(B * cd, -1.f, 1.f, 6), el = random_buffer(nv, 0.2f, 1.f, 7);
+  Buffer<float> sw = random_buffer(mlp_param_count(sc), -0.1f, 0.1f, 8), dw = random_buffer(mlp_param_count(dc.mlp), -0.1f, 0.1f, 9);
+  Buffer<float> fenc(GPU, nv * enc), sout(GPU, nv * 2), gs = random_buffer(nv * 2, -1.f, 1.f, 10), gsw(GPU, sw.size());
+  Buffer<float> si(GPU, nv * B * dc.mlp.in), so(GPU, nv * B * 4), disp(GPU, nv * B * 3), sd(GPU, nv * B);
+  Buffer<float> gd = random_buffer(nv * B * 3, -1.f, 1.f, 11), gsd = random_buffer(nv * B, -1.f, 1.f, 12);
+  Buffer<float> gdw(GPU, dw.size()), gc(GPU, B * cd), ge(GPU, nv);
+  FreqParams fp; fp.n_freq = nf; fp.n = nv; fp.u = u.data(); fp.out = fenc.data();
+  MlpParams mp; mp.cfg = sc; mp.n = nv; mp.params = sw.data(); mp.x = fenc.data(); mp.y = sout.data(); mp.g_y = gs.data(); mp.g_params = gsw.data();
+  DeformParams dp; dp.cfg = dc; dp.n = nv; dp.frames = B; dp.cond_dim = cd; dp.u = u.data(); dp.cond = cond.data(); dp.elastic = el.data();
+  dp.params = dw.data(); dp.scratch_in = si.data(); dp.scratch_out = so.data(); dp.disp = disp.data(); dp.sdf_delta = sd.data();
+  dp.g_disp = gd.data(); dp.g_sdf_delta = gsd.data(); dp.g_params = gdw.data(); dp.g_cond = gc.data(); dp.g_elastic = ge.data();
+  add(std::string(key) + ".sdf", "SDF MLP 2x128 (freq 6) fwd+bwd", nv, median_ms([&] {
+        gsw.zero(); freq_forward(GPU, fp); mlp_forward(GPU, mp); mlp_backward(GPU, mp); }));
+  add(std::string(key) + ".deform", "deformation MLP 2x128 (freq 6 + cond 16) fwd+bwd, B=" + std::to_string(B), nv, median_ms([&] {
+        gdw.zero(); gc.zero(); ge.zero(); deform_forward(GPU, dp); deform_backward(GPU, dp); }));
+  add(key, "SDF + deformation fwd+bwd", nv, median_ms([&] {
+        gsw.zero(); gdw.zero(); gc.zero(); ge.zero();
+        freq_forward(GPU, fp); mlp_forward(GPU, mp); mlp_backward(GPU, mp);
+        deform_forward(GPU, dp); deform_backward(GPU, dp); }));
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* json = nullptr;
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+  try {
+    cudaDeviceProp prop;
+    cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    std::printf("training ops on %s, fp32, median of 21 runs (ms)\n\n", prop.name);
+    std::printf("| %-28s | %-52s | %9s | %9s |\n|%s|%s|%s|%s|\n", "key", "what", "points", "ms",
+                std::string(30, '-').c_str(), std::string(54, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str());
+    for (int64_t n : {262144LL, 1048576LL}) {
+      const std::string s = n == 262144 ? "262k" : "1M";
+      bench_texture(n, 64, 2, ("tex_2x64_" + s).c_str());
+      bench_texture(n, 128, 5, ("tex_5x128_" + s).c_str());
+      bench_texture(n, 256, 5, ("tex_5x256_" + s).c_str());
+    }
+    bench_geometry(290000, 4, "geom_290k_b4");
+  } catch (const std::exception& e) {
+    std::printf("error: %s\n", e.what());
+    return 2;
+  }
+  if (json) {
+    FILE* f = std::fopen(json, "w");
+    if (!f) { std::printf("cannot write %s\n", json); return 2; }
+    std::fprintf(f, "{\n");
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::fprintf(f, "  \"%s\": {\"n\": %lld, \"ms\": %.6f}%s\n", rows[i].key.c_str(), rows[i].n, rows[i].ms, i + 1 < rows.size() ? "," : "");
+    std::fprintf(f, "}\n");
+    std::fclose(f);
+  }
+  return 0;
+}
