@@ -38,6 +38,65 @@ function dispatch2d(n: number, wg: number): [number, number] {
   return [Math.ceil(groups / y), y];
 }
 
+interface Pipelines {
+  cond: GPUComputePipeline;
+  deform: GPUComputePipeline;
+  count: GPUComputePipeline;
+  scan: GPUComputePipeline;
+  add: GPUComputePipeline;
+  emit: GPUComputePipeline;
+  finish: GPUComputePipeline;
+  raster: GPURenderPipeline;
+  texture: GPUComputePipeline;
+  composite: Map<GPUTextureFormat, GPURenderPipeline>;
+  compositeModule: GPUShaderModule;
+}
+
+const pipelineCache = new WeakMap<GPUDevice, Pipelines>();
+
+function pipelines(device: GPUDevice): Pipelines {
+  const hit = pipelineCache.get(device);
+  if (hit) return hit;
+  const mod = (code: string) => device.createShaderModule({ code });
+  const compute = (module: GPUShaderModule, entryPoint = 'main') =>
+    device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint } });
+  const scanModule = mod(scanWgsl);
+  const emitModule = mod(tetsWgsl + mtEmitWgsl);
+  const rasterModule = mod(rasterWgsl);
+  const p: Pipelines = {
+    cond: compute(mod(conditionWgsl)),
+    deform: compute(mod(mlpWgsl + deformWgsl)),
+    count: compute(mod(tetsWgsl + mtCountWgsl)),
+    scan: compute(scanModule, 'scan_block'),
+    add: compute(scanModule, 'add_block'),
+    emit: compute(emitModule, 'main'),
+    finish: compute(emitModule, 'finish'),
+    raster: device.createRenderPipeline({
+      layout: 'auto',
+      vertex: {
+        module: rasterModule,
+        entryPoint: 'vs',
+        buffers: [{
+          arrayStride: 32,
+          attributes: [
+            { shaderLocation: 0, offset: 0, format: 'float32x3' },
+            { shaderLocation: 1, offset: 12, format: 'float32x3' },
+            { shaderLocation: 2, offset: 24, format: 'uint32' },
+          ],
+        }],
+      },
+      fragment: { module: rasterModule, entryPoint: 'fs', targets: [{ format: 'rgba32float' }, { format: 'r32uint' }] },
+      primitive: { topology: 'triangle-list', cullMode: 'none' },
+      depthStencil: { format: 'depth32float', depthWriteEnabled: true, depthCompare: 'less' },
+    }),
+    texture: compute(mod(mlpWgsl + textureWgsl)),
+    composite: new Map(),
+    compositeModule: mod(compositeWgsl),
+  };
+  pipelineCache.set(device, p);
+  return p;
+}
+
 export class Renderer {
   readonly device: GPUDevice;
   readonly model: ModelData;
@@ -86,7 +145,7 @@ export class Renderer {
   private pFinish: GPUComputePipeline;
   private pRaster: GPURenderPipeline;
   private pTexture: GPUComputePipeline;
-  private pComposite = new Map<GPUTextureFormat, GPURenderPipeline>();
+  private pComposite: Map<GPUTextureFormat, GPURenderPipeline>;
   private compositeModule: GPUShaderModule;
   private bgCond!: GPUBindGroup;
   private bgDeform!: GPUBindGroup;
@@ -172,40 +231,19 @@ export class Renderer {
     const plate = m.background ?? new Uint8Array(m.width * m.height * 4);
     device.queue.writeTexture({ texture: this.bg }, plate, { bytesPerRow: m.width * 4 }, [m.width, m.height]);
 
-    // Pipelines
-    const mod = (code: string) => device.createShaderModule({ code });
-    const compute = (code: string, entryPoint = 'main') =>
-      device.createComputePipeline({ layout: 'auto', compute: { module: mod(code), entryPoint } });
-    this.pCond = compute(conditionWgsl);
-    this.pDeform = compute(mlpWgsl + deformWgsl);
-    this.pCount = compute(tetsWgsl + mtCountWgsl);
-    const scanModule = mod(scanWgsl);
-    this.pScan = device.createComputePipeline({ layout: 'auto', compute: { module: scanModule, entryPoint: 'scan_block' } });
-    this.pAdd = device.createComputePipeline({ layout: 'auto', compute: { module: scanModule, entryPoint: 'add_block' } });
-    const emitModule = mod(tetsWgsl + mtEmitWgsl);
-    this.pEmit = device.createComputePipeline({ layout: 'auto', compute: { module: emitModule, entryPoint: 'main' } });
-    this.pFinish = device.createComputePipeline({ layout: 'auto', compute: { module: emitModule, entryPoint: 'finish' } });
-    const rasterModule = mod(rasterWgsl);
-    this.pRaster = device.createRenderPipeline({
-      layout: 'auto',
-      vertex: {
-        module: rasterModule,
-        entryPoint: 'vs',
-        buffers: [{
-          arrayStride: 32,
-          attributes: [
-            { shaderLocation: 0, offset: 0, format: 'float32x3' },
-            { shaderLocation: 1, offset: 12, format: 'float32x3' },
-            { shaderLocation: 2, offset: 24, format: 'uint32' },
-          ],
-        }],
-      },
-      fragment: { module: rasterModule, entryPoint: 'fs', targets: [{ format: 'rgba32float' }, { format: 'r32uint' }] },
-      primitive: { topology: 'triangle-list', cullMode: 'none' },
-      depthStencil: { format: 'depth32float', depthWriteEnabled: true, depthCompare: 'less' },
-    });
-    this.pTexture = compute(mlpWgsl + textureWgsl);
-    this.compositeModule = mod(compositeWgsl);
+    // Pipelines are compiled once per device and shared by every renderer on it.
+    const pl = pipelines(device);
+    this.pCond = pl.cond;
+    this.pDeform = pl.deform;
+    this.pCount = pl.count;
+    this.pScan = pl.scan;
+    this.pAdd = pl.add;
+    this.pEmit = pl.emit;
+    this.pFinish = pl.finish;
+    this.pRaster = pl.raster;
+    this.pTexture = pl.texture;
+    this.pComposite = pl.composite;
+    this.compositeModule = pl.compositeModule;
 
     this.bgCond = this.bind(this.pCond, [this.condParams, this.condWeights, this.frames, this.scratch, this.cond]);
     this.bgDeform = this.bind(this.pDeform, [this.deformParams, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts]);
