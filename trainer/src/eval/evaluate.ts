@@ -4,14 +4,14 @@
 // Head box: the dataset's per-frame `boxes.head` of the real frame (the bounding box of all 478
 // landmarks grown by 15% of its larger side, clipped to the frame). It holds the face, forehead
 // and chin; hair and neck mostly fall outside.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodePng, type Image } from '../image/index.js';
+import { createImage, decodePng, encodePng, type Image } from '../image/index.js';
 import { nearestFrame, pasteFace, plateOnly } from './baseline.js';
 import { EvalDataset, NUM_LANDMARKS, pad } from './dataset.js';
 import { EvalError } from './errors.js';
-import { frameQuality, lmd, meanQuality, type FrameQuality, type SsimMode } from './metrics.js';
+import { composite, frameQuality, lmd, meanQuality, type FrameQuality, type SsimMode } from './metrics.js';
 
 /** Mouth landmarks (outer and inner lip contours of MediaPipe's face mesh) for the mouth LMD. */
 export const MOUTH_LANDMARKS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
@@ -105,7 +105,7 @@ export interface TrackOptions {
  * fills in each frame's LMD against the real frame's landmarks from the dataset. Frames where no
  * face is found count as failures: they are listed, and left out of the mean.
  */
-export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: Map<number, Image>, opts: TrackOptions): Promise<{ missed: number[] }> {
+export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: Map<number, Image> | ((index: number) => Image), opts: TrackOptions): Promise<{ missed: number[] }> {
   const { Tracker } = await import('../prepare/tracker.js');
   const dir = mkdtempSync(join(tmpdir(), 'dyntet-lmd-'));
   const missed: number[] = [];
@@ -113,7 +113,7 @@ export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: M
     const order = result.frames.map((f) => f.index);
     mkdirSync(dir, { recursive: true });
     order.forEach((v, k) => {
-      const img = outputs.get(v);
+      const img = typeof outputs === 'function' ? outputs(v) : outputs.get(v);
       if (!img) throw new EvalError(`no output image kept for frame ${v}`, 'BAD_INPUT');
       writeFileSync(join(dir, `${pad(k)}.png`), encodePng(img, { level: 1 }));
     });
@@ -154,4 +154,37 @@ export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: M
     result.lmdMouth = mean(got.map((f) => f.lmdMouth!));
   }
   return { missed };
+}
+
+/**
+ * A renderer's output for the held-out frames, read from `<dir>/<frame %06d>.png` as RGBA: the
+ * colour where the model covers the frame and its coverage in alpha. Scored with both protocols:
+ * composited over the real frame (the paper's) and over the dataset's plate (what a viewer sees).
+ */
+export function runRendered(ds: EvalDataset, dir: string, opts: BaselineOptions & { name?: string; onPlateFrame?: (index: number, output: Image) => void } = {}): { overReal: MethodResult; overPlate: MethodResult } {
+  const idx = heldOut(ds, opts.frames);
+  const plate = ds.plate();
+  const real: FrameResult[] = [], plated: FrameResult[] = [];
+  const t0 = performance.now();
+  for (const v of idx) {
+    const file = join(dir, `${pad(v)}.png`);
+    if (!existsSync(file)) throw new EvalError(`rendered frame ${file} is missing: render every held-out frame (${idx[0]}-${idx[idx.length - 1]}) as RGBA PNG named by frame index`, 'BAD_INPUT');
+    const img = decodePng(readFileSync(file));
+    if (img.channels !== 4) throw new EvalError(`${file} has no alpha channel: write the model's coverage into alpha (RGBA PNG)`, 'BAD_INPUT');
+    if (img.width !== ds.width || img.height !== ds.height) throw new EvalError(`${file} is ${img.width}x${img.height}, the dataset's frames are ${ds.width}x${ds.height}`, 'SIZE_MISMATCH');
+    const cov = createImage(img.width, img.height, 1);
+    for (let i = 0; i < cov.data.length; i++) cov.data[i] = img.data[4 * i + 3];
+    const r = ds.image(v), box = ds.frame(v).headBox;
+    const overReal = composite(img, cov, r), overPlate = composite(img, cov, plate);
+    real.push({ index: v, quality: frameQuality(r, overReal, box, opts.ssimMode) });
+    plated.push({ index: v, quality: frameQuality(r, overPlate, box, opts.ssimMode) });
+    opts.onFrame?.(v, overReal);
+    opts.onPlateFrame?.(v, overPlate);
+  }
+  const ms = (performance.now() - t0) / idx.length;
+  const name = opts.name ?? 'ours';
+  return {
+    overReal: { name: `${name} (over real frame)`, frames: real, mean: meanQuality(real.map((r) => r.quality)), msPerFrame: ms },
+    overPlate: { name: `${name} (over plate)`, frames: plated, mean: meanQuality(plated.map((r) => r.quality)), msPerFrame: ms },
+  };
 }
