@@ -491,6 +491,9 @@ int main(int argc, char** argv) {
       return cmd_render(in, out, bs, yaw, pitch, clip_index, frames);
     }
     throw UsageFail{"unknown command \"" + verb + "\""};
+  } catch (const preview::RenderError& e) {
+    std::fprintf(stderr, "make_synthetic_avatar: the reference renderer refused the asset: %s\n", e.msg.c_str());
+    return 1;
   } catch (const UsageFail& e) {
     std::fprintf(stderr, "make_synthetic_avatar: %s\n%s", e.msg.c_str(), kUsage);
     return 2;

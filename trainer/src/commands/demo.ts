@@ -1,6 +1,7 @@
 // `dyntet-train demo`: renders the default avatar at a few expressions and through its built-in
 // clip on the CPU (no GPU needed) and writes a contact sheet PNG, the stills, and an MP4 when
-// ffmpeg is on PATH. Until a trained default avatar ships, the default is the synthetic test
+// ffmpeg is on PATH. Frames come from the reference renderer (native/core/render_ref.h) through
+// the native tool. Until a trained default avatar ships, the default is the synthetic test
 // avatar (dyntet-train synth), generated on first use.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -156,7 +157,7 @@ export async function runDemo(o: DemoOptions): Promise<{ sheet: string; video?: 
       `Contact sheet of ${relative(process.cwd(), avatar) || avatar} (${width}x${height}), left to right, top to bottom:`,
       ...STILLS.map((s, k) => `  ${k + 1}. ${s.label}`),
       `  then ${strip.length} evenly spaced frames of the avatar's built-in clip (${nFrames} frames at 25 fps)`,
-      'Rendered on the CPU (native/tools preview renderer: model.h math, raster.h coverage, no antialiasing).',
+      'Rendered on the CPU by the reference renderer (native/core/render_ref.h), the same math the player runs.',
     ].join('\n');
     writeFileSync(join(outDir, 'contact_sheet.txt'), legend + '\n');
     console.log(legend);
