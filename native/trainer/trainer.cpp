@@ -461,7 +461,7 @@ struct Trainer::Impl {
     return cfg.w_sdf_reg_start + (cfg.w_sdf_reg_end - cfg.w_sdf_reg_start) * f;
   }
 
-  StepLosses train_step(const Batch& bt);
+  StepLosses train_step(const Batch& bt, bool update = true);
   void adam();
 };
 
@@ -749,7 +749,7 @@ void adam(Backend be, size_t n, float* p, const float* g, float* m, float* v, fl
 
 }  // namespace ops
 
-StepLosses Trainer::Impl::train_step(const Batch& bt) {
+StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   if (bt.frames < 1) throw TrainerError("batch.frames must be >= 1");
   if (!bt.images || !bt.masks || !bt.poses || !bt.windows)
     throw TrainerError("batch needs images, masks, poses and windows");
@@ -795,8 +795,10 @@ StepLosses Trainer::Impl::train_step(const Batch& bt) {
   ops::regularisers(be, S, sdf_reg_weight(), cfg.w_elastic, cfg.max_elastic, use_prior ? cfg.w_prior : 0.f,
                     use_prior ? prior.data() : nullptr, use_prior ? bt.prior_count : 0, P("sdf"), P("elastic"),
                     G("sdf"), G("elastic"), counter.data(), losses.data());
-  adam();
-  ++step;
+  if (update) {
+    adam();
+    ++step;
+  }
   float l[8];
   losses.download(l, 8);
   out.photo = l[0]; out.silhouette = l[1]; out.box = l[2]; out.prior = l[3]; out.elastic = l[4]; out.sdf_reg = l[5];
@@ -835,6 +837,21 @@ Trainer::Trainer(const TrainerConfig& cfg, Device dev) : impl_(new Impl) {
 Trainer::~Trainer() = default;
 
 StepLosses Trainer::step(const Batch& batch) { return impl_->train_step(batch); }
+
+StepLosses Trainer::gradient(const Batch& batch, std::vector<float>* grads) {
+  const StepLosses l = impl_->train_step(batch, false);
+  if (grads) {
+    grads->resize(impl_->n_params);
+    impl_->grads.download(grads->data(), impl_->n_params);
+  }
+  return l;
+}
+
+void Trainer::set_parameters(const std::vector<float>& p) {
+  if (p.size() != impl_->n_params)
+    throw TrainerError("set_parameters: expected " + std::to_string(impl_->n_params) + " floats, got " + std::to_string(p.size()));
+  impl_->params.upload(p.data(), p.size());
+}
 
 void Trainer::render(const float* pose, const float* window, const float* background, float* rgb, float* coverage) {
   Impl& I = *impl_;

@@ -121,6 +121,11 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   StepLosses step(const Batch& batch);
+  // Forward and backward without the optimiser update (for gradient checks): the losses, and the
+  // gradient of the total loss w.r.t. the flat parameter vector when `grads` is non-null.
+  StepLosses gradient(const Batch& batch, std::vector<float>* grads);
+  // Replaces the flat parameter vector (size of parameters()); optimiser state is kept.
+  void set_parameters(const std::vector<float>& p);
   // Renders one frame: rgb (H x W x 3) over `background` (H x W x 3, or black when null) and
   // antialiased coverage (H x W).
   void render(const float* pose, const float* window, const float* background, float* rgb, float* coverage);

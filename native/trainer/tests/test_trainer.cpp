@@ -80,6 +80,49 @@ static void test_checkpoint() {
   CHECK(threw, "truncated checkpoint not rejected");
 }
 
+// Central finite differences of the total loss against the analytic gradient for parameters of
+// every block that has a clear gradient (texture, hash grid, deformation, condition, SDF).
+static void test_gradients() {
+  const scene::Sphere s;
+  TrainerConfig c = scene::small_config();
+  c.w_sdf_reg_start = c.w_sdf_reg_end = 0.f;  // its sign test is discontinuous at zero
+  Trainer t(c, Device::CPU);
+  for (int k = 0; k < 5; ++k) t.step(scene::make_frames(s, c, 2, k).batch());
+  auto f = scene::make_frames(s, c, 2, 1);
+  for (auto& w : f.windows) w = 0.3f;  // a non-trivial condition input
+  std::vector<float> g;
+  t.gradient(f.batch(), &g);
+  const std::vector<float> p0 = t.parameters();
+  int checked = 0, bad = 0;
+  for (const ParamBlock& blk : t.layout()) {
+    if (blk.name == "elastic") continue;
+    // The largest gradients of the block: well above the float noise of the loss.
+    std::vector<size_t> idx;
+    for (size_t i = blk.offset; i < blk.offset + blk.count; ++i) idx.push_back(i);
+    std::partial_sort(idx.begin(), idx.begin() + std::min<size_t>(4, idx.size()), idx.end(),
+                      [&](size_t a, size_t b) { return std::fabs(g[a]) > std::fabs(g[b]); });
+    int block_ok = 0;
+    for (int q = 0; q < 4 && q < (int)idx.size(); ++q) {
+      const size_t i = idx[q];
+      if (std::fabs(g[i]) < 1e-4f) continue;
+      const float eps = blk.name == "sdf" ? 2e-3f : (blk.name == "deform" ? 1e-4f : 1e-3f);
+      std::vector<float> p = p0;
+      p[i] = p0[i] + eps; t.set_parameters(p);
+      const float lp = t.gradient(f.batch(), nullptr).total;
+      p[i] = p0[i] - eps; t.set_parameters(p);
+      const float lm = t.gradient(f.batch(), nullptr).total;
+      const double fd = (lp - lm) / (2.0 * eps);
+      const double rel = std::fabs(fd - g[i]) / std::max(std::fabs(fd), std::fabs((double)g[i]));
+      std::printf("grad %-9s [%zu] analytic %+.5e fd %+.5e rel %.3f\n", blk.name.c_str(), i - blk.offset, g[i], fd, rel);
+      ++checked;
+      if (rel < 0.1) ++block_ok; else ++bad;
+    }
+    CHECK(block_ok > 0, "no parameter of block %s matched its finite difference", blk.name.c_str());
+  }
+  t.set_parameters(p0);
+  CHECK(checked >= 10 && bad * 4 <= checked, "%d of %d gradient checks off by more than 10%%", bad, checked);
+}
+
 static void test_learns_sphere() {
   const scene::Sphere s;
   const TrainerConfig c = scene::small_config();
@@ -119,6 +162,7 @@ int main() {
   test_errors();
   test_determinism();
   test_checkpoint();
+  test_gradients();
   test_learns_sphere();
   if (failures) { std::printf("%d check(s) failed\n", failures); return 1; }
   std::printf("all trainer checks passed\n");
