@@ -101,12 +101,38 @@ void check_freq() {
   report("freq 6", "d/du", gu, down(d.g_u, gu.size()), 1e-4);
 }
 
+// True when a hidden pre-activation of x lies within `margin` (relative to the sum of |terms|)
+// of a ReLU/LeakyReLU kink. There fp32 rounding in a different order (FMA contraction on the GPU)
+// may legitimately pick the other side and flip a whole derivative, so the check keeps its random
+// inputs away from kinks instead of loosening the tolerance.
+bool near_kink(const MlpConfig& c, const float* params, const float* x, float margin = 1e-4f) {
+  if (c.hidden_act != kActReLU && c.hidden_act != kActLeakyReLU) return false;
+  std::vector<float> cur(x, x + c.in), nxt;
+  const float* p = params;
+  for (int k = 0; k + 1 < mlp_layer_count(c); ++k) {
+    const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
+    nxt.assign(n_out, 0.f);
+    for (int o = 0; o < n_out; ++o) {
+      float acc = p[(size_t)n_out * n_in + o], mag = std::fabs(acc);
+      for (int i = 0; i < n_in; ++i) { acc += p[(size_t)o * n_in + i] * cur[i]; mag += std::fabs(p[(size_t)o * n_in + i] * cur[i]); }
+      if (std::fabs(acc) <= margin * mag) return true;
+      nxt[o] = activate(c.hidden_act, acc);
+    }
+    p += (size_t)n_out * (n_in + 1);
+    cur.swap(nxt);
+  }
+  return false;
+}
+
 void check_mlp(MlpConfig c, int64_t n) {
   dt_test::Rng rng(23 + c.width);
   const std::string name = "mlp " + std::to_string(c.in) + "-" + std::to_string(c.width) + "x" + std::to_string(c.hidden_layers) + "-" +
                            std::to_string(c.out) + " (" + mlp_cuda_path(c) + ")";
   const float ws = 1.f / std::sqrt((float)std::max(c.in, c.width));
   std::vector<float> params = rng.vec(mlp_param_count(c), -2.f * ws, 2.f * ws), x = rng.vec(n * c.in, -1.f, 1.f);
+  for (int64_t i = 0; i < n; ++i)
+    while (near_kink(c, params.data(), x.data() + i * c.in))
+      for (int k = 0; k < c.in; ++k) x[i * c.in + k] = rng.uni(-1.f, 1.f);
   std::vector<float> y(n * c.out), gy = rng.vec(n * c.out, -1.f, 1.f), gp(params.size(), 0.f), gx(x.size());
   MlpParams p; p.cfg = c; p.n = n; p.params = params.data(); p.x = x.data(); p.y = y.data(); p.g_y = gy.data();
   p.g_params = gp.data(); p.g_x = gx.data();
@@ -148,6 +174,19 @@ void check_deform() {
   std::vector<float> u = rng.vec(n * 3, 0.f, 1.f), cond = rng.vec(B * cd, -1.f, 1.f), el = rng.vec(n, 0.2f, 1.f);
   std::vector<float> params = rng.vec(mlp_param_count(c.mlp), -0.2f, 0.2f);
   std::vector<float> si(n * B * c.mlp.in), so(n * B * 4), disp(n * B * 3), sd(n * B);
+  // Keep every (vertex, frame) row away from ReLU kinks (see near_kink).
+  for (int64_t v = 0; v < n; ++v)
+    for (bool again = true; again;) {
+      again = false;
+      for (int f = 0; f < B && !again; ++f) {
+        std::vector<float> row(c.mlp.in);
+        freq_encode(c.n_freq, u.data() + 3 * v, row.data());
+        for (int i = 0; i < cd; ++i) row[freq_encoding_size(c.n_freq) + i] = cond[f * cd + i];
+        again = near_kink(c.mlp, params.data(), row.data());
+      }
+      if (again)
+        for (int a = 0; a < 3; ++a) u[3 * v + a] = rng.uni(0.f, 1.f);
+    }
   std::vector<float> gd = rng.vec(disp.size(), -1.f, 1.f), gs = rng.vec(sd.size(), -1.f, 1.f);
   std::vector<float> gp(params.size(), 0.f), gc(cond.size(), 0.f), ge(n, 0.f);
   DeformParams p; p.cfg = c; p.n = n; p.frames = B; p.cond_dim = cd; p.u = u.data(); p.cond = cond.data(); p.elastic = el.data();
