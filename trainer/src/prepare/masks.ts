@@ -17,6 +17,23 @@ export function hullMask(px: Float32Array, w: number, h: number): Image {
   return m;
 }
 
+/** Bilinear resampling of a square gray matte of side s to w x h (pixel centres aligned). */
+export function upsampleMatte(m: Uint8Array, s: number, w: number, h: number): Uint8Array {
+  const out = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) {
+    const fy = Math.min(s - 1, Math.max(0, ((y + 0.5) * s) / h - 0.5));
+    const y0 = Math.floor(fy), y1 = Math.min(s - 1, y0 + 1), ty = fy - y0;
+    for (let x = 0; x < w; x++) {
+      const fx = Math.min(s - 1, Math.max(0, ((x + 0.5) * s) / w - 0.5));
+      const x0 = Math.floor(fx), x1 = Math.min(s - 1, x0 + 1), tx = fx - x0;
+      const a = m[y0 * s + x0] * (1 - tx) + m[y0 * s + x1] * tx;
+      const b = m[y1 * s + x0] * (1 - tx) + m[y1 * s + x1] * tx;
+      out[y * w + x] = Math.round(a * (1 - ty) + b * ty);
+    }
+  }
+  return out;
+}
+
 /**
  * Shifts a matte by an integer offset (the face's motion since the matte's keyframe), repeating
  * edge pixels: the segmenter is the slowest stage, so it runs on every Nth frame only.

@@ -9,9 +9,9 @@ import { trackerCamera } from './camera.js';
 import { decodeFrames, extractAudio, probeVideo, type VideoInfo } from './decode.js';
 import { PrepareError } from './errors.js';
 import { canonicalMesh, landmarkBox, landmarksToPixels, LM, NUM_LANDMARKS, smoothPoses, type Box } from './geometry.js';
-import { frameMasks, PlateBuilder, shiftMatte } from './masks.js';
+import { frameMasks, PlateBuilder, shiftMatte, upsampleMatte } from './masks.js';
 import { writeReport } from './report.js';
-import { Tracker, type RawFace, type RawFrame } from './tracker.js';
+import { MATTE_SIZE, Tracker, type RawFace, type RawFrame } from './tracker.js';
 
 export const DATASET_VERSION = 1;
 const BATCH = 25;
@@ -157,7 +157,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   const datasetJson = join(out, 'dataset.json');
   const key = {
     source: sha256File(opts.video),
-    size, fps, matteEvery, maxFrames: opts.maxFrames ?? null,
+    version: DATASET_VERSION, size, fps, matteEvery, matteSize: MATTE_SIZE, maxFrames: opts.maxFrames ?? null,
     model: sha256File(modelPath),
   };
   const keyStr = JSON.stringify(key);
@@ -279,7 +279,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     let px: Float32Array | undefined;
     if (face) px = landmarksToPixels(face.landmarks, size, size);
     if (r.matte) {
-      matte = new Uint8Array(Buffer.from(r.matte, 'base64'));
+      matte = upsampleMatte(new Uint8Array(Buffer.from(r.matte, 'base64')), MATTE_SIZE, size, size);
       if (px) { const [cx, cy] = centroid(px); keyMatte = { matte, cx, cy }; }
     } else if (keyMatte && px) {
       const [cx, cy] = centroid(px);

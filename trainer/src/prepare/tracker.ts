@@ -19,7 +19,7 @@ export interface RawFace {
 export interface RawFrame {
   index: number;
   faces: RawFace[];
-  /** Person matte, width*height bytes (0-255), base64; empty on frames that were not segmented. */
+  /** Person matte, MATTE_SIZE^2 bytes (0-255), base64; empty on frames that were not segmented. */
   matte: string;
   ms: { track: number; matte: number };
 }
@@ -35,6 +35,9 @@ export interface TrackerOptions {
   matteEvery?: number;
   chromium?: string;
 }
+
+/** The segmenter's own output resolution: mattes cross the browser boundary at this size. */
+export const MATTE_SIZE = 256;
 
 const MIME: Record<string, string> = {
   '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
@@ -124,7 +127,7 @@ export class Tracker {
       await page.waitForFunction(() => typeof (window as unknown as { initTracker?: unknown }).initTracker === 'function', null, { timeout: 30000 });
       await page.evaluate(
         (o) => (window as unknown as { initTracker(o: unknown): Promise<boolean> }).initTracker(o),
-        { numFaces: opts.numFaces ?? 2, width: opts.width, height: opts.height, matteSize: opts.width, matteEvery: opts.matteEvery ?? 1 },
+        { numFaces: opts.numFaces ?? 2, width: opts.width, height: opts.height, matteSize: MATTE_SIZE, matteEvery: opts.matteEvery ?? 1 },
       );
     } catch (e) {
       await browser.close();
