@@ -12,5 +12,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let v = tet_vertices(G.res, t);
   var mask = 0u;
   for (var i = 0u; i < 4u; i++) { mask |= select(0u, 1u << i, verts[v[i]].w < 0.0); }
-  offsets[t] = MT_NUM_TRIS[mask];
+  offsets[t] = num_tris(mask);
 }

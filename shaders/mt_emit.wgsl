@@ -43,13 +43,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let v = tet_vertices(G.res, t);
   var mask = 0u;
   for (var i = 0u; i < 4u; i++) { mask |= select(0u, 1u << i, verts[v[i]].w < 0.0); }
-  let nt = MT_NUM_TRIS[mask];
+  let nt = num_tris(mask);
+  if (nt == 0u) { return; }
   let base = offsets[t];
+  let te = MT_TRI_EDGES[mask];
   for (var k = 0u; k < nt; k++) {
     let tri = base + k;
     if (tri >= G.max_tris) { return; }  // capacity reached: drop, never write out of bounds
     for (var j = 0u; j < 3u; j++) {
-      let e = MT_EDGES[MT_TRI_EDGES[mask][3u * k + j]];
+      let e = MT_EDGES[te[3u * k + j]];
       write_vertex(tri * 3u + j, v[e.x], v[e.y], tri);
     }
   }

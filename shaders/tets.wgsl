@@ -20,6 +20,13 @@ const MT_TRI_EDGES = array<array<u32, 6>, 16>(
   array<u32, 6>(2u, 1u, 3u, 2u, 3u, 4u), array<u32, 6>(0u, 3u, 4u, 0u, 0u, 0u),
   array<u32, 6>(0u, 2u, 1u, 0u, 0u, 0u), array<u32, 6>(0u, 0u, 0u, 0u, 0u, 0u));
 
+// MT_NUM_TRIS without a table lookup (runtime-indexed const arrays are copied per access by some
+// compilers): 1 or 3 inside corners give one triangle, 2 give two.
+fn num_tris(mask: u32) -> u32 {
+  let c = countOneBits(mask);
+  return select(select(0u, 1u, c == 1u || c == 3u), 2u, c == 2u);
+}
+
 struct GridParams {
   res: u32, n_tet: u32, max_tris: u32, _p: u32,
 }

@@ -1,0 +1,70 @@
+// Player speed in Node through WebGPU (npm `webgpu`, Dawn): milliseconds per frame and per stage
+// (GPU timestamp queries when the adapter has them) for the procedural avatar, rendered offscreen.
+// Plain JavaScript so the carried Node of the GPU machine runs it without a compiler.
+//   node bench/player_frame.mjs [--size 512] [--grid 64] [--levels 16] [--log2 15] [--width 64] [--frames 50]
+// DAWN_NODE=path/to/dawn.node loads that binary instead of the npm package's.
+// Without a GPU: LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const num = (k, d) => (args[k] !== undefined ? Number(args[k]) : d);
+const size = num('size', 512);
+const grid = num('grid', 32);
+const levels = num('levels', 8);
+const log2 = num('log2', 12);
+const mlpWidth = num('width', 16);
+const frames = num('frames', 5);
+
+const dawn = process.env.DAWN_NODE ? createRequire(import.meta.url)(process.env.DAWN_NODE) : await import('webgpu');
+Object.assign(globalThis, dawn.globals);
+const gpu = dawn.create([]); // kept referenced for the whole run: Dawn crashes if it is collected
+const { Renderer, syntheticModel, STAGES } = await import(pathToFileURL(join(root, 'sdk', 'dist', 'index.js')).href);
+
+const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+if (!adapter) throw new Error('no WebGPU adapter (without a GPU set LD_LIBRARY_PATH and VK_ICD_FILENAMES to Chromium SwiftShader)');
+const hasTs = adapter.features.has('timestamp-query');
+const device = await adapter.requestDevice({
+  requiredFeatures: hasTs ? ['timestamp-query'] : [],
+  requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
+});
+device.addEventListener('uncapturederror', (e) => console.error('WebGPU error:', e.error.message));
+const info = adapter.info ?? {};
+
+const model = syntheticModel({ gridRes: grid, width: size, height: size, levels, log2Table: log2, mlpWidth, clipFrames: Math.max(frames, 9) });
+const t0 = performance.now();
+const r = new Renderer(device, model, size, size, { timings: true });
+const target = device.createTexture({ size: [size, size], format: 'rgba8unorm', usage: GPUTextureUsage.RENDER_ATTACHMENT });
+r.writeTrack(model.clips[0].blendshapes);
+const clip = model.clips[0];
+const n = clip.blendshapes.length / 52;
+r.render(target, 0, n, clip.poses.subarray(0, 16));
+await device.queue.onSubmittedWorkDone();
+const firstFrame = performance.now() - t0;
+const tris = await r.triangleCount();
+
+const wall = [];
+const stages = Object.fromEntries(STAGES.map((s) => [s, []]));
+for (let f = 0; f < frames; f++) {
+  const t = f % n;
+  const s = performance.now();
+  r.render(target, t, n, clip.poses.subarray(t * 16, t * 16 + 16));
+  await device.queue.onSubmittedWorkDone();
+  wall.push(performance.now() - s);
+  const ts = await r.readTimings();
+  if (ts) for (const k of STAGES) stages[k].push(ts[k]);
+}
+const med = (a) => (a.length ? [...a].sort((x, y) => x - y)[a.length >> 1] : NaN);
+console.log(`# player frame benchmark, ${new Date().toISOString()}`);
+console.log(`adapter: ${info.vendor ?? '?'} ${info.architecture ?? ''} ${info.description ?? ''} (timestamps: ${hasTs})`);
+console.log(`scene: ${size}x${size}, grid R=${grid} (${6 * grid ** 3} tets), ${tris} triangles, hash ${levels}x2 2^${log2}, MLP width ${mlpWidth}`);
+console.log('');
+console.log('| measure | ms (median of ' + frames + ') |');
+console.log('| --- | ---: |');
+console.log(`| create renderer + first frame | ${firstFrame.toFixed(2)} |`);
+console.log(`| frame, wall (submit to done) | ${med(wall).toFixed(3)} |`);
+for (const k of STAGES) console.log(`| stage ${k} (GPU) | ${stages[k].length ? med(stages[k]).toFixed(3) : 'n/a'} |`);
+r.dispose();
+device.destroy();
