@@ -164,6 +164,30 @@ export class PlateBuilder {
       }
       queue = [...next].sort((a, b) => a - b);
     }
+    // Peeling leaves streaks along its rings; a few box blurs over the filled pixels only smooth
+    // them without touching anything that was seen.
+    const filled: number[] = [];
+    for (let i = 0; i < w * h; i++) if (!this.count[i]) filled.push(i);
+    const tmp = new Uint8Array(filled.length * 3);
+    for (let it = 0; it < 6; it++) {
+      filled.forEach((i, k) => {
+        const x = i % w, y = (i - x) / w;
+        const acc = [0, 0, 0];
+        let n = 0;
+        for (let dy = -2; dy <= 2; dy++)
+          for (let dx = -2; dx <= 2; dx++) {
+            const u = x + dx, v = y + dy;
+            if (u < 0 || v < 0 || u >= w || v >= h) continue;
+            const j = v * w + u;
+            n++;
+            for (let c = 0; c < 3; c++) acc[c] += plate.data[3 * j + c];
+          }
+        for (let c = 0; c < 3; c++) tmp[3 * k + c] = Math.round(acc[c] / n);
+      });
+      filled.forEach((i, k) => {
+        for (let c = 0; c < 3; c++) plate.data[3 * i + c] = tmp[3 * k + c];
+      });
+    }
     return { plate, filledFraction: unknown / (w * h) };
   }
 }
