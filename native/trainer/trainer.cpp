@@ -109,6 +109,11 @@ struct Shapes {
   Levels levels;
 };
 
+// Empty depth key: larger than any depth/triangle key.
+void fill_depth(Backend be, int64_t n, unsigned long long* depth) {
+  launch_1d(be, n, [=] DT_LAMBDA(int64_t i) { depth[i] = ~0ull; });
+}
+
 void condition(Backend be, const Shapes S, const float* cparams, const float* windows, float* cond) {
   launch_1d(be, S.B, [=] DT_LAMBDA(int64_t b) {
     condition_forward(S.cond, cparams, windows + b * S.cond.window * kNumBlendshapes, cond + b * S.cd);
@@ -316,7 +321,7 @@ struct Trainer::Impl {
   // Work buffers, sized for the current batch.
   int cur_B = -1, cap = 0;
   Buffer<float> cond, gcond, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
-  Buffer<float> images, masks, poses, windows, prior, losses;
+  Buffer<float> images, masks, poses, windows, prior, boxes, losses;
   Buffer<int> tris, tri_frame, pix_tri, counter;
   Buffer<unsigned long long> depth;
 
@@ -437,11 +442,7 @@ struct Trainer::Impl {
                          std::to_string(cap) + "; raise config.max_triangles or lower grid_res");
     const int ntri = cnt[0];
     ops::corners(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(), corner.data());
-    // 0xff bytes give the empty depth key ~0.
-    {
-      std::vector<unsigned long long> init(depth.size(), ~0ull);
-      depth.upload(init.data(), init.size());
-    }
+    ops::fill_depth(be, (int64_t)depth.size(), depth.data());
     ops::raster(be, S, ntri, tri_frame.data(), corner.data(), depth.data());
     counter.zero();
     ops::shade(be, S, depth.data(), corner.data(), cond.data(), P("hashgrid"), P("texture"), bg, pix_tri.data(),
@@ -759,10 +760,9 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   masks.upload(bt.masks, bt.frames * HW);
   poses.upload(bt.poses, (size_t)bt.frames * 16);
   windows.upload(bt.windows, (size_t)bt.frames * S.cond.window * kNumBlendshapes);
-  Buffer<float> boxes;
   float box_norm = 1.f;
   if (bt.boxes) {
-    boxes.resize(be, (size_t)bt.frames * 12);
+    if (boxes.size() != (size_t)bt.frames * 12) boxes.resize(be, (size_t)bt.frames * 12);
     boxes.upload(bt.boxes, (size_t)bt.frames * 12);
     double area = 0;
     for (int k = 0; k < bt.frames * 3; ++k) {
@@ -774,7 +774,7 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   }
   const bool use_prior = bt.prior_points && bt.prior_count > 0 && step < cfg.prior_steps;
   if (use_prior) {
-    prior.resize(be, (size_t)bt.prior_count * 3);
+    if (prior.size() != (size_t)bt.prior_count * 3) prior.resize(be, (size_t)bt.prior_count * 3);
     prior.upload(bt.prior_points, (size_t)bt.prior_count * 3);
   }
 

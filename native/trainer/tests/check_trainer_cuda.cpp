@@ -28,6 +28,22 @@ int main(int argc, char** argv) {
     const scene::Sphere s;
     const TrainerConfig c = scene::small_config();
     Trainer cpu(c, Device::CPU), gpu(c, Device::CUDA);
+    {
+      // Same parameters, same batch: gradients per block (float atomics reorder sums on the GPU).
+      auto f = scene::make_frames(s, c, 4, 0);
+      for (auto& w : f.windows) w = 0.3f;
+      std::vector<float> ga, gb;
+      const StepLosses la = cpu.gradient(f.batch(), &ga), lb = gpu.gradient(f.batch(), &gb);
+      std::printf("\n## Gradients at initialisation, CPU vs CUDA (loss %.7f vs %.7f, triangles %d vs %d, pixels %d vs %d)\n\n",
+                  la.total, lb.total, la.triangles, lb.triangles, la.covered_pixels, lb.covered_pixels);
+      std::printf("| block | max abs grad (cpu) | max abs diff | diff / max |\n|---|---|---|---|\n");
+      for (const ParamBlock& blk : cpu.layout()) {
+        double mx = 0;
+        for (size_t i = blk.offset; i < blk.offset + blk.count; ++i) mx = std::max(mx, (double)std::fabs(ga[i]));
+        const double d = max_abs_diff(ga, gb, blk.offset, blk.count);
+        std::printf("| %s | %.3e | %.3e | %.2e |\n", blk.name.c_str(), mx, d, mx > 0 ? d / mx : 0.0);
+      }
+    }
     std::printf("\n## CPU vs CUDA, R=%d, %dx%d, batch 4\n\n", c.grid_res, c.width, c.height);
     std::printf("| step | loss cpu | loss cuda | rel diff | tris cpu | tris cuda | max |dsdf| | max |dtex| |\n");
     std::printf("|---|---|---|---|---|---|---|---|\n");

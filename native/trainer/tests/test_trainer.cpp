@@ -86,12 +86,26 @@ static void test_gradients() {
   const scene::Sphere s;
   TrainerConfig c = scene::small_config();
   c.w_sdf_reg_start = c.w_sdf_reg_end = 0.f;  // its sign test is discontinuous at zero
+  c.w_prior = 1.f;  // keeps the total small enough for float finite differences of tiny gradients
   Trainer t(c, Device::CPU);
   for (int k = 0; k < 5; ++k) t.step(scene::make_frames(s, c, 2, k).batch());
   auto f = scene::make_frames(s, c, 2, 1);
   for (auto& w : f.windows) w = 0.3f;  // a non-trivial condition input
+  // Mouth/eye boxes and landmark-prior points so their losses are in the checked gradient.
+  std::vector<float> boxes = {20, 30, 44, 40, 16, 18, 30, 28, 34, 18, 48, 28};
+  boxes.insert(boxes.end(), boxes.begin(), boxes.end());
+  std::vector<float> prior;
+  for (int k = 0; k < 50; ++k) {
+    const float z = 1.f - 2.f * (k + 0.5f) / 50, r = std::sqrt(1.f - z * z), ph = k * 2.4f;
+    prior.insert(prior.end(), {s.r * r * std::cos(ph), s.r * r * std::sin(ph), s.r * z});
+  }
+  Batch batch = f.batch();
+  batch.boxes = boxes.data();
+  batch.prior_points = prior.data();
+  batch.prior_count = 50;
   std::vector<float> g;
-  t.gradient(f.batch(), &g);
+  const StepLosses l0 = t.gradient(batch, &g);
+  CHECK(l0.box > 0 && l0.prior > 0, "box (%g) or prior (%g) loss missing", l0.box, l0.prior);
   const std::vector<float> p0 = t.parameters();
   int checked = 0, bad = 0;
   for (const ParamBlock& blk : t.layout()) {
@@ -108,9 +122,9 @@ static void test_gradients() {
       const float eps = blk.name == "sdf" ? 2e-3f : (blk.name == "deform" ? 1e-4f : 1e-3f);
       std::vector<float> p = p0;
       p[i] = p0[i] + eps; t.set_parameters(p);
-      const float lp = t.gradient(f.batch(), nullptr).total;
+      const float lp = t.gradient(batch, nullptr).total;
       p[i] = p0[i] - eps; t.set_parameters(p);
-      const float lm = t.gradient(f.batch(), nullptr).total;
+      const float lm = t.gradient(batch, nullptr).total;
       const double fd = (lp - lm) / (2.0 * eps);
       const double rel = std::fabs(fd - g[i]) / std::max(std::fabs(fd), std::fabs((double)g[i]));
       std::printf("grad %-9s [%zu] analytic %+.5e fd %+.5e rel %.3f\n", blk.name.c_str(), i - blk.offset, g[i], fd, rel);
