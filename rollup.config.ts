@@ -1,13 +1,13 @@
 // The @dyntet/player bundle: ESM, tree-shaken, types emitted beside it, and a minified copy of
 // every entry under sdk/dist/min/ that bench/bundle_size.mjs measures (the published files stay
-// readable; consumers minify with their own bundler).
-import { existsSync, readFileSync } from 'node:fs';
+// readable; consumers minify with their own bundler). Build: npm run build:sdk.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin, RollupOptions } from 'rollup';
 import typescript from '@rollup/plugin-typescript';
 import nodeResolve from '@rollup/plugin-node-resolve';
-import terser from '@rollup/plugin-terser';
+import { minify } from 'terser';
 
 const root = dirname(fileURLToPath(import.meta.url));
 
@@ -102,17 +102,30 @@ const external = (id: string) => /^@mediapipe\//.test(id) || /^onnxruntime-web/.
 const shared = { input, external, treeshake: { moduleSideEffects: false } } as const;
 const chunks = { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' } as const;
 
+/**
+ * Writes a minified copy of every emitted chunk to `dir`, from the same build (the TypeScript
+ * pass, the slow part, runs once). Only bench/bundle_size.mjs reads it.
+ */
+function minifiedCopy(dir: string): Plugin {
+  return {
+    name: 'dyntet-minified-copy',
+    async generateBundle(_options, bundle) {
+      for (const [file, chunk] of Object.entries(bundle)) {
+        if (chunk.type !== 'chunk') continue;
+        const out = await minify(chunk.code, { ecma: 2020, module: true, compress: { passes: 2 } });
+        const path = resolve(root, dir, file);
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, out.code ?? '');
+      }
+    },
+  };
+}
+
 const config: RollupOptions[] = [
   {
     ...shared,
-    plugins: [wgslText(), wasmInline(), nodeResolve({ browser: true }), ts('sdk/dist', true)],
+    plugins: [wgslText(), wasmInline(), nodeResolve({ browser: true }), ts('sdk/dist', true), minifiedCopy('sdk/dist/min')],
     output: { ...chunks, dir: 'sdk/dist', sourcemap: true },
-  },
-  {
-    ...shared,
-    plugins: [wgslText(), wasmInline(), nodeResolve({ browser: true }), ts('sdk/dist/min', false),
-      terser({ ecma: 2020, module: true, compress: { passes: 2 } })],
-    output: { ...chunks, dir: 'sdk/dist/min' },
   },
 ];
 
