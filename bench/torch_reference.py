@@ -159,7 +159,7 @@ def main():
         q = QUOTED.get(key)
         sp = t / o if o else None
         met = "-" if target is None or sp is None else ("yes" if sp >= target else "no")
-        print(f"| {key:<16} | {t:9.3f} | {q if q else '':>7} | {o if o else 'n/a':>9} | "
+        print(f"| {key:<16} | {t:9.3f} | {(f'{q:.1f}') if q else '':>7} | {(f'{o:.3f}') if o else 'n/a':>9} | "
               f"{(f'{sp:.1f}x') if sp else 'n/a':>8} | {(f'{target:.0f}x') if target else '':>6} | {met:>3} |")
     if args.json:
         with open(args.json, "w") as f:
