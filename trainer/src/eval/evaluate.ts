@@ -163,15 +163,12 @@ export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: M
  */
 export function runRendered(ds: EvalDataset, dir: string, opts: BaselineOptions & { name?: string; onPlateFrame?: (index: number, output: Image) => void } = {}): { overReal: MethodResult; overPlate: MethodResult } {
   const idx = heldOut(ds, opts.frames);
+  checkRendered(ds, dir, idx);
   const plate = ds.plate();
   const real: FrameResult[] = [], plated: FrameResult[] = [];
   const t0 = performance.now();
   for (const v of idx) {
-    const file = join(dir, `${pad(v)}.png`);
-    if (!existsSync(file)) throw new EvalError(`rendered frame ${file} is missing: render every held-out frame (${idx[0]}-${idx[idx.length - 1]}) as RGBA PNG named by frame index`, 'BAD_INPUT');
-    const img = decodePng(readFileSync(file));
-    if (img.channels !== 4) throw new EvalError(`${file} has no alpha channel: write the model's coverage into alpha (RGBA PNG)`, 'BAD_INPUT');
-    if (img.width !== ds.width || img.height !== ds.height) throw new EvalError(`${file} is ${img.width}x${img.height}, the dataset's frames are ${ds.width}x${ds.height}`, 'SIZE_MISMATCH');
+    const img = readRendered(ds, join(dir, `${pad(v)}.png`));
     const cov = createImage(img.width, img.height, 1);
     for (let i = 0; i < cov.data.length; i++) cov.data[i] = img.data[4 * i + 3];
     const r = ds.image(v), box = ds.frame(v).headBox;
@@ -187,4 +184,21 @@ export function runRendered(ds: EvalDataset, dir: string, opts: BaselineOptions 
     overReal: { name: `${name} (over real frame)`, frames: real, mean: meanQuality(real.map((r) => r.quality)), msPerFrame: ms },
     overPlate: { name: `${name} (over plate)`, frames: plated, mean: meanQuality(plated.map((r) => r.quality)), msPerFrame: ms },
   };
+}
+
+function readRendered(ds: EvalDataset, file: string): Image {
+  const img = decodePng(readFileSync(file));
+  if (img.channels !== 4) throw new EvalError(`${file} has no alpha channel: write the model's coverage into alpha (RGBA PNG)`, 'BAD_INPUT');
+  if (img.width !== ds.width || img.height !== ds.height) throw new EvalError(`${file} is ${img.width}x${img.height}, the dataset's frames are ${ds.width}x${ds.height}`, 'SIZE_MISMATCH');
+  return img;
+}
+
+/** Checks a rendered-frames folder before any work: every held-out frame present, the first readable. */
+export function checkRendered(ds: EvalDataset, dir: string, frames?: number[]): void {
+  const idx = heldOut(ds, frames);
+  if (!existsSync(dir)) throw new EvalError(`rendered frames folder not found: ${dir}`, 'BAD_INPUT');
+  const missing = idx.filter((v) => !existsSync(join(dir, `${pad(v)}.png`)));
+  if (missing.length)
+    throw new EvalError(`${missing.length} of ${idx.length} rendered frames are missing from ${dir} (first: ${pad(missing[0])}.png): render every held-out frame (${idx[0]}-${idx[idx.length - 1]}) as an RGBA PNG named by its frame index`, 'BAD_INPUT');
+  readRendered(ds, join(dir, `${pad(idx[0])}.png`));
 }

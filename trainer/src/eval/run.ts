@@ -6,7 +6,7 @@ import { decodePng, encodePng, type Image } from '../image/index.js';
 import { reportRunDir } from '../report/html.js';
 import { checkFfmpeg, writeSideBySide } from '../report/video.js';
 import { EvalDataset, pad } from './dataset.js';
-import { runNearestBaseline, runPlateBaseline, runRendered, trackLmd, type MethodResult } from './evaluate.js';
+import { checkRendered, runNearestBaseline, runPlateBaseline, runRendered, trackLmd, type MethodResult } from './evaluate.js';
 import type { SsimMode } from './metrics.js';
 
 export interface EvalOptions {
@@ -53,6 +53,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalRun> {
     faceModel = resolveFaceModel(opts.faceModel);
   }
   if (wantVideo) checkFfmpeg();
+  if (opts.rendered) checkRendered(ds, opts.rendered);
   const out = resolve(opts.out);
   const framesDir = (m: string) => join(out, 'frames', m);
   for (const m of ['baseline', 'plate', 'ours']) mkdirSync(framesDir(m), { recursive: true });

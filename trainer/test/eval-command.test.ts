@@ -1,0 +1,90 @@
+// `dyntet-train eval` end to end on the prepared may_5s dataset: a renderer's RGBA frames scored
+// with both protocols beside the baselines, eval.json, the side-by-side video and the report.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, sharedPath } from '../../e2e/support/shared.js';
+import { main } from '../src/cli.js';
+import { EvalDataset, pad } from '../src/eval/dataset.js';
+import { EvalError } from '../src/eval/errors.js';
+import { runEval } from '../src/eval/run.js';
+import { createImage, encodePng } from '../src/image/index.js';
+
+async function preparedClip(name: string): Promise<string> {
+  const out = join(REPO_ROOT, 'tmp', 'datasets', name);
+  if (existsSync(join(out, 'dataset.json'))) {
+    try {
+      EvalDataset.open(out);
+      return out;
+    } catch { /* incomplete: prepare again (it resumes) */ }
+  }
+  const { prepare } = await import('../src/prepare/prepare.js');
+  await prepare({ video: sharedPath('data', 'clips', `${name}.mp4`), out, faceModel: sharedPath('data', 'models', 'face_landmarker.task'), quiet: true });
+  return out;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'dyntet-eval-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('dyntet-train eval', () => {
+  let dir: string;
+  let ds: EvalDataset;
+  beforeAll(async () => {
+    dir = await preparedClip('may_5s');
+    ds = EvalDataset.open(dir);
+  });
+
+  it('scores rendered RGBA frames with both protocols beside the baselines', async () => {
+    // A stand-in renderer that draws the real head exactly (colour = real frame, coverage = head
+    // mask): over the real frame it must be perfect, over the plate only as good as the plate is.
+    const rendered = join(tmp, 'rendered');
+    mkdirSync(rendered);
+    for (const v of ds.val) {
+      const real = ds.image(v), mask = ds.headMask(v);
+      const rgba = createImage(ds.width, ds.height, 4);
+      for (let i = 0; i < mask.data.length; i++) {
+        rgba.data.set(real.data.subarray(3 * i, 3 * i + 3), 4 * i);
+        rgba.data[4 * i + 3] = mask.data[i];
+      }
+      writeFileSync(join(rendered, `${pad(v)}.png`), encodePng(rgba, { level: 1 }));
+    }
+    const out = join(tmp, 'out');
+    const r = await runEval({ dataset: dir, out, rendered, lmd: false, quiet: true });
+    console.log(r.table);
+    const [overReal, overPlate, base, plate] = r.methods;
+    expect(r.methods.map((m) => m.name)).toEqual(['ours (over real frame)', 'ours (over plate)', 'nearest-frame 2-D baseline', 'plate only (no head)']);
+    expect(overReal.mean.full.psnr).toBe(100);
+    expect(overReal.mean.head.ssim).toBeCloseTo(1, 9);
+    // Over the plate, the true head is pasted back, so only pixels outside the mask differ: far
+    // better than the plate alone, short of perfect.
+    expect(overPlate.mean.head.psnr).toBeGreaterThan(plate.mean.head.psnr + 10);
+    expect(overPlate.mean.full.psnr).toBeLessThan(100);
+    expect(base.mean.head.psnr).toBeGreaterThan(26);
+
+    const json = JSON.parse(readFileSync(r.json, 'utf8'));
+    expect(json.heldOut).toEqual(ds.val);
+    expect(json.methods).toHaveLength(4);
+    const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames,width,height', '-of', 'json', r.video!], { encoding: 'utf8' })).streams[0];
+    expect([Number(probe.nb_read_frames), probe.width, probe.height]).toEqual([ds.val.length, 3 * ds.width, ds.height]);
+    const html = readFileSync(r.report, 'utf8');
+    expect(html).toContain('ours (over plate)');
+    expect(html.match(/<img class="frame"/g)).toHaveLength(8);
+    expect(html).toContain('href="../side_by_side.mp4"');
+  });
+
+  it('gives clear errors for bad input', async () => {
+    await expect(runEval({ dataset: join(tmp, 'nope'), out: join(tmp, 'o2'), lmd: false, video: false })).rejects.toThrow(/not a prepared dataset.*dyntet-train prepare/);
+    const partial = join(tmp, 'partial');
+    mkdirSync(partial);
+    writeFileSync(join(partial, `${pad(ds.val[0])}.png`), encodePng(createImage(ds.width, ds.height, 3)));
+    const err = await runEval({ dataset: dir, out: join(tmp, 'o3'), rendered: partial, lmd: false, video: false, quiet: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(EvalError);
+    expect(err.message).toMatch(/24 of 25 rendered frames are missing/);
+    for (const v of ds.val) writeFileSync(join(partial, `${pad(v)}.png`), encodePng(createImage(ds.width, ds.height, 3)));
+    await expect(runEval({ dataset: dir, out: join(tmp, 'o3'), rendered: partial, lmd: false, video: false, quiet: true })).rejects.toThrow(/no alpha channel.*RGBA/);
+    expect(await main(['eval', dir])).toBe(2); // --out missing: a usage error, exit code 2
+    expect(await main(['eval', dir, '--out', join(tmp, 'o4'), '--ssim', 'hsv'])).toBe(2);
+  });
+});
