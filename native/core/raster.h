@@ -7,7 +7,8 @@
 //   Pixels: (x, y) with (0,0) top-left; the sample of pixel (x, y) is its centre (x+0.5, y+0.5),
 //     in NDC px = 2(x+0.5)/W - 1, py = 1 - 2(y+0.5)/H (model.h's clip_to_pixel inverted).
 //   Triangles: clip-space vertices (x, y, z, w). A triangle with any w <= 0 is dropped (no
-//     clipping: the head is always in front of the camera). Both facings are drawn.
+//     clipping: the head is always in front of the camera), and so is a degenerate one (see
+//     kMinAreaRatio). Both facings are drawn.
 //   Coverage: perspective-correct barycentrics are l_i = c_i / S, with
 //     c_i = a_j b_k - a_k b_j ((i,j,k) cyclic), a_v = x_v - px w_v, b_v = y_v - py w_v,
 //     S = c_0 + c_1 + c_2 (evaluated through the plane coefficients of tri_setup).
@@ -44,11 +45,37 @@ struct TriSetup {
   int valid;
 };
 
+// Pixel-space position of a clip vertex.
 template <class R>
-DT_HD TriSetup<R> tri_setup(const R* v0, const R* v1, const R* v2) {
+DT_HD void clip_to_px(const R* v, int width, int height, R& sx, R& sy) {
+  sx = (v[0] / v[3] * R(0.5) + R(0.5)) * R(width);
+  sy = (R(0.5) - v[1] / v[3] * R(0.5)) * R(height);
+}
+
+// Drop rule for degenerate triangles: seen edge-on, rounding gives the barycentric signs of a
+// zero-area triangle at random, so a triangle is drawn only if twice its pixel-space area exceeds
+// kMinAreaRatio times its longest pixel-space edge squared (a sliver thinner than 1e-3 of its
+// length covers almost no pixel centres anyway).
+constexpr double kMinAreaRatio = 1e-3;
+
+template <class R>
+DT_HD TriSetup<R> tri_setup(const R* v0, const R* v1, const R* v2, int width, int height) {
   TriSetup<R> s;
   const R* v[3] = {v0, v1, v2};
   s.valid = (v0[3] > R(0) && v1[3] > R(0) && v2[3] > R(0)) ? 1 : 0;
+  if (s.valid) {
+    R sx[3], sy[3];
+    for (int i = 0; i < 3; ++i) clip_to_px(v[i], width, height, sx[i], sy[i]);
+    const R a2 = (sx[1] - sx[0]) * (sy[2] - sy[0]) - (sy[1] - sy[0]) * (sx[2] - sx[0]);
+    R l2 = R(0);
+    for (int i = 0; i < 3; ++i) {
+      const R dx = sx[(i + 1) % 3] - sx[i], dy = sy[(i + 1) % 3] - sy[i];
+      const R e2 = dx * dx + dy * dy;
+      l2 = e2 > l2 ? e2 : l2;
+    }
+    const R aa = a2 < R(0) ? -a2 : a2;
+    if (!(aa > R(kMinAreaRatio) * l2)) s.valid = 0;  // also rejects NaN
+  }
   for (int i = 0; i < 3; ++i) {
     const R* p = v[(i + 1) % 3];
     const R* q = v[(i + 2) % 3];
@@ -146,12 +173,6 @@ struct AaEdge {
   int edge;   // F's edge index k (between vertices k+1 and k+2 mod 3)
 };
 
-// Pixel-space position of a clip vertex.
-template <class R>
-DT_HD void clip_to_px(const R* v, int width, int height, R& sx, R& sy) {
-  sx = (v[0] / v[3] * R(0.5) + R(0.5)) * R(width);
-  sy = (R(0.5) - v[1] / v[3] * R(0.5)) * R(height);
-}
 
 // Edge function of edge (A, B) at P in pixel space.
 template <class R>

@@ -40,8 +40,8 @@ void rasterize_ref(const float* clip, const int32_t* tris, size_t n_tris, int W,
   id.assign(np, -1);
   bary.assign(2 * np, 0.f);
   depth.assign(np, 0.f);
-  // Every triangle visits the pixels of its bounding box (one pixel of slack, as the training
-  // rasteriser's binning); the depth rule makes the order irrelevant.
+  // Every triangle visits the pixel centres inside its bounding box widened by 0.05 pixel (the
+  // training rasteriser's binning); the depth rule makes the order irrelevant.
   for (size_t t = 0; t < n_tris; ++t) {
     const float* v[3] = {clip + 4 * (size_t)tris[3 * t], clip + 4 * (size_t)tris[3 * t + 1], clip + 4 * (size_t)tris[3 * t + 2]};
     if (!(v[0][3] > 0.f && v[1][3] > 0.f && v[2][3] > 0.f)) continue;
@@ -55,9 +55,9 @@ void rasterize_ref(const float* clip, const int32_t* tris, size_t n_tris, int W,
       ymin = std::fmin(ymin, sy); ymax = std::fmax(ymax, sy);
     }
     if (!finite || xmax < -1.f || ymax < -1.f || xmin > W + 1.f || ymin > H + 1.f) continue;
-    const int x0 = std::max(0, (int)std::floor((double)xmin - 1.5)), x1 = std::min(W - 1, (int)std::ceil((double)xmax + 0.5));
-    const int y0 = std::max(0, (int)std::floor((double)ymin - 1.5)), y1 = std::min(H - 1, (int)std::ceil((double)ymax + 0.5));
-    const TriSetup<float> s = tri_setup(v[0], v[1], v[2]);
+    const int x0 = std::max(0, (int)std::ceil((double)xmin - 0.55)), x1 = std::min(W - 1, (int)std::floor((double)xmax - 0.45));
+    const int y0 = std::max(0, (int)std::ceil((double)ymin - 0.55)), y1 = std::min(H - 1, (int)std::floor((double)ymax - 0.45));
+    const TriSetup<float> s = tri_setup(v[0], v[1], v[2], W, H);
     for (int y = y0; y <= y1; ++y)
       for (int x = x0; x <= x1; ++x) {
         float px, py, l1, l2, d;
