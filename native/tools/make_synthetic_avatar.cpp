@@ -297,7 +297,7 @@ int cmd_check(const synth::Options& o) {
   // Camera: the neutral head projects inside the frame, filling a sensible part of it.
   {
     float pose[16];
-    synth::make_pose(0.f, 0.f, 0.f, 0.f, 40.f, pose);
+    synth::make_pose(0.f, 0.f, 0.f, 0.f, synth::kViewDistance, pose);
     const float top[3] = {0.f, 11.f, 0.f}, chin[3] = {0.f, -10.f, 5.f};
     float c0[4], c1[4], p0[2], p1[2];
     project_to_clip(a.camera, pose, top, c0);
@@ -415,7 +415,7 @@ int cmd_render(const std::string& in, const std::string& out, const float bs[kNu
   for (int j = 0; j < window; ++j) std::copy(bs, bs + kNumBlendshapes, &win[(size_t)j * kNumBlendshapes]);
   float base[16], pose[16];
   if (!a.clips.empty()) std::copy_n(&a.clips[0].coefficients.data[kNumBlendshapes], 16, base);
-  else synth::make_pose(0.f, 0.f, 0.f, 0.f, 40.f, base);
+  else synth::make_pose(0.f, 0.f, 0.f, 0.f, synth::kViewDistance, base);
   turn_pose(base, yaw, pitch, pose);
   if (!write_file(out, preview::render(a, win.data(), pose))) {
     std::fprintf(stderr, "make_synthetic_avatar: cannot write %s\n", out.c_str());

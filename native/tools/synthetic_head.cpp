@@ -361,7 +361,7 @@ void build_clip(Avatar& a, const Options& o) {
     const float both = std::max(pulse(t, 0.9f, 0.12f), pulse(t, 2.4f, 0.12f));
     bs[kEyeBlinkLeft] = std::max(both, pulse(t, 1.7f, 0.15f));  // a wink of the left eye
     bs[kEyeBlinkRight] = both;
-    make_pose(20.f * std::sin(2.f * kPi * t / 3.f), 6.f * std::sin(2.f * kPi * t / 1.5f), 0.f, 0.f, 40.f,
+    make_pose(20.f * std::sin(2.f * kPi * t / 3.f), 6.f * std::sin(2.f * kPi * t / 1.5f), 0.f, 0.f, kViewDistance,
               &clip.poses[(size_t)f * kPoseSize]);
   }
   a.clips.push_back(std::move(clip));

@@ -70,6 +70,10 @@ void head_colour(const float p[3], float rgb[3]);
 
 Avatar build(const Options& o);
 
+// Distance of the head from the camera in the built-in clip (cm): the head fills about 60% of
+// the frame height, as in a typical talking-head video.
+constexpr float kViewDistance = 33.f;
+
 // A pose matrix (column-major, face -> camera) for yaw/pitch in degrees at distance `dist` cm.
 void make_pose(float yaw_deg, float pitch_deg, float tx, float ty, float dist, float out[16]);
 
