@@ -10,6 +10,7 @@
 #include "../core/model.h"
 #include "../train/condition.h"
 #include "../train/launch.h"
+#include "../train/losses.h"
 #include "trainer_ops.h"
 
 namespace dyntet {
@@ -26,7 +27,7 @@ const std::vector<ConfigField>& trainer_config_fields() {
       F_A(init_radii, 1), F_A(init_radii, 2), F_F(init_elastic), F_F(active_band_cells), F_I(width), F_I(height),
       F_F(fovy_deg), F_I(cond_window), F_I(cond_dim), F_I(deform_freq), F_I(deform_width), F_I(deform_hidden),
       F_F(sdf_delta_scale), F_I(freeze_sdf_delta), F_I(hash_levels), F_I(hash_features), F_I(hash_log2_table),
-      F_I(hash_base_res), F_I(hash_finest_res), F_I(tex_width), F_I(tex_hidden), F_F(w_photo), F_F(w_silhouette),
+      F_I(hash_base_res), F_I(hash_finest_res), F_I(tex_width), F_I(tex_hidden), F_F(w_photo), F_F(w_silhouette), F_F(w_ssim),
       F_F(w_box), F_F(w_prior), F_I(prior_steps), F_F(w_elastic), F_F(max_elastic), F_F(w_sdf_reg_start),
       F_F(w_sdf_reg_end), F_I(sdf_reg_steps), F_F(lr), F_F(lr_hash), F_F(lr_grid), F_I(lr_decay_steps),
       F_F(lr_floor), F_F(adam_beta1), F_F(adam_beta2), F_F(adam_eps), F_I(max_triangles),
@@ -320,6 +321,8 @@ struct Trainer::Impl {
 
   // Work buffers, sized for the current batch.
   int cur_B = -1, cap = 0;
+  Buffer<float> comp, gcomp, ssim_scratch;
+  Buffer<double> ssim_value;
   Buffer<float> cond, gcond, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
   Buffer<float> images, masks, poses, windows, prior, boxes, losses;
   Buffer<int> tris, tri_frame, pix_tri, counter;
@@ -415,6 +418,8 @@ struct Trainer::Impl {
     cap = B * (cfg.max_triangles > 0 ? cfg.max_triangles : 48 * S.R * S.R);
     cond.resize(be, (size_t)B * S.cd);
     gcond.resize(be, (size_t)B * S.cd);
+    comp.resize(be, B * HW * 3); gcomp.resize(be, B * HW * 3); ssim_scratch.resize(be, B * HW * 9);
+    ssim_value.resize(be, 1);
     vpos.resize(be, B * V * 3); vsdf.resize(be, B * V); gvpos.resize(be, B * V * 3); gvsdf.resize(be, B * V);
     tris.resize(be, (size_t)cap * 6); tri_frame.resize(be, cap);
     corner.resize(be, (size_t)cap * 3 * ops::kCorner); gcorner.resize(be, (size_t)cap * 6);
@@ -502,6 +507,17 @@ void image_losses(Backend be, const Shapes S, LossCfg L, const float* base, cons
     atomic_add(losses + 1, L.w_sil * dc * dc / np);
     if (in_box) atomic_add(losses + 2, L.w_box * lb / (3.f * L.box_norm));
   });
+}
+
+void composite_rgb(Backend be, const Shapes S, const float* base, const float* aa, float* comp) {
+  launch_1d(be, (int64_t)S.B * S.H * S.W * 3, [=] DT_LAMBDA(int64_t e) {
+    const int64_t i = e / 3, c = e % 3;
+    comp[e] = base[i * 4 + c] + aa[i * 4 + c];
+  });
+}
+
+void add_rgb_grad(Backend be, const Shapes S, const float* g, float* gout) {
+  launch_1d(be, (int64_t)S.B * S.H * S.W * 3, [=] DT_LAMBDA(int64_t e) { gout[(e / 3) * 4 + e % 3] += g[e]; });
 }
 
 void aa_backward(Backend be, const Shapes S, const int* pix_tri, const float* corner, const float* base,
@@ -783,6 +799,22 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   grads.zero(); losses.zero(); gcorner.zero(); gvpos.zero(); gvsdf.zero(); gcond.zero();
   ops::image_losses(be, S, ops::LossCfg{cfg.w_photo, cfg.w_silhouette, cfg.w_box, box_norm}, base.data(), aa.data(),
                     images.data(), masks.data(), boxes.data(), bt.boxes ? 1 : 0, gout.data(), losses.data());
+  float ssim_loss = 0.f;
+  if (cfg.w_ssim > 0.f && S.H > 10 && S.W > 10) {
+    // SSIM through native/train's op on the antialiased composite; its gradient joins gout.
+    ops::composite_rgb(be, S, base.data(), aa.data(), comp.data());
+    gcomp.zero(); ssim_value.zero();
+    train::SsimParams sp;
+    sp.frames = S.B; sp.height = S.H; sp.width = S.W; sp.channels = 3;
+    sp.pred = comp.data(); sp.target = images.data(); sp.scratch = ssim_scratch.data();
+    sp.scale = cfg.w_ssim / (float)(3 * S.B * train::ssim_valid_pixels(S.H, S.W, train::SsimWindow::Gaussian11));
+    sp.value = ssim_value.data(); sp.g_pred = gcomp.data();
+    train::ssim_loss(be, sp);
+    ops::add_rgb_grad(be, S, gcomp.data(), gout.data());
+    double v;
+    ssim_value.download(&v, 1);
+    ssim_loss = (float)v;
+  }
   ops::aa_backward(be, S, pix_tri.data(), corner.data(), base.data(), gout.data(), grgb.data(), gcorner.data());
   ops::texture_backward(be, S, pix_tri.data(), pix_u.data(), cond.data(), P("hashgrid"), P("texture"), grgb.data(),
                         G("hashgrid"), G("texture"), gcond.data());
@@ -801,8 +833,9 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   }
   float l[8];
   losses.download(l, 8);
+  out.ssim = ssim_loss;
   out.photo = l[0]; out.silhouette = l[1]; out.box = l[2]; out.prior = l[3]; out.elastic = l[4]; out.sdf_reg = l[5];
-  out.total = l[0] + l[1] + l[2] + l[3] + l[4] + l[5];
+  out.total = l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + ssim_loss;
   return out;
 }
 

@@ -52,6 +52,7 @@ struct TrainerConfig {
   // Loss weights (DESIGN.md's, SSIM/LPIPS not yet in).
   float w_photo = 1.f;
   float w_silhouette = 10.f;
+  float w_ssim = 0.1f;  // 1 - SSIM (11x11 Gaussian) of the composite, standing in for LPIPS
   float w_box = 0.1f;
   float w_prior = 100.f;
   int prior_steps = 5000;
@@ -100,7 +101,7 @@ struct Batch {
 
 // Loss values of the last step (weighted, as added to the total).
 struct StepLosses {
-  float total = 0, photo = 0, silhouette = 0, box = 0, prior = 0, elastic = 0, sdf_reg = 0;
+  float total = 0, photo = 0, silhouette = 0, ssim = 0, box = 0, prior = 0, elastic = 0, sdf_reg = 0;
   int triangles = 0;       // surface triangles over the batch
   int covered_pixels = 0;  // pixels covered over the batch
 };

@@ -15,7 +15,7 @@ export type ScalarConfigKey =
   | 'grid_res' | 'init_elastic' | 'active_band_cells' | 'width' | 'height' | 'fovy_deg' | 'cond_window' | 'cond_dim'
   | 'deform_freq' | 'deform_width' | 'deform_hidden' | 'sdf_delta_scale' | 'freeze_sdf_delta' | 'hash_levels'
   | 'hash_features' | 'hash_log2_table' | 'hash_base_res' | 'hash_finest_res' | 'tex_width' | 'tex_hidden'
-  | 'w_photo' | 'w_silhouette' | 'w_box' | 'w_prior' | 'prior_steps' | 'w_elastic' | 'max_elastic'
+  | 'w_photo' | 'w_silhouette' | 'w_ssim' | 'w_box' | 'w_prior' | 'prior_steps' | 'w_elastic' | 'max_elastic'
   | 'w_sdf_reg_start' | 'w_sdf_reg_end' | 'sdf_reg_steps' | 'lr' | 'lr_hash' | 'lr_grid' | 'lr_decay_steps'
   | 'lr_floor' | 'adam_beta1' | 'adam_beta2' | 'adam_eps' | 'max_triangles' | 'seed';
 export type Vec3ConfigKey = 'box_min' | 'box_max' | 'init_center' | 'init_radii';
@@ -46,7 +46,7 @@ export interface Batch {
 
 /** Weighted loss terms of one step, plus what was rendered. */
 export interface StepLosses {
-  total: number; photo: number; silhouette: number; box: number; prior: number; elastic: number; sdfReg: number;
+  total: number; photo: number; silhouette: number; ssim: number; box: number; prior: number; elastic: number; sdfReg: number;
   triangles: number; coveredPixels: number;
 }
 
