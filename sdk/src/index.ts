@@ -14,3 +14,4 @@ export { syntheticModel } from './synthetic.js';
 export type { SyntheticOptions } from './synthetic.js';
 export { BLENDSHAPE_NAMES, NUM_BLENDSHAPES, POSE_SIZE, blendshapeIndex } from './coefficients.js';
 export type { CoefficientFrame, CoefficientTrack, BlendshapeName } from './coefficients.js';
+export { resampleTrack, smoothTrack, dequantize16, conditionWindowInto } from './tracks.js';

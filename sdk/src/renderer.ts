@@ -29,7 +29,11 @@ export interface RendererOptions {
   timings?: boolean;
 }
 
-const U = GPUBufferUsage;
+// WebGPU's usage flags by value, so importing the player never touches WebGPU globals (server-side
+// rendering, pages without WebGPU that only want the typed NO_WEBGPU error).
+const U = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, VERTEX: 32, UNIFORM: 64, STORAGE: 128, INDIRECT: 256, QUERY_RESOLVE: 512 } as const;
+const TU = { COPY_SRC: 1, COPY_DST: 2, TEXTURE_BINDING: 4, RENDER_ATTACHMENT: 16 } as const;
+const MAP_READ = 1;
 
 function dispatch2d(n: number, wg: number): [number, number] {
   const groups = Math.max(1, Math.ceil(n / wg));
@@ -227,7 +231,7 @@ export class Renderer {
     this.texWeights = this.data(m.textureParams, U.STORAGE);
     this.tables = this.data(m.hashTables, U.STORAGE);
     this.compParams = this.buffer(16, U.UNIFORM | U.COPY_DST);
-    this.bg = this.texture([m.width, m.height], 'rgba8unorm', GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST);
+    this.bg = this.texture([m.width, m.height], 'rgba8unorm', TU.TEXTURE_BINDING | TU.COPY_DST);
     const plate = m.background ?? new Uint8Array(m.width * m.height * 4);
     device.queue.writeTexture({ texture: this.bg }, plate, { bytesPerRow: m.width * 4 }, [m.width, m.height]);
 
@@ -327,7 +331,6 @@ export class Renderer {
     this.width = width;
     this.height = height;
     const m = this.model;
-    const TU = GPUTextureUsage;
     this.color = this.buffer(width * height * 16, U.STORAGE);
     this.canonTex = this.texture([width, height], 'rgba32float', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
     this.idTex = this.texture([width, height], 'r32uint', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
@@ -475,13 +478,13 @@ export class Renderer {
     const w = this.width;
     const hgt = this.height;
     const row = Math.ceil((w * 4) / 256) * 256;
-    if (!this.readTex) this.readTex = this.texture([w, hgt], 'rgba8unorm', GPUTextureUsage.RENDER_ATTACHMENT | GPUTextureUsage.COPY_SRC);
+    if (!this.readTex) this.readTex = this.texture([w, hgt], 'rgba8unorm', TU.RENDER_ATTACHMENT | TU.COPY_SRC);
     if (!this.readBuf) this.readBuf = this.buffer(row * hgt, U.MAP_READ | U.COPY_DST);
     this.render(this.readTex, t, n, pose);
     const enc = this.device.createCommandEncoder();
     enc.copyTextureToBuffer({ texture: this.readTex }, { buffer: this.readBuf, bytesPerRow: row }, [w, hgt]);
     this.device.queue.submit([enc.finish()]);
-    await this.readBuf.mapAsync(GPUMapMode.READ);
+    await this.readBuf.mapAsync(MAP_READ);
     const src = new Uint8Array(this.readBuf.getMappedRange());
     const out = new Uint8Array(w * hgt * 4);
     for (let y = 0; y < hgt; y++) out.set(src.subarray(y * row, y * row + w * 4), y * w * 4);
@@ -492,7 +495,7 @@ export class Renderer {
   /** Per-stage GPU milliseconds of the last submitted frame (timings option), or null. */
   async readTimings(): Promise<Record<Stage, number> | null> {
     if (!this.queryRead || this.queryRead.mapState !== 'unmapped') return null;
-    await this.queryRead.mapAsync(GPUMapMode.READ);
+    await this.queryRead.mapAsync(MAP_READ);
     const t = new BigInt64Array(this.queryRead.getMappedRange().slice(0));
     this.queryRead.unmap();
     const out = {} as Record<Stage, number>;
@@ -506,7 +509,7 @@ export class Renderer {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(this.drawArgs, 0, rb, 0, 16);
     this.device.queue.submit([enc.finish()]);
-    await rb.mapAsync(GPUMapMode.READ);
+    await rb.mapAsync(MAP_READ);
     const n = new Uint32Array(rb.getMappedRange())[0] / 3;
     rb.unmap();
     rb.destroy();

@@ -1,0 +1,74 @@
+// CPU loops of playback: plain TypeScript (sdk/src/tracks.ts, from the built bundle) against the
+// AssemblyScript SIMD build (wasm/as/loops.ts), kernel only and with the copies into and out of
+// wasm memory a real caller pays. Build first: npm run build:sdk && node wasm/as/build.mjs
+//   node bench/player_cpu_loops.mjs
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ts = await import(pathToFileURL(join(root, 'sdk', 'dist', 'index.js')).href);
+const { instance } = await WebAssembly.instantiate(readFileSync(join(root, 'wasm', 'out', 'as', 'loops.wasm')), { env: { abort: () => { throw new Error('abort'); } } });
+const as = instance.exports;
+
+function time(fn, minMs = 300) {
+  fn();
+  let n = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < minMs) { fn(); n++; t = performance.now(); }
+  return (t - t0) / n;
+}
+const mem = () => as.memory.buffer;
+const rows = [];
+function maxDiff(a, b) { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; }
+
+// Dequantise a hash-grid table: 16 levels x 2^15 entries x 2 features.
+{
+  const n = 16 * (1 << 15) * 2;
+  const q = new Uint16Array(n).map((_, i) => (i * 2654435761) >>> 16);
+  const dst = new Float32Array(n);
+  as.reset();
+  const ps = as.alloc(n * 2), pd = as.alloc(n * 4);
+  const tTs = time(() => ts.dequantize16(q, 1 / 32768, -1, dst));
+  const kernel = () => as.dequantize16(ps, n, 1 / 32768, -1, pd);
+  new Uint16Array(mem(), ps, n).set(q);
+  const tAs = time(kernel);
+  const out = new Float32Array(n);
+  const tAsCopy = time(() => { new Uint16Array(mem(), ps, n).set(q); kernel(); out.set(new Float32Array(mem(), pd, n)); });
+  rows.push(['dequantize16, 1M values', tTs, tAs, tAsCopy, maxDiff(dst, new Float32Array(mem(), pd, n))]);
+}
+// Smooth a one-minute track at 25 fps (1500 x 52).
+{
+  const frames = 1500, ch = 52;
+  const src = new Float32Array(frames * ch).map((_, i) => Math.sin(i * 0.37) * 0.5 + 0.5);
+  const a = src.slice();
+  const tTs = time(() => { a.set(src); ts.smoothTrack(a, ch, 0.3); });
+  as.reset();
+  const p = as.alloc(src.byteLength);
+  const view = () => new Float32Array(mem(), p, src.length);
+  const tAs = time(() => { view().set(src); as.smoothTrack(p, frames, ch, 0.3); });
+  const out = new Float32Array(src.length);
+  const tAsCopy = time(() => { view().set(src); as.smoothTrack(p, frames, ch, 0.3); out.set(view()); });
+  rows.push(['smoothTrack, 1500 x 52', tTs, tAs, tAsCopy, maxDiff(a, view())]);
+}
+// Resample that track from 25 to 30 fps.
+{
+  const frames = 1500, ch = 52;
+  const src = new Float32Array(frames * ch).map((_, i) => Math.cos(i * 0.11));
+  let r;
+  const tTs = time(() => { r = ts.resampleTrack(src, ch, 25, 30); });
+  const nOut = r.length / ch;
+  as.reset();
+  const ps = as.alloc(src.byteLength), pd = as.alloc(r.byteLength);
+  new Float32Array(mem(), ps, src.length).set(src);
+  const tAs = time(() => as.resampleTrack(ps, frames, ch, 25, 30, pd, nOut));
+  const out = new Float32Array(r.length);
+  const tAsCopy = time(() => { new Float32Array(mem(), ps, src.length).set(src); as.resampleTrack(ps, frames, ch, 25, 30, pd, nOut); out.set(new Float32Array(mem(), pd, r.length)); });
+  rows.push(['resampleTrack 25->30 fps, 1500 x 52', tTs, tAs, tAsCopy, maxDiff(r, new Float32Array(mem(), pd, r.length))]);
+}
+console.log(`# CPU loops of playback, Node ${process.version}, ${new Date().toISOString()}`);
+console.log('');
+console.log('| loop | TypeScript ms | AssemblyScript SIMD ms (kernel) | AS ms with copies | AS / TS (with copies) | max abs diff |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const [name, a, b, c, d] of rows) console.log(`| ${name} | ${a.toFixed(4)} | ${b.toFixed(4)} | ${c.toFixed(4)} | ${(c / a).toFixed(2)} | ${d.toExponential(1)} |`);
