@@ -47,29 +47,27 @@ void check_ranges(const std::vector<int>& begin, int frames, const char* what) {
       throw RasterError(std::string(what) + " must be non-decreasing and non-negative (frame " + std::to_string(f) + ")");
 }
 
-// Exclusive prefix sum of n ints in place; returns the total.
-int64_t exclusive_scan(Backend b, int* data, int64_t n, Buffer<unsigned char>& tmp) {
+// Exclusive prefix sum of n ints (out must not alias in); returns the total.
+int64_t exclusive_scan(Backend b, const int* in, int* out, int64_t n, Buffer<unsigned char>& tmp) {
   if (n == 0) return 0;
 #if defined(__CUDACC__)
   if (b == Backend::CUDA) {
-    int last = 0;
-    cuda_check(cudaMemcpy(&last, data + n - 1, sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy");
     size_t bytes = 0;
-    cub::DeviceScan::ExclusiveSum(nullptr, bytes, data, data, (int)n);
-    if (tmp.size() < bytes || tmp.backend() != b) tmp.resize(b, bytes);
-    cuda_check(cub::DeviceScan::ExclusiveSum(tmp.data(), bytes, data, data, (int)n), "exclusive scan");
-    int off = 0;
-    cuda_check(cudaMemcpy(&off, data + n - 1, sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy");
-    return (int64_t)off + last;
+    cuda_check(cub::DeviceScan::ExclusiveSum(nullptr, bytes, in, out, (int)n), "exclusive scan");
+    if (tmp.size() < bytes + 1 || tmp.backend() != b) tmp.resize(b, bytes + 1);
+    cuda_check(cub::DeviceScan::ExclusiveSum(tmp.data(), bytes, in, out, (int)n), "exclusive scan");
+    int last[2] = {0, 0};
+    cuda_check(cudaMemcpy(&last[0], in + n - 1, sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy");
+    cuda_check(cudaMemcpy(&last[1], out + n - 1, sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy");
+    return (int64_t)last[0] + last[1];
   }
 #endif
   (void)b;
   (void)tmp;
   int64_t acc = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const int c = data[i];
-    data[i] = (int)acc;
-    acc += c;
+    out[i] = (int)acc;
+    acc += in[i];
   }
   return acc;
 }
@@ -204,6 +202,7 @@ void Rasterizer<R>::forward(const RasterSize& size, const R* clip, int64_t n_ver
   if (setup_.size() < (size_t)n_tris || setup_.backend() != b) setup_.resize(b, (size_t)n_tris + 1);
   if (tile_count_.size() < (size_t)n_tiles || tile_count_.backend() != b) {
     tile_count_.resize(b, (size_t)n_tiles);
+    tile_start_.resize(b, (size_t)n_tiles);
     tile_offset_.resize(b, (size_t)n_tiles);
   }
   tile_count_.zero();
@@ -225,13 +224,14 @@ void Rasterizer<R>::forward(const RasterSize& size, const R* clip, int64_t n_ver
         for (int tx = x0; tx <= x1; ++tx) atomic_add_int(&fcount[ty * tw + tx], 1);
     });
   }
-  // Offsets: count becomes the exclusive scan; a copy is the per-tile write cursor.
-  const int64_t pairs = exclusive_scan(b, count, n_tiles, scan_tmp_);
+  // Start of each tile's list: the exclusive scan of the counts; a copy is the write cursor.
+  int* start = tile_start_.data();
+  const int64_t pairs = exclusive_scan(b, count, start, n_tiles, scan_tmp_);
   last_pairs_ = pairs;
   if (pairs > (int64_t)0x7fffffff) throw RasterError("rasteriser: too many (tile, triangle) pairs; lower the resolution or the triangle count");
   if (tile_list_.size() < (size_t)pairs + 1 || tile_list_.backend() != b) tile_list_.resize(b, (size_t)pairs + 1);
   int* cursor = tile_offset_.data();
-  launch_1d(b, n_tiles, [=] DT_LAMBDA(int64_t i) { cursor[i] = count[i]; });
+  launch_1d(b, n_tiles, [=] DT_LAMBDA(int64_t i) { cursor[i] = start[i]; });
   int* list = tile_list_.data();
   // Pass 2: fill the lists (order inside a tile is arbitrary; the depth rule makes it irrelevant).
   for (int f = 0; f < size.frames; ++f) {
@@ -249,7 +249,7 @@ void Rasterizer<R>::forward(const RasterSize& size, const R* clip, int64_t n_ver
     });
   }
   // Pass 3: per pixel, the front-most triangle of its tile's list. After pass 2, cursor[i] is
-  // the end of tile i's list and count[i] its start.
+  // the end of tile i's list and start[i] its start.
   const int64_t n_pix = size.pixels();
   launch_1d(b, n_pix, [=] DT_LAMBDA(int64_t p) {
     const int64_t f = p / ((int64_t)W * H);
@@ -260,7 +260,7 @@ void Rasterizer<R>::forward(const RasterSize& size, const R* clip, int64_t n_ver
     pixel_ndc(x, y, W, H, px, py);
     int best = -1;
     R bd = R(0), b1 = R(0), b2 = R(0);
-    for (int k = count[tl], e = cursor[tl]; k < e; ++k) {
+    for (int k = start[tl], e = cursor[tl]; k < e; ++k) {
       const int t = list[k];
       R l1, l2, d;
       if (tri_eval(setup[t], px, py, l1, l2, d) && depth_less(d, t, bd, best)) { best = t; bd = d; b1 = l1; b2 = l2; }

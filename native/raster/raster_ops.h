@@ -69,7 +69,7 @@ class Rasterizer {
   Backend backend_;
   int tile_;
   Buffer<TriSetup<R>> setup_;
-  Buffer<int> tile_count_, tile_offset_, tile_list_;
+  Buffer<int> tile_count_, tile_start_, tile_offset_, tile_list_;
   Buffer<unsigned char> scan_tmp_;
   int64_t last_pairs_ = 0;
 };
