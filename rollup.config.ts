@@ -19,6 +19,7 @@ const root = dirname(fileURLToPath(import.meta.url));
  */
 export const SDK_ENTRIES: Record<string, string> = {
   index: 'sdk/src/index.ts',
+  reference: 'sdk/src/reference.ts',
   webcam: 'sdk/src/webcam.ts',
   onnx: 'sdk/src/onnx.ts',
 };
