@@ -1,12 +1,13 @@
-// Stage 2: deformation of the grid vertices near the surface (model.h deform_vertex).
-// Vertex (x, y, z) of the (R+1)^3 lattice sits at u = (x, y, z) / R in the canonical box. Vertices
-// outside the active band keep their canonical position and distance.
+// Stage 2: deformation of the active grid vertices (model.h deform_vertex), those near the surface.
+// Vertex (x, y, z) of the (R+1)^3 lattice sits at u = (x, y, z) / R in the canonical box (grid.h).
+// Inactive vertices never move: one pass with init = 1 over every vertex writes their rest state
+// at load; each frame then visits only the active list.
 struct DeformParams {
   box_min: vec4f,
   box_size: vec4f,
   res: u32, n_vert: u32, n_freq: u32, cond_dim: u32,
   in_dim: u32, width: u32, hidden: u32, hact: u32,
-  band: f32, sdf_delta_scale: f32, freeze: u32, _p: u32,
+  n_active: u32, sdf_delta_scale: f32, freeze: u32, init: u32,
 }
 @group(0) @binding(0) var<uniform> P: DeformParams;
 @group(0) @binding(1) var<storage, read> mlp_weights: array<f32>;
@@ -14,17 +15,19 @@ struct DeformParams {
 @group(0) @binding(3) var<storage, read> elastic: array<f32>;
 @group(0) @binding(4) var<storage, read> cond: array<f32>;
 @group(0) @binding(5) var<storage, read_write> verts: array<vec4f>;  // deformed xyz, sdf
+@group(0) @binding(6) var<storage, read> active_ids: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let v = gid.x + gid.y * nwg.x * 64u;
-  if (v >= P.n_vert) { return; }
+  let i = gid.x + gid.y * nwg.x * 64u;
+  if (i >= select(P.n_active, P.n_vert, P.init != 0u)) { return; }
+  let v = select(active_ids[i], i, P.init != 0u);
   let n = P.res + 1u;
   let ijk = vec3u(v % n, (v / n) % n, v / (n * n));
   let u = vec3f(ijk) / f32(P.res);
-  let p = P.box_min.xyz + u * P.box_size.xyz;
+  let p = P.box_min.xyz + P.box_size.xyz * u;
   let s = sdf[v];
-  if (abs(s) > P.band) {
+  if (P.init != 0u) {
     verts[v] = vec4f(p, s);
     return;
   }

@@ -68,6 +68,8 @@ export interface ModelData {
   elasticScale: Float32Array;
   /** Vertices with |sdf| > activeBand neither move nor change their distance. */
   activeBand: number;
+  /** The deformed vertices, strictly increasing ids (the asset's list); absent: |sdf| <= activeBand. */
+  active?: Uint32Array | null;
   condition: ConditionConfig;
   conditionParams: Float32Array;
   deformFreq: number;
@@ -178,6 +180,11 @@ export function validateModel(m: ModelData, limits?: GPUSupportedLimits): void {
   const nv = (m.gridRes + 1) ** 3;
   checkLen('sdf', m.sdf, nv);
   checkLen('elasticScale', m.elasticScale, nv);
+  if (m.active) {
+    if (m.active.length > nv) bad(`active list has ${m.active.length} ids for ${nv} vertices`);
+    for (let i = 0; i < m.active.length; i++)
+      if (m.active[i] >= nv || (i > 0 && m.active[i] <= m.active[i - 1])) bad(`active id ${m.active[i]} at ${i} is out of range or not increasing`);
+  }
   const c = m.condition;
   intIn('condition.window', c.window, 1, LIMITS.maxWindow);
   intIn('condition layers', c.conv.length, 1, LIMITS.maxConvLayers);
@@ -222,4 +229,12 @@ export function validateModel(m: ModelData, limits?: GPUSupportedLimits): void {
     if (m.width > limits.maxTextureDimension2D || m.height > limits.maxTextureDimension2D)
       throw new PlayerError('DEVICE_LIMIT', `background plate ${m.width}x${m.height} exceeds the device's ${limits.maxTextureDimension2D} texture limit`);
   }
+}
+
+/** The deformed vertex ids: the model's list, or every vertex with |sdf| <= activeBand. */
+export function activeVertices(m: ModelData): Uint32Array {
+  if (m.active) return m.active;
+  const ids: number[] = [];
+  for (let v = 0; v < m.sdf.length; v++) if (Math.abs(m.sdf[v]) <= m.activeBand) ids.push(v);
+  return Uint32Array.from(ids);
 }

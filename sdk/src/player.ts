@@ -176,6 +176,16 @@ export class Player extends EventTarget {
     validateModel(model, device.limits);
     if (token !== this.loadToken || this.disposed) return;
     const r = new Renderer(device, model, this.canvas.width, this.canvas.height, { timings: this.opts.timings, maxTriangles: this.opts.maxTriangles });
+    try {
+      await r.ready;
+    } catch (e) {
+      r.dispose();
+      throw new PlayerError('DEVICE_LIMIT', `${(e as Error).message}; try a smaller avatar or maxTriangles`, { cause: e });
+    }
+    if (token !== this.loadToken || this.disposed) {
+      r.dispose();
+      return;
+    }
     this.renderer?.dispose();
     this.renderer = r;
     this.model = model;

@@ -14,7 +14,7 @@ import mtEmitWgsl from '../../shaders/mt_emit.wgsl';
 import rasterWgsl from '../../shaders/raster.wgsl';
 import textureWgsl from '../../shaders/texture.wgsl';
 import compositeWgsl from '../../shaders/composite.wgsl';
-import { hashgridLevels, type ModelData } from './model.js';
+import { activeVertices, hashgridLevels, type ModelData } from './model.js';
 
 /** Live GPU objects created by all renderers; a debug aid for leak tests. */
 export const gpuObjectCount = { buffers: 0, textures: 0 };
@@ -123,6 +123,9 @@ export class Renderer {
   private sdf: GPUBuffer;
   private elastic: GPUBuffer;
   private verts: GPUBuffer;
+  private active: GPUBuffer;
+  private nActive = 0;
+  private deformInitParams!: GPUBuffer;
   private gridParams: GPUBuffer;
   private emitParams: GPUBuffer;
   private scanLevels: { n: number; data: GPUBuffer; sums: GPUBuffer; params: GPUBuffer }[] = [];
@@ -175,6 +178,8 @@ export class Renderer {
   constructor(device: GPUDevice, model: ModelData, width: number, height: number, opts: RendererOptions = {}) {
     this.device = device;
     this.model = model;
+    device.pushErrorScope('validation');
+    device.pushErrorScope('out-of-memory');
     const m = model;
     const R = m.gridRes;
     this.nVert = (R + 1) ** 3;
@@ -199,11 +204,16 @@ export class Renderer {
       f.set([...m.boxMin, 0, ...size, 0], 0);
       const d = m.deformMlp;
       u.set([R, this.nVert, m.deformFreq, m.condition.outDim, d.in, d.width, d.hiddenLayers, d.hiddenAct], 8);
-      f[16] = m.activeBand;
+      this.nActive = activeVertices(m).length;
+      u[16] = this.nActive;
       f[17] = m.sdfDeltaScale;
       u[18] = m.freezeSdfDelta ? 1 : 0;
+      u[19] = 0;
       device.queue.writeBuffer(this.deformParams, 0, ab);
+      u[19] = 1;
+      this.deformInitParams = this.data(u, U.UNIFORM);
     }
+    this.active = this.data(activeVertices(m).length ? activeVertices(m) : new Uint32Array(4), U.STORAGE);
     this.deformWeights = this.data(m.deformParams, U.STORAGE);
     this.sdf = this.data(m.sdf, U.STORAGE);
     this.elastic = this.data(m.elasticScale, U.STORAGE);
@@ -250,7 +260,18 @@ export class Renderer {
     this.compositeModule = pl.compositeModule;
 
     this.bgCond = this.bind(this.pCond, [this.condParams, this.condWeights, this.frames, this.scratch, this.cond]);
-    this.bgDeform = this.bind(this.pDeform, [this.deformParams, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts]);
+    this.bgDeform = this.bind(this.pDeform, [this.deformParams, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts, this.active]);
+    {
+      // Rest state of every vertex, once: inactive vertices keep it for the avatar's lifetime.
+      const init = this.bind(this.pDeform, [this.deformInitParams, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts, this.active]);
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(this.pDeform);
+      pass.setBindGroup(0, init);
+      pass.dispatchWorkgroups(...dispatch2d(this.nVert, 64));
+      pass.end();
+      device.queue.submit([enc.finish()]);
+    }
     const offsets = this.scanLevels[0].data;
     this.bgCount = this.bind(this.pCount, [this.gridParams, this.verts, offsets]);
     for (const lv of this.scanLevels) {
@@ -275,7 +296,16 @@ export class Renderer {
       this.queryRead = this.buffer(STAGES.length * 16, U.MAP_READ | U.COPY_DST);
     }
     this.resize(width, height);
+    const oom = device.popErrorScope();
+    const invalid = device.popErrorScope();
+    this.ready = Promise.all([oom, invalid]).then(([a, b]) => {
+      const e = a ?? b;
+      if (e) throw new Error(`${a ? 'GPU out of memory' : 'GPU validation error'} while building the avatar: ${e.message}`);
+    });
   }
+
+  /** Resolves once every GPU object was created; rejects with the device's error otherwise. */
+  readonly ready: Promise<void>;
 
   private buffer(size: number, usage: number): GPUBuffer {
     const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(size / 4) * 4), usage });
@@ -413,7 +443,7 @@ export class Renderer {
     pass = enc.beginComputePass({ timestampWrites: this.ts(1) });
     pass.setPipeline(this.pDeform);
     pass.setBindGroup(0, this.bgDeform);
-    pass.dispatchWorkgroups(...dispatch2d(this.nVert, 64));
+    if (this.nActive > 0) pass.dispatchWorkgroups(...dispatch2d(this.nActive, 64));
     pass.end();
     pass = enc.beginComputePass({ timestampWrites: this.ts(2) });
     pass.setPipeline(this.pCount);
