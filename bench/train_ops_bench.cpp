@@ -85,6 +85,7 @@ void bench_texture(int64_t n, int width, int hidden, const char* key) {
     std::printf("| %-28s | %-52s | %9lld | %9s |\n", key, (net + ": skipped, per-point path").c_str(), (long long)n, "n/a");
     return;
   }
+  std::printf("  (%s: %s)\n", net.c_str(), mlp_cuda_plan(mc, n).c_str());
   add(std::string(key) + ".hash_fwd_bwd", "hash grid fwd+bwd (table, positions)", n, median_ms([&] {
         gt.zero(); hashgrid_forward(GPU, hp); hashgrid_backward(GPU, hp); }));
   add(std::string(key) + ".mlp_fwd_bwd", net + " fwd+bwd", n, median_ms([&] {
@@ -113,6 +114,7 @@ void bench_geometry(int64_t nv, int B, const char* key) {
   DeformParams dp; dp.cfg = dc; dp.n = nv; dp.frames = B; dp.cond_dim = cd; dp.u = u.data(); dp.cond = cond.data(); dp.elastic = el.data();
   dp.params = dw.data(); dp.scratch_in = si.data(); dp.scratch_out = so.data(); dp.disp = disp.data(); dp.sdf_delta = sd.data();
   dp.g_disp = gd.data(); dp.g_sdf_delta = gsd.data(); dp.g_params = gdw.data(); dp.g_cond = gc.data(); dp.g_elastic = ge.data();
+  std::printf("  (SDF MLP: %s; deformation MLP: %s)\n", mlp_cuda_plan(sc, nv).c_str(), mlp_cuda_plan(dc.mlp, nv * B).c_str());
   add(std::string(key) + ".sdf", "SDF MLP 2x128 (freq 6) fwd+bwd", nv, median_ms([&] {
         gsw.zero(); freq_forward(GPU, fp); mlp_forward(GPU, mp); mlp_backward(GPU, mp); }));
   add(std::string(key) + ".deform", "deformation MLP 2x128 (freq 6 + cond 16) fwd+bwd, B=" + std::to_string(B), nv, median_ms([&] {

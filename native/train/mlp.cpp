@@ -77,20 +77,23 @@ __global__ void mlp_fused_forward_kernel(MlpConfig c, int64_t n, const float* __
 __global__ void mlp_fused_backward_kernel(MlpConfig c, int64_t n, const float* __restrict__ params,
                                           const float* x, const float* __restrict__ g_y,
                                           float* __restrict__ g_params, float* g_x, int np,
-                                          int acc_in_smem) {
+                                          int acc_in_smem, int w_in_smem) {
   extern __shared__ float sm[];
   const int P = blockDim.x, S = P + 1, t = threadIdx.x;
   const int L = mlp_layer_count(c);
   const int maxw = layer_max_width(c);
+  // Weights come from shared memory, or (to leave room for the on-chip gradient sums) straight
+  // from global memory, where every thread of a warp reads the same address (cached broadcast).
   float* Ws = sm;
-  float* Gacc = sm + np;  // per-block weight-gradient sums (only when acc_in_smem)
+  const float* Wsrc = w_in_smem ? Ws : params;
+  float* Gacc = sm + (w_in_smem ? np : 0);  // per-block weight-gradient sums (only when acc_in_smem)
   float* A = Gacc + (acc_in_smem ? np : 0);
   int act_off[kMaxMlpLayers + 2];
   act_off[0] = 0;
   for (int k = 0; k < L; ++k) act_off[k + 1] = act_off[k] + mlp_layer_in(c, k) * S;
   float* G[2] = {A + act_off[L] + c.out * S, A + act_off[L] + c.out * S + maxw * S};
   for (int j = t; j < np; j += P) {
-    Ws[j] = params[j];
+    if (w_in_smem) Ws[j] = params[j];
     if (acc_in_smem) Gacc[j] = 0.f;
   }
   for (int64_t base = (int64_t)blockIdx.x * P; base < n; base += (int64_t)gridDim.x * P) {
@@ -102,7 +105,7 @@ __global__ void mlp_fused_backward_kernel(MlpConfig c, int64_t n, const float* _
     }
     __syncthreads();
     {
-      const float* w = Ws;
+      const float* w = Wsrc;
       for (int k = 0; k < L; ++k) {
         const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
         fused_layer(w, n_in, n_out, k == L - 1 ? c.out_act : c.hidden_act, A + act_off[k], A + act_off[k + 1], S, t);
@@ -138,7 +141,7 @@ __global__ void mlp_fused_backward_kernel(MlpConfig c, int64_t n, const float* _
         }
       }
       if (k > 0 || g_x) {
-        const float* W = Ws + woff;
+        const float* W = Wsrc + woff;
         float* Gn = G[cur ^ 1];
         for (int i0 = 0; i0 < n_in; i0 += 8) {
           float acc[8];
@@ -172,6 +175,7 @@ struct FusedPlan {
   bool ok = false;
   int P = 0;
   int acc = 0;
+  int wsm = 1;
   size_t smem = 0;
   int grid = 0;
 };
@@ -225,13 +229,19 @@ FusedPlan plan_backward(const MlpConfig& c, int64_t n) {
   const size_t np = mlp_param_count(c), lim = smem_limit();
   size_t rows = (size_t)c.out + 2 * max_width_host(c);
   for (int k = 0; k < mlp_layer_count(c); ++k) rows += mlp_layer_in(c, k);
-  // Prefer keeping the weight-gradient sums on chip (one atomic per weight per block) at P >= 64.
-  const int acc_order[2] = {1, 0};
-  for (int acc : acc_order)
+  // Preference: weight-gradient sums on chip (one atomic per weight per block, not per tile),
+  // with weights in shared memory at tiles >= 64, then with weights read from global memory,
+  // then per-tile atomics.
+  struct Option { int acc, wsm, min_P; };
+  const Option options[3] = {{1, 1, 64}, {1, 0, 32}, {0, 1, 32}};
+  for (const Option& o : options)
     for (int P : {128, 64, 32}) {
-      if (acc && P < 64) continue;
-      const size_t bytes = ((acc ? 2 : 1) * np + rows * (P + 1)) * sizeof(float);
-      if (bytes <= lim) { pl.P = P; pl.acc = acc; pl.smem = bytes; return finish_plan(pl, mlp_fused_backward_kernel, n); }
+      if (P < o.min_P) continue;
+      const size_t bytes = ((size_t)(o.acc + o.wsm) * np + rows * (P + 1)) * sizeof(float);
+      if (bytes <= lim) {
+        pl.P = P; pl.acc = o.acc; pl.wsm = o.wsm; pl.smem = bytes;
+        return finish_plan(pl, mlp_fused_backward_kernel, n);
+      }
     }
   return pl;
 }
@@ -244,6 +254,19 @@ const char* mlp_cuda_path(const MlpConfig& c) {
   return fused_eligible(c) ? "fused" : "per-point";
 #else
   (void)c;
+  return "none (CPU-only build)";
+#endif
+}
+
+std::string mlp_cuda_plan(const MlpConfig& c, int64_t n) {
+#if defined(__CUDACC__)
+  if (!fused_eligible(c)) return "per-point";
+  const FusedPlan f = plan_forward(c, n), b = plan_backward(c, n);
+  std::string s = f.ok ? "fwd tile " + std::to_string(f.P) : std::string("fwd per-point");
+  s += b.ok ? ", bwd tile " + std::to_string(b.P) + (b.acc ? " (grads on chip" : " (atomics per tile") + (b.wsm ? ")" : ", weights from global)") : ", bwd per-point";
+  return s;
+#else
+  (void)c; (void)n;
   return "none (CPU-only build)";
 #endif
 }
@@ -278,7 +301,7 @@ void mlp_backward(Backend b, const MlpParams& p) {
     const FusedPlan pl = plan_backward(p.cfg, p.n);
     if (pl.ok) {
       mlp_fused_backward_kernel<<<pl.grid, pl.P, pl.smem>>>(p.cfg, p.n, p.params, p.x, p.g_y, p.g_params, p.g_x,
-                                                            (int)mlp_param_count(p.cfg), pl.acc);
+                                                            (int)mlp_param_count(p.cfg), pl.acc, pl.wsm);
       cuda_check(cudaGetLastError(), "mlp_fused_backward_kernel");
       return;
     }

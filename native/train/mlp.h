@@ -33,6 +33,9 @@ void mlp_forward(Backend b, const MlpParams& p);
 void mlp_backward(Backend b, const MlpParams& p);
 // Which CUDA path mlp_* takes for this config ("fused" or "per-point"); for benchmarks and logs.
 const char* mlp_cuda_path(const MlpConfig& c);
+// The fused kernels' launch plan for n points (tile size, whether weight gradients stay on chip),
+// e.g. "fwd tile 128, bwd tile 64 (atomics per tile)"; needs a CUDA device in a CUDA build.
+std::string mlp_cuda_plan(const MlpConfig& c, int64_t n);
 
 // Per-point backward, usable inside other ops' kernels. x: input (c.in), g_y: d/d output.
 // Adds to g_params (atomically), writes g_x (c.in values) when non-null.
