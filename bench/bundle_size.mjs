@@ -16,7 +16,7 @@ if (!existsSync(join(minDir, 'index.js'))) {
 
 const gz = (buf) => gzipSync(buf, { level: 9 }).length;
 // Inlined modules are base64 string literals; measure them apart from the code around them.
-const B64 = /"([A-Za-z0-9+/]{2000,}={0,2})"/g;
+const B64 = /["'`]([A-Za-z0-9+/]{2000,}={0,2})["'`]/g;
 
 function list(dir) {
   const out = [];
