@@ -6,6 +6,8 @@ export const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
   '--use-vulkan=swiftshader', '--use-angle=swiftshader',
+  // window.gc() and exact performance.memory for the leak test.
+  '--js-flags=--expose-gc', '--enable-precise-memory-info',
 ];
 
 export function launchBrowser(): Promise<Browser> {
