@@ -1,5 +1,5 @@
-// A tiny test harness for native/train until the shared one lands: named checks that count
-// failures, and a finite-difference gradient checker.
+// Helpers for the training-op tests on top of the shared native/tests/test_harness.h: a
+// printf-style check, a seeded RNG and a finite-difference gradient checker.
 #pragma once
 #include <cmath>
 #include <cstdio>
@@ -8,18 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "../../tests/test_harness.h"
+
 namespace dt_test {
 
-inline int& failures() { static int f = 0; return f; }
-
-#define DT_CHECK(cond, ...)                                                      \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      ++dt_test::failures();                                                     \
-      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                \
-      std::printf(__VA_ARGS__);                                                  \
-      std::printf("\n");                                                         \
-    }                                                                            \
+#define DT_CHECK(cond, ...)                                              \
+  do {                                                                   \
+    if (!(cond)) {                                                       \
+      char dt_msg_[512];                                                 \
+      std::snprintf(dt_msg_, sizeof dt_msg_, __VA_ARGS__);               \
+      dyntet_test::fail(__FILE__, __LINE__, std::string(#cond ": ") + dt_msg_); \
+    }                                                                    \
   } while (0)
 
 struct Rng {

@@ -333,20 +333,17 @@ void test_determinism() {
 }
 }  // namespace
 
-int main() {
-  test_hashgrid();
-  test_freq();
-  test_mlp("tanh/sigmoid", MlpConfig{7, 16, 2, 3, kActTanh, kActSigmoid}, 11);
-  test_mlp("leaky/none", MlpConfig{5, 12, 3, 4, kActLeakyReLU, kActNone}, 12);
-  test_mlp("relu/tanh", MlpConfig{6, 20, 1, 2, kActReLU, kActTanh}, 13);
-  test_mlp("linear (0 hidden)", MlpConfig{9, 0, 0, 5, kActReLU, kActNone}, 14);
-  test_condition();
-  test_deform();
-  test_losses();
-  test_adam();
-  test_errors();
-  test_determinism();
-  if (dt_test::failures()) { std::printf("%d check(s) FAILED\n", dt_test::failures()); return 1; }
-  std::printf("all training-op checks passed\n");
-  return 0;
-}
+TEST(hashgrid) { test_hashgrid(); }
+TEST(frequency_encoding) { test_freq(); }
+TEST(mlp_tanh_sigmoid) { test_mlp("tanh/sigmoid", MlpConfig{7, 16, 2, 3, kActTanh, kActSigmoid}, 11); }
+TEST(mlp_leaky_none) { test_mlp("leaky/none", MlpConfig{5, 12, 3, 4, kActLeakyReLU, kActNone}, 12); }
+TEST(mlp_relu_tanh) { test_mlp("relu/tanh", MlpConfig{6, 20, 1, 2, kActReLU, kActTanh}, 13); }
+TEST(mlp_linear) { test_mlp("linear (0 hidden)", MlpConfig{9, 0, 0, 5, kActReLU, kActNone}, 14); }
+TEST(condition_encoder) { test_condition(); }
+TEST(deformation) { test_deform(); }
+TEST(losses) { test_losses(); }
+TEST(adam) { test_adam(); }
+TEST(typed_errors) { test_errors(); }
+TEST(cpu_determinism) { test_determinism(); }
+
+DYNTET_TEST_MAIN()
