@@ -158,6 +158,38 @@ describe('live driving and sharing', () => {
   });
 });
 
+describe('failed loads', () => {
+  it('a failing load() rejects with a typed error, fires error, and keeps the previous avatar', async () => {
+    const page = await openPage();
+    const r = await page.evaluate(async () => {
+      const h = (window as any).harness;
+      const p = new h.Player(document.getElementById('c'));
+      await p.loadModel(h.syntheticModel());
+      const f = h.frame({ blendshapes: { jawOpen: 1 } });
+      for (let i = 0; i < 9; i++) p.drive(f);
+      const before = h.toB64(await p.readPixels());
+      const events: string[] = [];
+      p.addEventListener('error', (e: any) => events.push(e.error?.code));
+      const codes: string[] = [];
+      for (const src of ['/e2e/pages/no-such-avatar.dyntet', new Uint8Array([0x89, 0x44, 0x59])]) {
+        try { await p.load(src); codes.push('accepted'); } catch (e: any) { codes.push(e.code); }
+      }
+      const ac = new AbortController();
+      ac.abort();
+      try { await p.load('/e2e/pages/player.html', { signal: ac.signal }); codes.push('accepted'); } catch (e: any) { codes.push(e.code ?? e.name); }
+      const after = h.toB64(await p.readPixels());
+      p.dispose();
+      return { codes, events, same: before === after };
+    });
+    expect(r.codes[0]).toBe('BAD_SOURCE'); // HTTP 404
+    expect(r.codes[1]).not.toBe('accepted'); // 3 bytes are no avatar
+    expect(r.codes[2]).toBe('ABORTED');
+    expect(r.events.length).toBe(3);
+    expect(r.same).toBe(true);
+    await page.close();
+  });
+});
+
 describe('disposal', () => {
   it('dispose() releases every GPU buffer and texture; load/dispose cycles do not grow memory', async () => {
     const page = await openPage();

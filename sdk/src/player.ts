@@ -124,7 +124,8 @@ export class Player extends EventTarget {
       options.signal?.throwIfAborted();
       await this.install(model, token);
     } catch (e) {
-      const err = e instanceof DOMException && e.name === 'AbortError' ? new PlayerError('ABORTED', 'load() was aborted', { cause: e }) : e;
+      const aborted = options.signal?.aborted || (e instanceof DOMException && e.name === 'AbortError');
+      const err = aborted && !(e instanceof PlayerError) ? new PlayerError('ABORTED', 'load() was aborted', { cause: e }) : e;
       this.dispatchEvent(Object.assign(new Event('error'), { error: err }));
       throw err;
     }
