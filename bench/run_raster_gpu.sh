@@ -18,7 +18,8 @@ cmake -S "$ROOT/native/raster" -B "$BUILD" -G Ninja -DDYNTET_CUDA=ON -DCMAKE_BUI
 if [ $? -ne 0 ]; then tail -n 40 "$RESULTS/raster_build.log"; echo "build failed"; exit 1; fi
 status=0
 "$BUILD/dyntet_raster_tests" > "$RESULTS/raster_cpu_tests.txt" 2>&1 || status=1
-tail -n 1 "$RESULTS/raster_cpu_tests.txt"
+"$BUILD/dyntet_render_ref_tests" >> "$RESULTS/raster_cpu_tests.txt" 2>&1 || status=1
+grep -E "passed|failed" "$RESULTS/raster_cpu_tests.txt"
 "$BUILD/raster_cuda_check" 2>&1 | tee "$RESULTS/raster_cuda_check.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 "$BUILD/raster_bench" 2>&1 | tee "$RESULTS/raster_bench.txt"
