@@ -158,6 +158,46 @@ describe('live driving and sharing', () => {
   });
 });
 
+describe('clip playback', () => {
+  it('play/pause/seek/ended/loop work like a media element', async () => {
+    const page = await openPage();
+    const r = await page.evaluate(async () => {
+      const h = (window as any).harness;
+      const p = new h.Player(document.getElementById('c'));
+      const events: string[] = [];
+      for (const e of ['load', 'play', 'pause', 'ended']) p.addEventListener(e, () => events.push(e));
+      let frames = 0;
+      p.addEventListener('frame', () => frames++);
+      await p.loadModel(h.syntheticModel({ clipFrames: 10 }));
+      const clips = p.clips;
+      p.playbackRate = 8; // 10 frames at 25 fps: 0.05 s of wall time
+      p.play('talk');
+      await new Promise((ok) => p.addEventListener('ended', ok, { once: true }));
+      const endedPaused = p.paused;
+      p.seek(0.2);
+      const t = p.currentTime;
+      let unknown = '';
+      try { p.play('nope'); } catch (e: any) { unknown = e.code; }
+      p.loop = true;
+      p.play();
+      await new Promise((ok) => setTimeout(ok, 300));
+      const stillPlaying = !p.paused;
+      p.pause();
+      p.dispose();
+      return { clips, events, frames, endedPaused, t, unknown, stillPlaying };
+    });
+    expect(r.clips).toEqual([{ name: 'talk', fps: 25, frames: 10, duration: 0.4 }]);
+    expect(r.events.slice(0, 3)).toEqual(['load', 'play', 'ended']);
+    expect(r.events.at(-1)).toBe('pause');
+    expect(r.frames).toBeGreaterThan(0);
+    expect(r.endedPaused).toBe(true);
+    expect(r.t).toBeCloseTo(0.2);
+    expect(r.unknown).toBe('UNKNOWN_CLIP');
+    expect(r.stillPlaying).toBe(true);
+    await page.close();
+  });
+});
+
 describe('failed loads', () => {
   it('a failing load() rejects with a typed error, fires error, and keeps the previous avatar', async () => {
     const page = await openPage();
