@@ -56,7 +56,7 @@ struct Pipeline {
   Buffer<float> pos, clip, bary, depth, attr, interp, rgba, aa, bg, out;
   Buffer<float> g_out, g_aa, g_rgba, g_interp, g_bary, g_clip, g_pos, g_attr;
   Buffer<int> tris, id, adj;
-  Buffer<unsigned char> sil;
+  Buffer<unsigned char> sil, adj_scratch;
   Rasterizer<float> rz;
 
   // frames copies of one mesh, frame f rotated by 0.3 f radians, 40 cm in front of the camera.
@@ -99,7 +99,7 @@ struct Pipeline {
     g_out.upload(G.data(), G.size());
   }
 
-  void adjacency() { triangle_adjacency(b, n_tris, tris.data(), adj.data()); }
+  void adjacency() { triangle_adjacency(b, n_tris, tris.data(), adj.data(), &adj_scratch); }
 
   void forward() {
     project_forward<float>(b, cam, vert_begin, poses, pos.data(), clip.data());

@@ -401,12 +401,14 @@ DT_HD uint32_t key_hash(unsigned long long k) {
 
 }  // namespace
 
-void triangle_adjacency(Backend b, int64_t n_tris, const int* tris, int* adj) {
+void triangle_adjacency(Backend b, int64_t n_tris, const int* tris, int* adj, Buffer<unsigned char>* scratch) {
   if (n_tris <= 0) return;
   size_t cap = 1;
   while (cap < (size_t)(3 * n_tris) * 2) cap <<= 1;
-  Buffer<EdgeSlot> table(b, cap);
-  EdgeSlot* slots = table.data();
+  Buffer<unsigned char> local;
+  Buffer<unsigned char>& table = scratch ? *scratch : local;
+  if (table.size() < cap * sizeof(EdgeSlot) || table.backend() != b) table.resize(b, cap * sizeof(EdgeSlot));
+  EdgeSlot* slots = reinterpret_cast<EdgeSlot*>(table.data());
   const uint32_t mask = (uint32_t)(cap - 1);
   launch_1d(b, (int64_t)cap, [=] DT_LAMBDA(int64_t i) { slots[i].key = 0ull; slots[i].count = 0; slots[i].te[0] = slots[i].te[1] = -1; });
   launch_1d(b, 3 * n_tris, [=] DT_LAMBDA(int64_t he) {
@@ -435,9 +437,9 @@ void triangle_adjacency(Backend b, int64_t n_tris, const int* tris, int* adj) {
     else r = (s.te[0] == (int)he ? s.te[1] : s.te[0]) / 3;
     adj[he] = r;
   });
-  if (b == Backend::CUDA) {
+  if (b == Backend::CUDA && !scratch) {
 #if defined(__CUDACC__)
-    cuda_check(cudaDeviceSynchronize(), "triangle_adjacency");  // the table is freed on return
+    cuda_check(cudaDeviceSynchronize(), "triangle_adjacency");  // the local table is freed on return
 #endif
   }
 }

@@ -96,7 +96,8 @@ void interpolate_backward(Backend b, int64_t n_pix, int channels, const R* attr,
 // ---- antialiasing -------------------------------------------------------------------------------
 // adj [T][3]: the triangle across edge k (vertices k+1, k+2 mod 3), -1 for a boundary edge, -2
 // for an edge shared by more than two triangles. Needs the tris of all frames at once.
-void triangle_adjacency(Backend b, int64_t n_tris, const int* tris, int* adj);
+// scratch (optional) keeps the hash table between calls, which also saves a device sync.
+void triangle_adjacency(Backend b, int64_t n_tris, const int* tris, int* adj, Buffer<unsigned char>* scratch = nullptr);
 // sil [T]: bit k set when edge k is a silhouette in its frame (no neighbour, neighbour dropped
 // or facing the other way).
 template <class R>
