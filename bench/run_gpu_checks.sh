@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One command on the GPU machine: build native/train with CUDA, run the CPU finite-difference
 # tests, the CUDA-vs-CPU check and the benchmarks, then time the same shapes in PyTorch.
-# Results go to $OUT (or bench/out). Exit status: non-zero when a test or the CUDA check fails.
+# Results go to $OUT (or the build folder's out/). Exit status: non-zero when a test or the CUDA check fails.
 # Needs cmake, ninja, nvcc, a C++17 compiler; python3 with torch for the reference (optional).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUTDIR="${OUT:-$ROOT/bench/out}"
 BUILD="${DYNTET_TRAIN_BUILD:-$ROOT/native/build/train-cuda}"
+OUTDIR="${OUT:-$BUILD/out}"
 mkdir -p "$OUTDIR"
 cd "$ROOT"
 
@@ -25,7 +25,9 @@ echo "== benchmarks"
 "$BUILD/dyntet_train_bench" --json "$OUTDIR/train_ops_bench.json" 2>&1 | tee "$OUTDIR/train_ops_bench.txt"
 if command -v python3 > /dev/null && python3 -c "import torch" 2> /dev/null; then
   echo "== PyTorch reference"
-  python3 bench/torch_reference.py --ours "$OUTDIR/train_ops_bench.json" --json "$OUTDIR/torch_reference.json" 2>&1 | tee "$OUTDIR/torch_reference.txt"
+  ours=()
+  [ -s "$OUTDIR/train_ops_bench.json" ] && ours=(--ours "$OUTDIR/train_ops_bench.json")
+  python3 bench/torch_reference.py "${ours[@]}" --json "$OUTDIR/torch_reference.json" 2>&1 | tee "$OUTDIR/torch_reference.txt"
 else
   echo "PyTorch not found: skipping the reference timings"
 fi
