@@ -44,6 +44,24 @@ export function setDefaultDecoder(d: AssetDecoder): void {
 
 const IDENTITY_POSE = new Float32Array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, -40, 1]);
 
+// Players on each page-owned device. One loss handler per device (not per player), and disposed
+// players leave the set, so creating and disposing players on one device retains nothing.
+const sharedPlayers = new WeakMap<GPUDevice, Set<Player>>();
+
+function watchSharedDevice(dev: GPUDevice, p: Player): void {
+  let set = sharedPlayers.get(dev);
+  if (!set) {
+    const players = new Set<Player>();
+    set = players;
+    sharedPlayers.set(dev, players);
+    dev.lost.then((info) => {
+      for (const q of players) q.sharedDeviceLost(dev, info);
+      players.clear();
+    });
+  }
+  set.add(p);
+}
+
 type Mode = { kind: 'live' } | { kind: 'clip'; index: number };
 
 async function readSource(source: PlayerSource, signal?: AbortSignal): Promise<Uint8Array> {
@@ -146,7 +164,9 @@ export class Player extends EventTarget {
   private async ensureDevice(): Promise<GPUDevice> {
     if (this.device) return this.device;
     if (this.opts.device) {
-      this.device = this.opts.device;
+      const dev = this.opts.device;
+      this.device = dev;
+      watchSharedDevice(dev, this);
     } else {
       const gpu = this.opts.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined);
       if (!gpu) throw new PlayerError('NO_WEBGPU', 'WebGPU is not available in this browser (navigator.gpu is missing): use a browser with WebGPU enabled, served over https or localhost');
@@ -220,6 +240,13 @@ export class Player extends EventTarget {
     } catch (e) {
       this.dispatchEvent(Object.assign(new Event('error'), { error: new PlayerError('DEVICE_LOST', `the GPU device was lost (${info.message}) and could not be recreated`, { cause: e }) }));
     }
+  }
+
+  /** @internal Called when the page's shared device is lost: the page decides what to do. */
+  sharedDeviceLost(dev: GPUDevice, info: GPUDeviceLostInfo): void {
+    if (this.disposed || dev !== this.device) return;
+    this.renderer = null;
+    this.dispatchEvent(Object.assign(new Event('error'), { error: new PlayerError('DEVICE_LOST', `the shared GPU device was lost (${info.message}): create a new device and a new Player`) }));
   }
 
   private checkAlive(): void {
@@ -372,6 +399,7 @@ export class Player extends EventTarget {
     this.renderer = null;
     this.model = null;
     this.context?.unconfigure();
+    if (this.device && !this.ownDevice) sharedPlayers.get(this.device)?.delete(this);
     if (this.ownDevice) this.device?.destroy();
     this.device = null;
   }
