@@ -81,7 +81,6 @@ __global__ void mlp_fused_backward_kernel(MlpConfig c, int64_t n, const float* _
   extern __shared__ float sm[];
   const int P = blockDim.x, S = P + 1, t = threadIdx.x;
   const int L = mlp_layer_count(c);
-  const int maxw = layer_max_width(c);
   // Weights come from shared memory, or (to leave room for the on-chip gradient sums) straight
   // from global memory, where every thread of a warp reads the same address (cached broadcast).
   float* Ws = sm;
@@ -91,7 +90,8 @@ __global__ void mlp_fused_backward_kernel(MlpConfig c, int64_t n, const float* _
   int act_off[kMaxMlpLayers + 2];
   act_off[0] = 0;
   for (int k = 0; k < L; ++k) act_off[k + 1] = act_off[k] + mlp_layer_in(c, k) * S;
-  float* G[2] = {A + act_off[L] + c.out * S, A + act_off[L] + c.out * S + maxw * S};
+  // Gradients overwrite the activations in place: once layer k's pre-activation gradient is
+  // formed from its output, that output is dead, so rows act_off[k+1] then hold the gradient.
   for (int j = t; j < np; j += P) {
     if (w_in_smem) Ws[j] = params[j];
     if (acc_in_smem) Gacc[j] = 0.f;
@@ -115,15 +115,15 @@ __global__ void mlp_fused_backward_kernel(MlpConfig c, int64_t n, const float* _
     // Padding points get a zero output gradient, so they add nothing to the weight gradients.
     for (int o = 0; o < c.out; ++o) {
       const float gy = t < cnt ? g_y[(base + t) * c.out + o] : 0.f;
-      G[0][o * S + t] = gy * act_grad_from_output(c.out_act, A[act_off[L] + o * S + t]);
+      float* a = A + act_off[L] + o * S + t;
+      *a = gy * act_grad_from_output(c.out_act, *a);
     }
-    int cur = 0;
     size_t woff = (size_t)np;
     for (int k = L - 1; k >= 0; --k) {
       const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
       woff -= (size_t)n_out * (n_in + 1);
-      const float* Gc = G[cur];
-      const float* Ak = A + act_off[k];
+      const float* Gc = A + act_off[k + 1];
+      float* Ak = A + act_off[k];
       __syncthreads();  // every column of Gc is written
       if (g_params) {
         const int nw = n_out * n_in, ne = nw + n_out;
@@ -140,9 +140,9 @@ __global__ void mlp_fused_backward_kernel(MlpConfig c, int64_t n, const float* _
           else if (s != 0.f) atomicAdd(g_params + woff + e, s);
         }
       }
+      if (k > 0) __syncthreads();  // all weight-gradient reads of Ak done before it is overwritten
       if (k > 0 || g_x) {
         const float* W = Wsrc + woff;
-        float* Gn = G[cur ^ 1];
         for (int i0 = 0; i0 < n_in; i0 += 8) {
           float acc[8];
 #pragma unroll
@@ -156,12 +156,11 @@ __global__ void mlp_fused_backward_kernel(MlpConfig c, int64_t n, const float* _
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
             if (i0 + j >= n_in) continue;
-            if (k > 0) Gn[(i0 + j) * S + t] = acc[j] * act_grad_from_output(c.hidden_act, Ak[(i0 + j) * S + t]);
+            if (k > 0) Ak[(i0 + j) * S + t] = acc[j] * act_grad_from_output(c.hidden_act, Ak[(i0 + j) * S + t]);
             else if (t < cnt) g_x[(base + t) * c.in + i0 + j] = acc[j];
           }
         }
       }
-      cur ^= 1;
     }
   }
   if (acc_in_smem && g_params) {
@@ -227,7 +226,7 @@ FusedPlan plan_backward(const MlpConfig& c, int64_t n) {
   FusedPlan pl;
   if (!fused_eligible(c)) return pl;
   const size_t np = mlp_param_count(c), lim = smem_limit();
-  size_t rows = (size_t)c.out + 2 * max_width_host(c);
+  size_t rows = (size_t)c.out;  // layer outputs, reused in place for the gradients
   for (int k = 0; k < mlp_layer_count(c); ++k) rows += mlp_layer_in(c, k);
   // Preference: weight-gradient sums on chip (one atomic per weight per block, not per tile),
   // with weights in shared memory at tiles >= 64, then with weights read from global memory,
