@@ -244,8 +244,13 @@ describe('disposal', () => {
       const live = { ...h.gpuObjectCount };
       one.dispose();
       const afterOne = { ...h.gpuObjectCount };
-      const heap = () => {
-        (window as any).gc?.();
+      // Several collections with pauses between them, so finalisers of released GPU wrappers run.
+      const heap = async () => {
+        for (let k = 0; k < 3; k++) {
+          (window as any).gc?.();
+          await device.queue.onSubmittedWorkDone();
+          await new Promise((ok) => setTimeout(ok, 50));
+        }
         return (performance as any).memory?.usedJSHeapSize ?? 0;
       };
       let heapStart = 0;
@@ -254,10 +259,10 @@ describe('disposal', () => {
         await p.loadModel(model);
         if (i % 50 === 0) p.renderFrame();
         p.dispose();
-        if (i === 49) { await device.queue.onSubmittedWorkDone(); heapStart = heap(); }
+        if (i === 49) heapStart = await heap();
       }
       await device.queue.onSubmittedWorkDone();
-      return { live, afterOne, afterAll: { ...h.gpuObjectCount }, heapStart, heapEnd: heap() };
+      return { live, afterOne, afterAll: { ...h.gpuObjectCount }, heapStart, heapEnd: await heap() };
     }, cycles);
     expect(r.live.buffers).toBeGreaterThan(10);
     expect(r.live.textures).toBeGreaterThan(3);
