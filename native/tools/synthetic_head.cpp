@@ -266,7 +266,7 @@ void build_deform(Avatar& a) {
 }
 
 // Texture: levels 16..128 (8 levels, 2 features, 2^16 entries); levels 0-3 are dense (res <= 39).
-constexpr int kLevelRG = 3, kLevelB = 2;
+constexpr int kLevelRG = 3, kLevelB = 2;  // the finer (mean, blue) and coarser (red) colour levels
 
 void build_texture(Avatar& a) {
   TextureConfig& t = a.texture;
@@ -291,11 +291,11 @@ void build_texture(Avatar& a) {
             for (int i = 0; i < 3; ++i) pc[i] = a.box_min[i] + (a.box_max[i] - a.box_min[i]) * (float)ijk[i] / (float)levels[l].res;
             head_colour(pc, rgb);
             float* e = tab + (size_t)hashgrid_index(levels[l], T - 1, x, y, z) * F;
-            // Luminance-like mean logit and red at the finer level, blue at the coarser one:
-            // chroma blurs less visibly than luminance.
+            // Luminance-like mean logit and blue at the finer level (blue irises are small), red at
+            // the coarser one (lips and blush are broad): chroma blurs less visibly than luminance.
             const float lr = logit(rgb[0]), lg = logit(rgb[1]), lb = logit(rgb[2]), mean = (lr + lg + lb) / 3.f;
-            if (l == kLevelRG) e[0] = mean, e[1] = lr - mean;
-            else e[0] = lb - mean;
+            if (l == kLevelRG) e[0] = mean, e[1] = lb - mean;
+            else e[0] = lr - mean;
           }
     } else {
       // Hashed levels: fine pseudo-random detail (luminance in feature 0, red in feature 1).
@@ -311,8 +311,8 @@ void build_texture(Avatar& a) {
   LayerWriter L0{p, p + (size_t)W * t.mlp.in, t.mlp.in};
   auto pair_in = [&](int unit, int input, float w) { L0.add(unit, input, w), L0.add(unit + 1, input, -w); };
   pair_in(0, kLevelRG * F + 0, 1.f);  // mean logit
-  pair_in(2, kLevelRG * F + 1, 1.f);  // red - mean
-  pair_in(4, kLevelB * F + 0, 1.f);   // blue - mean
+  pair_in(2, kLevelB * F + 0, 1.f);   // red - mean
+  pair_in(4, kLevelRG * F + 1, 1.f);  // blue - mean
   for (int l = 0; l < t.grid.levels; ++l)
     if (!levels[l].dense) pair_in(6, l * F + 0, 1.f), pair_in(8, l * F + 1, 1.f);
   p = L0.b + W;
