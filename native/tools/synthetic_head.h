@@ -12,9 +12,9 @@
 //     the elastic scale, which is non-zero only on the lower face, so only the jaw moves.
 //     SDF delta: a mouth slit relu(kSlitGain c_jaw - |y - y_mouth| - ...) carved outward, and two
 //     eyelid patches relu(kLidGain c_blink - ...) that fill the eye sockets.
-//   texture: logits of the colour field stored at two dense hash-grid levels (R,G at one, B at
-//     the other), small pseudo-random detail in every hashed level, and an MLP of ReLU pairs
-//     (relu(x) - relu(-x) = x) that adds them up before the sigmoid.
+//   texture: logits of the colour field stored at two dense hash-grid levels (mean logit and blue
+//     at the finer, red at the coarser), small pseudo-random detail in every hashed level, and an
+//     MLP of ReLU pairs (relu(x) - relu(-x) = x) that mixes them back to RGB before the sigmoid.
 #pragma once
 #include <cstdint>
 #include <string>
