@@ -129,7 +129,6 @@ struct AssetMetadata {
   float box_min[3] = {-1, -1, -1}, box_max[3] = {1, 1, 1};
   int grid_res = 32;
   float active_band = 1.f;
-  HashGridConfig hash_grid;
   TextureConfig texture;
   DeformConfig deform;
   ConditionConfig condition;
