@@ -615,8 +615,8 @@ AssetStatus expect(const Tensor& t, std::initializer_list<uint32_t> shape, const
 AssetStatus read_asset(const uint8_t* d, size_t size, Asset& out) {
   out = Asset{};
   if (!d && size) return err(AssetError::BAD_ARGUMENT, "no data");
-  if (size < 8 ? std::memcmp(d, kAssetMagic, size) != 0 || size == 0 : std::memcmp(d, kAssetMagic, 8) != 0) {
-    if (size == 0) return err(AssetError::TRUNCATED, "the file is empty; check the download");
+  if (size == 0) return err(AssetError::TRUNCATED, "the file is empty; check the download");
+  if (size < 8 ? std::memcmp(d, kAssetMagic, size) != 0 : std::memcmp(d, kAssetMagic, 8) != 0) {
     return err(AssetError::BAD_MAGIC, "not a .dyntet file (wrong magic bytes); pass an asset written by dyntet-train export");
   }
   if (size < kAssetHeaderSize) return err(AssetError::TRUNCATED, "the file is " + std::to_string(size) + " bytes, shorter than the 32-byte header; the download was cut short");
