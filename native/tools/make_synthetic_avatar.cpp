@@ -422,6 +422,10 @@ int cmd_render(const std::string& in, const std::string& out, const float bs[kNu
     return 1;
   }
   std::printf("rendered %s at %dx%d\n", out.c_str(), a.metadata.camera.width, a.metadata.camera.height);
+  // The exact pose used, so other renderers (the WASM build, the player) can draw the same frame.
+  std::printf("pose:");
+  for (int k = 0; k < 16; ++k) std::printf(" %.9g", pose[k]);
+  std::printf("\n");
   return 0;
 }
 

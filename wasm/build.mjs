@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Compiles the shared C++ core (native/core) to WebAssembly with emscripten, and the player's
+// AssemblyScript loops. Output: wasm/out/ (ignored by git), consumed by the SDK bundle and tests.
+//   node wasm/build.mjs            all modules
+// Any emcc >= 3.1 on PATH works (Debian's `apt-get install emscripten`, or emsdk's).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'wasm', 'out');
+mkdirSync(out, { recursive: true });
+
+// Debian's emcc finds its JavaScript dependencies (acorn) only through NODE_PATH.
+const env = { ...process.env, NODE_PATH: process.env.NODE_PATH ?? '/usr/share/nodejs' };
+
+function fail(msg) {
+  console.error(`wasm/build.mjs: ${msg}`);
+  process.exit(1);
+}
+
+const probe = spawnSync('emcc', ['--version'], { env, encoding: 'utf8' });
+if (probe.error || probe.status !== 0)
+  fail('emcc (emscripten) not found on PATH: install it (apt-get install emscripten, or emsdk: https://emscripten.org/docs/getting_started/) and retry');
+const version = /(\d+)\.(\d+)\.(\d+)/.exec(probe.stdout)?.slice(1).map(Number) ?? [0, 0, 0];
+if (version[0] < 3 || (version[0] === 3 && version[1] < 1)) fail(`emcc ${version.join('.')} is too old: 3.1 or newer is needed`);
+
+// The same flags as the native build where results must agree bit for bit (no FMA contraction).
+const common = ['-std=c++17', '-O3', '-msimd128', '-ffp-contract=off', '-fno-exceptions', '-I', join(root, 'native'),
+  '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sENVIRONMENT=web,node', '-sALLOW_MEMORY_GROWTH=1', '-sFILESYSTEM=0',
+  '-sINITIAL_MEMORY=16777216', '-sTOTAL_STACK=1048576', '-sEXPORTED_RUNTIME_METHODS=["HEAPU8","HEAPF32","HEAP32","HEAPU32"]'];
+
+const modules = [
+  {
+    // The CPU reference renderer (and, through it, the asset reader and marching tets): the ground
+    // truth of the WebGPU player's images and the renderer of `dyntet-train demo`.
+    name: 'dyntet_reference',
+    sources: ['core/asset.cpp', 'core/json.cpp', 'core/marching_tets.cpp', 'core/render_ref.cpp', 'core/render_ref_capi.cpp'],
+    exports: ['_malloc', '_free', '_dt_ref_open', '_dt_ref_error', '_dt_ref_width', '_dt_ref_height', '_dt_ref_window',
+      '_dt_ref_active', '_dt_ref_render', '_dt_ref_close'],
+  },
+];
+
+for (const m of modules) {
+  const args = [...common, ...m.sources.map((s) => join(root, 'native', s)), `-sEXPORTED_FUNCTIONS=${JSON.stringify(m.exports)}`,
+    '-sEXPORT_NAME=' + m.name, '-o', join(out, `${m.name}.mjs`)];
+  console.log(`wasm: ${m.name} (${m.sources.length} sources)`);
+  const r = spawnSync('emcc', args, { env, stdio: 'inherit' });
+  if (r.status !== 0) fail(`emcc failed for ${m.name}`);
+}
+
+const as = spawnSync(process.execPath, [join(root, 'wasm', 'as', 'build.mjs')], { stdio: 'inherit' });
+if (as.status !== 0) fail('AssemblyScript build failed');
