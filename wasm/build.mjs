@@ -4,7 +4,7 @@
 //   node wasm/build.mjs            all modules
 // Any emcc >= 3.1 on PATH works (Debian's `apt-get install emscripten`, or emsdk's).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,6 +33,17 @@ const common = ['-std=c++17', '-O3', '-msimd128', '-ffp-contract=off', '-fno-exc
 
 const modules = [
   {
+    // The asset decoder of the player's core bundle: reader and validation only, kept small.
+    name: 'dyntet_core',
+    sources: ['core/asset.cpp', 'core/json.cpp', 'core/asset_capi.cpp'],
+    exports: ['_malloc', '_free', '_dt_asset_open', '_dt_asset_status', '_dt_asset_error_name', '_dt_asset_message',
+      '_dt_asset_metadata', '_dt_asset_tensor_count', '_dt_asset_tensor_data', '_dt_asset_tensor_dtype', '_dt_asset_active_count',
+      '_dt_asset_active_data', '_dt_asset_clip_count', '_dt_asset_clip_name', '_dt_asset_clip_fps', '_dt_asset_clip_frames',
+      '_dt_asset_clip_data', '_dt_asset_baked_count', '_dt_asset_baked_clip', '_dt_asset_baked_frames', '_dt_asset_baked_data',
+      '_dt_asset_has_plate', '_dt_asset_plate_encoding', '_dt_asset_plate_width', '_dt_asset_plate_height', '_dt_asset_plate_size',
+      '_dt_asset_plate_data', '_dt_asset_close'],
+  },
+  {
     // The CPU reference renderer (and, through it, the asset reader and marching tets): the ground
     // truth of the WebGPU player's images and the renderer of `dyntet-train demo`.
     name: 'dyntet_reference',
@@ -48,6 +59,9 @@ for (const m of modules) {
   console.log(`wasm: ${m.name} (${m.sources.length} sources)`);
   const r = spawnSync('emcc', args, { env, stdio: 'inherit' });
   if (r.status !== 0) fail(`emcc failed for ${m.name}`);
+  // Types for the emitted factory, so TypeScript sources can import it.
+  writeFileSync(join(out, `${m.name}.d.mts`),
+    'declare const factory: (options?: { wasmBinary?: Uint8Array }) => Promise<any>;\nexport default factory;\n');
 }
 
 const as = spawnSync(process.execPath, [join(root, 'wasm', 'as', 'build.mjs')], { stdio: 'inherit' });

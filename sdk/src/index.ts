@@ -15,3 +15,5 @@ export type { SyntheticOptions } from './synthetic.js';
 export { BLENDSHAPE_NAMES, NUM_BLENDSHAPES, POSE_SIZE, blendshapeIndex } from './coefficients.js';
 export type { CoefficientFrame, CoefficientTrack, BlendshapeName } from './coefficients.js';
 export { resampleTrack, smoothTrack, dequantize16, conditionWindowInto } from './tracks.js';
+export { decodeAsset, assetToModel, AssetError } from './asset.js';
+export type { Asset, AssetMetadata, AssetClip, AssetBakedClip, AssetPlate, AssetErrorCode } from './asset.js';

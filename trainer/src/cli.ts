@@ -5,10 +5,7 @@ import { UsageError } from './commands/command.js';
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   demo: () => import('./commands/demo.js'),
   prepare: () => import('./commands/prepare.js'),
-  fit: () => import('./commands/fit.js'),
   eval: () => import('./commands/eval.js'),
-  export: () => import('./commands/export.js'),
-  render: () => import('./commands/render.js'),
   synth: () => import('./commands/synth.js'),
 };
 
