@@ -39,6 +39,40 @@ window.harness = {
     player.renderFrame();
     return toB64(await player.readPixels());
   },
+  // Loads a .dyntet by URL exactly as a page would (fetch + WASM decode), drives a held
+  // expression and pose for the whole condition window, and returns the frame as base64 RGBA8.
+  async renderAsset(url, width, height, blendshapes, pose) {
+    const canvas = document.createElement('canvas');
+    canvas.width = width;
+    canvas.height = height;
+    document.body.appendChild(canvas);
+    const p = new Player(canvas);
+    try {
+      await p.load(url);
+      const f = { blendshapes: Float32Array.from(blendshapes), pose: Float32Array.from(pose) };
+      for (let i = 0; i < 64; i++) p.drive(f);
+      p.renderFrame();
+      return toB64(await p.readPixels());
+    } finally {
+      p.dispose();
+      canvas.remove();
+    }
+  },
+  // The AssetError of a damaged file, as the caller and the error event see it.
+  async loadError(bytesB64) {
+    const bytes = Uint8Array.from(atob(bytesB64), (c) => c.charCodeAt(0));
+    const p = new Player(document.getElementById('c'));
+    let event = null;
+    p.addEventListener('error', (e) => { event = e.error ?? e.detail ?? null; });
+    try {
+      await p.load(bytes);
+      return { rejected: false };
+    } catch (e) {
+      return { rejected: true, name: e.name, code: e.code, message: e.message, event: event ? event.code ?? String(event) : null };
+    } finally {
+      p.dispose();
+    }
+  },
   frame,
   syntheticModel,
   Player,
