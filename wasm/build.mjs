@@ -13,7 +13,12 @@ const out = join(root, 'wasm', 'out');
 mkdirSync(out, { recursive: true });
 
 // Debian's emcc finds its JavaScript dependencies (acorn) only through NODE_PATH.
-const env = { ...process.env, NODE_PATH: process.env.NODE_PATH ?? '/usr/share/nodejs' };
+// Under `npm run`, PATH starts with node_modules/.bin and npm_* variables are set; Debian's emcc
+// then silently skips minifying the JS glue while the .wasm's import names are minified, and the
+// two no longer link. Run emcc with the environment a shell would give it.
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
+env.PATH = (env.PATH ?? '').split(':').filter((p) => !p.includes('node_modules')).join(':');
+env.NODE_PATH = process.env.NODE_PATH ?? '/usr/share/nodejs';
 
 function fail(msg) {
   console.error(`wasm/build.mjs: ${msg}`);
