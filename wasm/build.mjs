@@ -32,8 +32,10 @@ const version = /(\d+)\.(\d+)\.(\d+)/.exec(probe.stdout)?.slice(1).map(Number) ?
 if (version[0] < 3 || (version[0] === 3 && version[1] < 1)) fail(`emcc ${version.join('.')} is too old: 3.1 or newer is needed`);
 
 // The same flags as the native build where results must agree bit for bit (no FMA contraction).
+// ENVIRONMENT has no 'node': callers always pass the bytes as wasmBinary, so the glue needs no
+// file access, and emcc 3.1's Node branch (__dirname, require) would break in Node's ES modules.
 const common = ['-std=c++17', '-O3', '-msimd128', '-ffp-contract=off', '-fno-exceptions', '-I', join(root, 'native'),
-  '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sENVIRONMENT=web,node', '-sALLOW_MEMORY_GROWTH=1', '-sFILESYSTEM=0',
+  '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sENVIRONMENT=web,worker', '-sALLOW_MEMORY_GROWTH=1', '-sFILESYSTEM=0',
   '-sINITIAL_MEMORY=16777216', '-sTOTAL_STACK=1048576', '-sEXPORTED_RUNTIME_METHODS=["HEAPU8","HEAPF32","HEAP32","HEAPU32"]'];
 
 const modules = [
