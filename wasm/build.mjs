@@ -54,8 +54,9 @@ const modules = [
     // The CPU reference renderer (and, through it, the asset reader and marching tets): the ground
     // truth of the WebGPU player's images and the renderer of `dyntet-train demo`.
     name: 'dyntet_reference',
-    sources: ['core/asset.cpp', 'core/json.cpp', 'core/marching_tets.cpp', 'core/render_ref.cpp', 'core/render_ref_capi.cpp', 'core/mt_capi.cpp'],
-    exports: ['_malloc', '_free', '_dt_mt_run', '_dt_mt_vertex_count', '_dt_mt_positions', '_dt_mt_canonical', '_dt_mt_triangles', '_dt_ref_open', '_dt_ref_error', '_dt_ref_width', '_dt_ref_height', '_dt_ref_window',
+    sources: ['core/asset.cpp', 'core/json.cpp', 'core/marching_tets.cpp', 'core/render_ref.cpp', 'core/render_ref_capi.cpp', 'core/mt_capi.cpp',
+      'core/asset_rewrite_capi.cpp'],
+    exports: ['_malloc', '_free', '_dt_rewrite', '_dt_rewrite_data', '_dt_mt_run', '_dt_mt_vertex_count', '_dt_mt_positions', '_dt_mt_canonical', '_dt_mt_triangles', '_dt_ref_open', '_dt_ref_error', '_dt_ref_width', '_dt_ref_height', '_dt_ref_window',
       '_dt_ref_active', '_dt_ref_render', '_dt_ref_close'],
   },
 ];
