@@ -12,6 +12,7 @@
 import { createImage, type Image } from '../image/index.js';
 import { EvalError } from './errors.js';
 import { NUM_LANDMARKS } from './dataset.js';
+import { convexHull, type Pt } from '../prepare/geometry.js';
 
 /** x' = a x - b y + tx, y' = b x + a y + ty: scale hypot(a, b), rotation atan2(b, a). */
 export interface Similarity {
@@ -94,25 +95,6 @@ export function warpSimilarity(src: Image, s: Similarity, width: number, height:
   return out;
 }
 
-type Pt = [number, number];
-
-/** Convex hull (monotone chain) of 2-D points; collinear points dropped. */
-export function convexHull2(pts: readonly Pt[]): Pt[] {
-  const p = [...pts].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  if (p.length < 3) return p;
-  const cross = (o: Pt, a: Pt, b: Pt) => (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
-  const lower: Pt[] = [], upper: Pt[] = [];
-  for (const q of p) {
-    while (lower.length >= 2 && cross(lower[lower.length - 2], lower[lower.length - 1], q) <= 0) lower.pop();
-    lower.push(q);
-  }
-  for (let i = p.length - 1; i >= 0; i--) {
-    const q = p[i];
-    while (upper.length >= 2 && cross(upper[upper.length - 2], upper[upper.length - 1], q) <= 0) upper.pop();
-    upper.push(q);
-  }
-  return lower.slice(0, -1).concat(upper.slice(0, -1));
-}
 
 export function polygonArea(poly: readonly Pt[]): number {
   let s = 0;
@@ -232,7 +214,7 @@ export function pasteFace(source: Image, sourceLandmarks: ArrayLike<number>, tar
     aligned[3 * i + 2] = sourceLandmarks[3 * i + 2] * scale;
     pts.push([x, y]);
   }
-  const hull = convexHull2(pts);
+  const hull = convexHull(pts);
   const featherPx = (opts.featherFraction ?? 0.05) * Math.sqrt(polygonArea(hull));
   const { alpha, rect } = featheredHull(hull, w, h, featherPx);
   const warped = warpSimilarity(source, sim, w, h, rect);

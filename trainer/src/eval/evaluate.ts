@@ -98,6 +98,11 @@ export function runPlateBaseline(ds: EvalDataset, opts: BaselineOptions = {}): M
 export interface TrackOptions {
   faceModel: string;
   chromium?: string;
+  /**
+   * Landmarks to compare with, per frame index (e.g. the real frames tracked the same way, so
+   * both sides carry the same tracker state); default: the dataset's landmarks.
+   */
+  reference?: Map<number, Float32Array>;
 }
 
 /**
@@ -105,10 +110,12 @@ export interface TrackOptions {
  * fills in each frame's LMD against the real frame's landmarks from the dataset. Frames where no
  * face is found count as failures: they are listed, and left out of the mean.
  */
-export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: Map<number, Image> | ((index: number) => Image), opts: TrackOptions): Promise<{ missed: number[] }> {
+export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: Map<number, Image> | ((index: number) => Image), opts: TrackOptions): Promise<{ missed: number[]; landmarks: Map<number, Float32Array> }> {
   const { Tracker } = await import('../prepare/tracker.js');
   const dir = mkdtempSync(join(tmpdir(), 'dyntet-lmd-'));
   const missed: number[] = [];
+  const tracked = new Map<number, Float32Array>();
+  const ref = (v: number) => opts.reference?.get(v) ?? ds.landmarksOf(v);
   try {
     const order = result.frames.map((f) => f.index);
     mkdirSync(dir, { recursive: true });
@@ -139,8 +146,10 @@ export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: M
           px[3 * i + 1] = face.landmarks[3 * i + 1] * ds.height;
           px[3 * i + 2] = face.landmarks[3 * i + 2] * ds.width;
         }
-        fr.lmd = lmd(px, ds.landmarksOf(fr.index));
-        fr.lmdMouth = lmd(px, ds.landmarksOf(fr.index), MOUTH_LANDMARKS);
+        tracked.set(fr.index, px);
+        if (opts.reference && !opts.reference.has(fr.index)) return;
+        fr.lmd = lmd(px, ref(fr.index));
+        fr.lmdMouth = lmd(px, ref(fr.index), MOUTH_LANDMARKS);
       });
     } finally {
       await tracker.close();
@@ -153,7 +162,7 @@ export async function trackLmd(ds: EvalDataset, result: MethodResult, outputs: M
     result.lmd = mean(got.map((f) => f.lmd!));
     result.lmdMouth = mean(got.map((f) => f.lmdMouth!));
   }
-  return { missed };
+  return { missed, landmarks: tracked };
 }
 
 /**
