@@ -191,7 +191,7 @@ bool json_parse(const std::string& text, JsonValue& out, std::string& err) {
     err = "not valid UTF-8";
     return false;
   }
-  Parser p{text};
+  Parser p{text, 0, {}};
   out = JsonValue{};
   if (!p.value(out, 0)) {
     err = p.err;
