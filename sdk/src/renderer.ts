@@ -116,7 +116,6 @@ export class Renderer {
   private condParams: GPUBuffer;
   private condWeights: GPUBuffer;
   private frames: GPUBuffer;
-  private scratch: GPUBuffer;
   private cond: GPUBuffer;
   private deformParams: GPUBuffer;
   private deformWeights: GPUBuffer;
@@ -192,7 +191,6 @@ export class Renderer {
     this.condParams = this.buffer(96, U.UNIFORM | U.COPY_DST);
     this.condWeights = this.data(m.conditionParams, U.STORAGE);
     this.frames = this.buffer(this.frameCapacity * 52 * 4, U.STORAGE | U.COPY_DST);
-    this.scratch = this.buffer(2 * 1664 * 4, U.STORAGE);
     this.cond = this.buffer(Math.max(16, m.condition.outDim * 4), U.STORAGE);
     // Deform
     const size = [0, 1, 2].map((a) => m.boxMax[a] - m.boxMin[a]);
@@ -259,7 +257,7 @@ export class Renderer {
     this.pComposite = pl.composite;
     this.compositeModule = pl.compositeModule;
 
-    this.bgCond = this.bind(this.pCond, [this.condParams, this.condWeights, this.frames, this.scratch, this.cond]);
+    this.bgCond = this.bind(this.pCond, [this.condParams, this.condWeights, this.frames, this.cond]);
     this.bgDeform = this.bind(this.pDeform, [this.deformParams, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts, this.active]);
     {
       // Rest state of every vertex, once: inactive vertices keep it for the avatar's lifetime.
