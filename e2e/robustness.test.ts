@@ -187,7 +187,7 @@ describe('clip playback', () => {
       return { clips, events, frames, endedPaused, t, unknown, stillPlaying };
     });
     expect(r.clips).toEqual([{ name: 'talk', fps: 25, frames: 10, duration: 0.4 }]);
-    expect(r.events.slice(0, 3)).toEqual(['load', 'play', 'ended']);
+    expect(r.events.slice(0, 4)).toEqual(['load', 'play', 'pause', 'ended']);
     expect(r.events.at(-1)).toBe('pause');
     expect(r.frames).toBeGreaterThan(0);
     expect(r.endedPaused).toBe(true);

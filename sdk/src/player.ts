@@ -345,7 +345,9 @@ export class Player extends EventTarget {
       } else {
         t = n - 1;
         if (this.playing) {
+          // As a media element does at its end: paused becomes true, `pause` fires, then `ended`.
           this.playing = false;
+          this.dispatchEvent(new Event('pause'));
           this.dispatchEvent(new Event('ended'));
         }
       }
