@@ -7,6 +7,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   prepare: () => import('./commands/prepare.js'),
   eval: () => import('./commands/eval.js'),
   synth: () => import('./commands/synth.js'),
+  fit: () => import('./commands/fit.js'),
 };
 
 async function loadCommand(name: string): Promise<Command | undefined> {

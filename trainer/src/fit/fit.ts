@@ -1,0 +1,148 @@
+/** The training loop of `dyntet-train fit`: schedule, logs, validation, atomic checkpoints, exact resume. */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTrainer, type Device, type NativeTrainer, type TrainerConfig } from '../native/index.js';
+import { encodePng, createImage } from '../image/index.js';
+import { conditionWindow, loadDataset, type FitData, type FitFrame } from './data.js';
+
+/** Run options beside the native model config; every key is documented in docs/training.md (fit section). */
+export interface FitOptions {
+  steps: number;
+  batch: number;
+  /** Training image size (frames, masks and boxes are downscaled to it); 0 = the dataset's size. */
+  size: number;
+  checkpointEvery: number;
+  validateEvery: number;
+  logEvery: number;
+  model: TrainerConfig;
+}
+
+export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, model: {} };
+
+export class FitConfigError extends Error {
+  override name = 'FitConfigError';
+}
+
+export function resolveFitOptions(user: Partial<FitOptions>): FitOptions {
+  const o = { ...DEFAULT_FIT, ...user, model: { ...(user.model ?? {}) } };
+  for (const k of ['steps', 'batch', 'checkpointEvery', 'validateEvery', 'logEvery'] as const)
+    if (!Number.isInteger(o[k]) || o[k] < 1) throw new FitConfigError(`config "${k}" must be a positive integer, got ${JSON.stringify(o[k])}`);
+  if (!Number.isInteger(o.size) || o.size < 0) throw new FitConfigError(`config "size" must be 0 (dataset size) or a positive integer`);
+  return o;
+}
+
+/** Deterministic frame choice per step, so a resumed run sees the same batches as an uninterrupted one. */
+function batchIndices(step: number, batch: number, n: number, seed: number): number[] {
+  let s = (Math.imul(step + 1, 0x9e3779b1) ^ seed) >>> 0;
+  const out: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    out.push(s % n);
+  }
+  return out;
+}
+
+function makeBatch(data: FitData, frames: FitFrame[], window: number, prior: boolean) {
+  const S = data.size, B = frames.length;
+  const images = new Float32Array(B * S * S * 3), masks = new Float32Array(B * S * S), poses = new Float32Array(B * 16);
+  const windows = new Float32Array(B * window * 52), boxes = new Float32Array(B * 12);
+  frames.forEach((f, b) => {
+    images.set(f.image, b * S * S * 3);
+    masks.set(f.mask, b * S * S);
+    poses.set(f.pose, b * 16);
+    windows.set(conditionWindow(data.blendshapes, f.index, window), b * window * 52);
+    boxes.set(f.boxes, b * 12);
+  });
+  return { frames: B, images, masks, poses, windows, boxes, ...(prior ? { priorPoints: data.priorPoints } : {}) };
+}
+
+export function psnr(a: Float32Array, b: Float32Array): number {
+  let se = 0;
+  for (let i = 0; i < a.length; i++) se += (a[i] - b[i]) ** 2;
+  const mse = se / a.length;
+  return mse > 0 ? -10 * Math.log10(mse) : 99;
+}
+
+function toPng(rgb: Float32Array, S: number): Uint8Array {
+  const img = createImage(S, S, 3);
+  for (let i = 0; i < rgb.length; i++) img.data[i] = Math.max(0, Math.min(255, Math.round(rgb[i] * 255)));
+  return encodePng(img);
+}
+
+export function atomicWrite(path: string, bytes: Uint8Array | string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
+}
+
+export interface FitRunArgs { dataset: string; out: string; options: FitOptions; device: Device; resume: boolean; maxMinutes?: number; quiet?: boolean }
+export interface FitResult { steps: number; stoppedEarly: boolean; valPsnr: number; seconds: number }
+
+/** Renders the validation frames over the plate; returns mean PSNR over the full frame. */
+export function validate(t: NativeTrainer, data: FitData, window: number, dir?: string): number {
+  let sum = 0;
+  for (const f of data.val) {
+    const r = t.render({ pose: f.pose, window: conditionWindow(data.blendshapes, f.index, window), background: data.background });
+    sum += psnr(r.rgb, f.image);
+    if (dir) writeFileSync(join(dir, `${String(f.index).padStart(6, '0')}.png`), toPng(r.rgb, data.size));
+  }
+  return sum / data.val.length;
+}
+
+export function runFit(a: FitRunArgs): FitResult {
+  const t0 = Date.now();
+  const data = loadDataset(a.dataset, a.options.size || undefined); // throws before any native work
+  mkdirSync(a.out, { recursive: true });
+  const ckpt = join(a.out, 'checkpoint.bin');
+  const log = join(a.out, 'log.jsonl');
+  const model: TrainerConfig = { ...a.options.model, width: data.size, height: data.size };
+  const t = createTrainer(model, { device: a.device });
+  if (a.resume && existsSync(ckpt)) {
+    t.loadCheckpoint(new Uint8Array(readFileSync(ckpt)));
+    // Drop log lines written after the checkpoint so the log matches the resumed state.
+    if (existsSync(log)) {
+      const lines = readFileSync(log, 'utf8').split('\n').filter((l) => l && JSON.parse(l).step <= t.steps);
+      truncateSync(log, 0);
+      if (lines.length) appendFileSync(log, lines.join('\n') + '\n');
+    }
+  } else {
+    writeFileSync(log, '');
+  }
+  const cfg = t.config();
+  atomicWrite(join(a.out, 'run.json'), JSON.stringify({ dataset: a.dataset, options: a.options, model: cfg, device: a.device, size: data.size }, null, 2));
+  const window = cfg.cond_window;
+  const o = a.options;
+  let stoppedEarly = false;
+  let valPsnr = NaN;
+  const start = Date.now(), startStep = t.steps;
+  while (t.steps < o.steps) {
+    const step = t.steps;
+    const frames = batchIndices(step, o.batch, data.train.length, cfg.seed).map((i) => data.train[i]);
+    const l = t.step(makeBatch(data, frames, window, step < cfg.prior_steps));
+    const done = t.steps;
+    if (done % o.logEvery === 0 || done === o.steps) {
+      const mse = l.photo / Math.max(1e-12, cfg.w_photo);
+      const rec = { step: done, ...l, psnr: mse > 0 ? -10 * Math.log10(mse) : 99, seconds: (Date.now() - t0) / 1000 };
+      appendFileSync(log, JSON.stringify(rec) + '\n');
+      if (!a.quiet) {
+        const rate = (done - startStep) / ((Date.now() - start) / 1000);
+        const eta = (o.steps - done) / Math.max(rate, 1e-9);
+        process.stderr.write(`\rstep ${done}/${o.steps} loss ${l.total.toFixed(4)} photo ${l.photo.toFixed(5)} sil ${l.silhouette.toFixed(4)} PSNR ${rec.psnr.toFixed(2)} ${rate.toFixed(2)} it/s ETA ${eta.toFixed(0)} s   `);
+      }
+    }
+    if (done % o.validateEvery === 0 || done === o.steps) {
+      const dir = join(a.out, 'val', String(done).padStart(6, '0'));
+      mkdirSync(dir, { recursive: true });
+      valPsnr = validate(t, data, window, dir);
+      appendFileSync(log, JSON.stringify({ step: done, valPsnr }) + '\n');
+    }
+    if (done % o.checkpointEvery === 0 || done === o.steps) atomicWrite(ckpt, t.saveCheckpoint());
+    if (a.maxMinutes !== undefined && (Date.now() - t0) / 60000 > a.maxMinutes) {
+      atomicWrite(ckpt, t.saveCheckpoint());
+      stoppedEarly = true;
+      break;
+    }
+  }
+  if (!a.quiet) process.stderr.write('\n');
+  return { steps: t.steps, stoppedEarly, valPsnr, seconds: (Date.now() - t0) / 1000 };
+}
