@@ -1,0 +1,52 @@
+/**
+ * A coefficient source: anything that yields coefficient frames over time (a recorded track, a
+ * webcam tracker, an ONNX model). Sources know nothing about the player; `pipe` connects one to
+ * anything with a `drive(frame)` method, so each source stays a small separate entry point.
+ */
+import { NUM_BLENDSHAPES, POSE_SIZE, type CoefficientFrame } from '../coefficients.js';
+
+export interface CoefficientSource {
+  /** Starts delivering frames to `onFrame`; resolves once the source is running. */
+  start(onFrame: (frame: CoefficientFrame, timeSeconds: number) => void): Promise<void>;
+  /** Stops delivery and releases what the source holds (camera, timers, sessions). */
+  stop(): void;
+}
+
+/** A typed error of the coefficient sources: `code` says what went wrong, the message what to do. */
+export class SourceError extends Error {
+  constructor(
+    readonly code: 'BAD_TRACK' | 'NO_CAMERA' | 'CAMERA_DENIED' | 'TRACKER_FAILED' | 'BAD_MODEL' | 'BAD_INPUT',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SourceError';
+  }
+}
+
+/** Column-major 4x4 of head yaw/pitch/roll (radians, Y-X-Z order) at `distanceCm` in front of the camera. */
+export function poseFromEuler(yaw: number, pitch: number, roll: number, distanceCm = 40): Float32Array {
+  const cy = Math.cos(yaw), sy = Math.sin(yaw);
+  const cp = Math.cos(pitch), sp = Math.sin(pitch);
+  const cr = Math.cos(roll), sr = Math.sin(roll);
+  // R = Ry(yaw) * Rx(pitch) * Rz(roll), written row by row then stored column-major.
+  const r00 = cy * cr + sy * sp * sr, r01 = -cy * sr + sy * sp * cr, r02 = sy * cp;
+  const r10 = cp * sr, r11 = cp * cr, r12 = -sp;
+  const r20 = -sy * cr + cy * sp * sr, r21 = sy * sr + cy * sp * cr, r22 = cy * cp;
+  return new Float32Array([r00, r10, r20, 0, r01, r11, r21, 0, r02, r12, r22, 0, 0, 0, -distanceCm, 1]);
+}
+
+/** A neutral frame: all blendshapes 0, head facing the camera. */
+export function neutralFrame(distanceCm = 40): CoefficientFrame {
+  return { blendshapes: new Float32Array(NUM_BLENDSHAPES), pose: poseFromEuler(0, 0, 0, distanceCm) };
+}
+
+/** Sends every frame of `source` to `target.drive`; returns a function that stops it. */
+export async function pipe(source: CoefficientSource, target: { drive(frame: CoefficientFrame): void }): Promise<() => void> {
+  await source.start((frame) => target.drive(frame));
+  return () => source.stop();
+}
+
+export function checkFrame(frame: CoefficientFrame, where: string): void {
+  if (frame.blendshapes.length !== NUM_BLENDSHAPES || frame.pose.length !== POSE_SIZE)
+    throw new SourceError('BAD_TRACK', `${where}: a frame needs ${NUM_BLENDSHAPES} blendshapes and a ${POSE_SIZE}-value pose`);
+}
