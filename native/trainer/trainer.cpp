@@ -1,5 +1,6 @@
 // Trainer implementation. Compiled by the host compiler for the CPU-only build and by nvcc
 // (LANGUAGE CUDA) for the CUDA build: the same lambdas then run as kernels.
+#include <chrono>
 #include "trainer.h"
 
 #include <algorithm>
@@ -431,17 +432,34 @@ struct Trainer::Impl {
     S.B = B;
   }
 
+  // Optional per-stage timing for benchmarks: each mark waits for the device (a 1-element
+  // download is a blocking cudaMemcpy), so it perturbs overlap and stays off in training.
+  bool timing = false;
+  std::vector<std::pair<std::string, double>> stage_ms;
+  std::chrono::steady_clock::time_point stage_t0;
+  void mark(const char* name) {
+    if (!timing) return;
+    float x;
+    losses.download(&x, 1);
+    const auto t = std::chrono::steady_clock::now();
+    stage_ms.emplace_back(name, std::chrono::duration<double, std::milli>(t - stage_t0).count());
+    stage_t0 = t;
+  }
+
   float* P(const char* n) { return params.data() + block(n).offset; }
   float* G(const char* n) { return grads.data() + block(n).offset; }
 
   // Forward to the antialiased composite; returns the triangle count.
   int forward(const float* bg, StepLosses* out) {
     ops::condition(be, S, P("condition"), windows.data(), cond.data());
+    mark("fwd condition");
     ops::vertices(be, S, P("sdf"), P("elastic"), P("deform"), cond.data(), vpos.data(), vsdf.data());
+    mark("fwd vertices (SDF + deform MLP)");
     counter.zero();
     ops::march(be, S, vsdf.data(), counter.data(), cap, tris.data(), tri_frame.data());
     int cnt[2];
     counter.download(cnt, 2);
+    mark("fwd marching tets");
     if (cnt[0] > cap)
       throw TrainerError("marching tets produced " + std::to_string(cnt[0]) + " triangles, more than the capacity " +
                          std::to_string(cap) + "; raise config.max_triangles or lower grid_res");
@@ -449,11 +467,14 @@ struct Trainer::Impl {
     ops::corners(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(), corner.data());
     ops::fill_depth(be, (int64_t)depth.size(), depth.data());
     ops::raster(be, S, ntri, tri_frame.data(), corner.data(), depth.data());
+    mark("fwd corners + raster");
     counter.zero();
     ops::shade(be, S, depth.data(), corner.data(), cond.data(), P("hashgrid"), P("texture"), bg, pix_tri.data(),
                pix_u.data(), base.data(), counter.data());
+    mark("fwd shade (hash grid + texture MLP)");
     aa.zero();
     ops::antialias(be, S, pix_tri.data(), corner.data(), base.data(), aa.data());
+    mark("fwd antialias");
     if (out) {
       counter.download(cnt, 2);
       out->triangles = ntri;
@@ -771,6 +792,7 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   if (!bt.images || !bt.masks || !bt.poses || !bt.windows)
     throw TrainerError("batch needs images, masks, poses and windows");
   ensure_batch(bt.frames);
+  if (timing) { stage_ms.clear(); stage_t0 = std::chrono::steady_clock::now(); }
   const int64_t HW = (int64_t)S.H * S.W;
   images.upload(bt.images, bt.frames * HW * 3);
   masks.upload(bt.masks, bt.frames * HW);
@@ -794,11 +816,13 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
     prior.upload(bt.prior_points, (size_t)bt.prior_count * 3);
   }
 
+  mark("upload batch");
   StepLosses out;
   const int ntri = forward(images.data(), &out);
   grads.zero(); losses.zero(); gcorner.zero(); gvpos.zero(); gvsdf.zero(); gcond.zero();
   ops::image_losses(be, S, ops::LossCfg{cfg.w_photo, cfg.w_silhouette, cfg.w_box, box_norm}, base.data(), aa.data(),
                     images.data(), masks.data(), boxes.data(), bt.boxes ? 1 : 0, gout.data(), losses.data());
+  mark("image losses");
   float ssim_loss = 0.f;
   if (cfg.w_ssim > 0.f && S.H > 10 && S.W > 10) {
     // SSIM through native/train's op on the antialiased composite; its gradient joins gout.
@@ -814,22 +838,30 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
     double v;
     ssim_value.download(&v, 1);
     ssim_loss = (float)v;
+    mark("SSIM");
   }
   ops::aa_backward(be, S, pix_tri.data(), corner.data(), base.data(), gout.data(), grgb.data(), gcorner.data());
+  mark("bwd antialias");
   ops::texture_backward(be, S, pix_tri.data(), pix_u.data(), cond.data(), P("hashgrid"), P("texture"), grgb.data(),
                         G("hashgrid"), G("texture"), gcond.data());
+  mark("bwd texture (hash grid + MLP)");
   ops::corner_backward(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(),
                        corner.data(), gcorner.data(), gvpos.data(), gvsdf.data());
+  mark("bwd corners + marching tets");
   ops::vertex_backward(be, S, P("sdf"), P("elastic"), P("deform"), cond.data(), gvpos.data(), gvsdf.data(), G("sdf"),
                        G("elastic"), G("deform"), gcond.data());
+  mark("bwd vertices (SDF + deform MLP)");
   ops::condition_backward(be, S, P("condition"), windows.data(), gcond.data(), G("condition"));
+  mark("bwd condition");
   counter.zero();
   ops::regularisers(be, S, sdf_reg_weight(), cfg.w_elastic, cfg.max_elastic, use_prior ? cfg.w_prior : 0.f,
                     use_prior ? prior.data() : nullptr, use_prior ? bt.prior_count : 0, P("sdf"), P("elastic"),
                     G("sdf"), G("elastic"), counter.data(), losses.data());
+  mark("regularisers");
   if (update) {
     adam();
     ++step;
+    mark("Adam");
   }
   float l[8];
   losses.download(l, 8);
@@ -1045,6 +1077,8 @@ const std::vector<ParamBlock>& Trainer::layout() const { return impl_->blocks; }
 const TrainerConfig& Trainer::config() const { return impl_->cfg; }
 int64_t Trainer::step_count() const { return impl_->step; }
 Device Trainer::device() const { return impl_->dev; }
+void Trainer::set_stage_timing(bool on) { impl_->timing = on; impl_->stage_ms.clear(); }
+const std::vector<std::pair<std::string, double>>& Trainer::stage_times() const { return impl_->stage_ms; }
 
 BackendInfo query_backends() {
   BackendInfo bi;

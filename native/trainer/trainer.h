@@ -3,6 +3,7 @@
 // is model.h's; this header is host-only and never includes CUDA headers, so the addon and tests
 // compile with a plain C++ compiler and link the (possibly nvcc-built) trainer library.
 #pragma once
+#include <utility>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -144,6 +145,10 @@ class Trainer {
   const TrainerConfig& config() const;
   int64_t step_count() const;
   Device device() const;
+  // Benchmark aid: when on, each step waits for the device after every stage and records
+  // (stage, ms) of the last step in stage_times(); slower, so off by default.
+  void set_stage_timing(bool on);
+  const std::vector<std::pair<std::string, double>>& stage_times() const;
 
   struct Impl;
  private:

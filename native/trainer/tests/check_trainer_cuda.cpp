@@ -2,6 +2,9 @@
 // prints loss and parameter differences, then times full training steps at 512x512, batch 4,
 // R = 128. Prints tables only; the exit code is non-zero only when CUDA is unusable.
 #include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -85,6 +88,25 @@ int main(int argc, char** argv) {
     std::printf("| R | image | batch | triangles | covered px | mean ms/step | best ms/step | steps/s |\n|---|---|---|---|---|---|---|---|\n");
     std::printf("| %d | %dx%d | 4 | %d | %d | %.2f | %.2f | %.1f |\n", c.grid_res, c.width, c.height, l.triangles,
                 l.covered_pixels, total / bench_steps, best, 1000.0 * bench_steps / total);
+
+    // Where the time goes: the same step with a device wait after every stage (mean over steps).
+    gpu.set_stage_timing(true);
+    std::vector<std::pair<std::string, double>> sum;
+    const int timed = std::max(1, bench_steps / 2);
+    for (int k = 0; k < timed; ++k) {
+      gpu.step(f.batch());
+      const auto& st = gpu.stage_times();
+      if (sum.empty()) sum.assign(st.begin(), st.end());
+      else
+        for (size_t i = 0; i < st.size() && i < sum.size(); ++i) sum[i].second += st[i].second;
+    }
+    gpu.set_stage_timing(false);
+    double all = 0;
+    for (auto& e : sum) all += e.second;
+    std::printf("\n## Per-stage time of the CUDA step (device wait after each stage, mean of %d steps)\n\n", timed);
+    std::printf("| stage | ms | share |\n|---|---|---|\n");
+    for (auto& e : sum) std::printf("| %s | %.3f | %.1f%% |\n", e.first.c_str(), e.second / timed, all > 0 ? 100.0 * e.second / all : 0.0);
+    std::printf("| total (with waits) | %.3f | 100%% |\n", all / timed);
   }
   return 0;
 }
