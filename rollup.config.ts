@@ -22,6 +22,7 @@ export const SDK_ENTRIES: Record<string, string> = {
   reference: 'sdk/src/reference.ts',
   webcam: 'sdk/src/webcam.ts',
   onnx: 'sdk/src/onnx.ts',
+  sources: 'sdk/src/sources/index.ts',
 };
 
 /** `import code from './x.wgsl'` gives the shader source as a string. */

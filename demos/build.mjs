@@ -1,0 +1,39 @@
+// Builds the static gallery into demos/dist with rollup (no dev server): the page, its script
+// (the SDK from sdk/dist, MediaPipe split into a chunk loaded only by the webcam button), the
+// default avatar, and MediaPipe's wasm + face model for webcam driving.
+// Needs: npm run build:sdk and build/fixtures/default-avatar.dyntet (npm run build:fixtures).
+// Usage: node demos/build.mjs [--out DIR]
+import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { rollup } from 'rollup';
+import nodeResolve from '@rollup/plugin-node-resolve';
+import terser from '@rollup/plugin-terser';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+
+export async function buildGallery(out = join(here, 'dist')) {
+  for (const need of ['sdk/dist/index.js', 'sdk/dist/sources.js', 'sdk/dist/webcam.js', 'build/fixtures/default-avatar.dyntet'])
+    if (!existsSync(join(root, need))) throw new Error(`demos/build.mjs: ${need} is missing; run npm run build:sdk and npm run build:fixtures first`);
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(join(out, 'avatars'), { recursive: true });
+  const bundle = await rollup({ input: join(here, 'src', 'gallery.js'), plugins: [nodeResolve({ browser: true })], treeshake: { moduleSideEffects: false } });
+  await bundle.write({ dir: out, format: 'es', entryFileNames: 'gallery.js', chunkFileNames: 'chunks/[name]-[hash].js', plugins: [terser({ ecma: 2020, module: true })] });
+  await bundle.close();
+  copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
+  copyFileSync(join(here, 'src', 'gallery.css'), join(out, 'gallery.css'));
+  copyFileSync(join(root, 'build/fixtures/default-avatar.dyntet'), join(out, 'avatars', 'default.dyntet'));
+  cpSync(join(root, 'node_modules/@mediapipe/tasks-vision/wasm'), join(out, 'mediapipe', 'wasm'), { recursive: true });
+  const shared = process.env.DYNTET_SHARED ?? join(root, '..', 'shared');
+  const model = join(shared, 'data', 'models', 'face_landmarker.task');
+  if (existsSync(model)) copyFileSync(model, join(out, 'mediapipe', 'face_landmarker.task'));
+  else console.warn(`demos/build.mjs: ${model} not found; webcam driving will report that the tracker did not start`);
+  return out;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const i = process.argv.indexOf('--out');
+  const out = await buildGallery(i > 0 ? resolve(process.argv[i + 1]) : undefined);
+  console.log(`gallery built in ${out}`);
+}
