@@ -42,9 +42,9 @@ export default {
     if (v.size !== undefined) user.size = Number(v.size);
     try {
       const options = resolveFitOptions(user);
-      checkDataset(positionals[0]);
+      const { meta } = checkDataset(positionals[0]);
       const r = runFit({ dataset: positionals[0], out: v.out, options, device: v.device, resume: !!v.resume,
-        maxMinutes: v['max-minutes'] !== undefined ? Number(v['max-minutes']) : undefined, quiet: !!v.quiet });
+        maxMinutes: v['max-minutes'] !== undefined ? Number(v['max-minutes']) : undefined, quiet: !!v.quiet, fullSize: meta.width });
       console.log(JSON.stringify(r));
       return 0;
     } catch (e) {

@@ -2,7 +2,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTrainer, type Device, type NativeTrainer, type TrainerConfig } from '../native/index.js';
-import { encodePng, createImage } from '../image/index.js';
+import { encodePng, createImage, resize } from '../image/index.js';
 import { conditionWindow, loadDataset, type FitData, type FitFrame } from './data.js';
 
 /** Run options beside the native model config; every key is documented in docs/training.md (fit section). */
@@ -75,7 +75,7 @@ export function atomicWrite(path: string, bytes: Uint8Array | string): void {
   renameSync(tmp, path);
 }
 
-export interface FitRunArgs { dataset: string; out: string; options: FitOptions; device: Device; resume: boolean; maxMinutes?: number; quiet?: boolean }
+export interface FitRunArgs { dataset: string; out: string; options: FitOptions; device: Device; resume: boolean; maxMinutes?: number; quiet?: boolean; /** Size of the eval/ frames (the dataset's). */ fullSize?: number }
 export interface FitResult { steps: number; stoppedEarly: boolean; valPsnr: number; seconds: number }
 
 /** Renders the validation frames over the plate; returns mean PSNR over the full frame. */
@@ -144,5 +144,27 @@ export function runFit(a: FitRunArgs): FitResult {
     }
   }
   if (!a.quiet) process.stderr.write('\n');
+  if (!stoppedEarly) writeEvalFrames(t, data, join(a.out, 'eval'), a.fullSize ?? data.size);
   return { steps: t.steps, stoppedEarly, valPsnr, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * Writes each held-out frame as an RGBA PNG at `fullSize` (straight colour, coverage in alpha), the input
+ * that `dyntet-train eval` and runRendered() take. Renders over black, so colour is un-premultiplied here.
+ */
+export function writeEvalFrames(t: NativeTrainer, data: FitData, dir: string, fullSize: number): void {
+  mkdirSync(dir, { recursive: true });
+  const window = t.config().cond_window;
+  const S = data.size;
+  for (const f of data.val) {
+    const r = t.render({ pose: f.pose, window: conditionWindow(data.blendshapes, f.index, window) });
+    let img = createImage(S, S, 4);
+    for (let i = 0; i < S * S; i++) {
+      const a = Math.max(0, Math.min(1, r.coverage[i]));
+      for (let c = 0; c < 3; c++) img.data[4 * i + c] = a > 1e-6 ? Math.max(0, Math.min(255, Math.round((r.rgb[3 * i + c] / a) * 255))) : 0;
+      img.data[4 * i + 3] = Math.round(a * 255);
+    }
+    if (fullSize !== S) img = resize(img, fullSize, fullSize);
+    writeFileSync(join(dir, `${String(f.index).padStart(6, '0')}.png`), encodePng(img));
+  }
 }
