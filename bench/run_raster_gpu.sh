@@ -24,4 +24,16 @@ grep -E "passed|failed" "$RESULTS/raster_cpu_tests.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 "$BUILD/raster_bench" 2>&1 | tee "$RESULTS/raster_bench.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+# Diagnosis of CPU/CUDA differences: the same check with fused multiply-add off on the GPU (the
+# CPU build does not contract). Differences that vanish here are FMA rounding at near-degenerate
+# triangles (a tolerance question); differences that stay are bugs.
+NOFMA="${BUILD}-nofma"
+if cmake -S "$ROOT/native/raster" -B "$NOFMA" -G Ninja -DDYNTET_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
+     -DCMAKE_CUDA_FLAGS="-fmad=false" > "$RESULTS/raster_nofma_build.log" 2>&1 &&
+   cmake --build "$NOFMA" -j "$(nproc)" --target raster_cuda_check >> "$RESULTS/raster_nofma_build.log" 2>&1; then
+  echo "## raster_cuda_check with -fmad=false (diagnostic; not part of the exit status)"
+  "$NOFMA/raster_cuda_check" 2>&1 | tee "$RESULTS/raster_cuda_check_nofma.txt"
+else
+  echo "no-FMA build failed (see raster_nofma_build.log)"
+fi
 exit $status
