@@ -18,9 +18,7 @@ struct DeformParams {
 @group(0) @binding(6) var<storage, read> active_ids: array<u32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  cache_weights(lid, 64u);
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= select(P.n_active, P.n_vert, P.init != 0u)) { return; }
   let v = select(active_ids[i], i, P.init != 0u);

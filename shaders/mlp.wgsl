@@ -4,27 +4,6 @@
 // functions cannot take storage pointers portably.
 var<private> h: array<f32, 128>;
 
-// Small nets (the usual case on the web) are read from workgroup memory: each invocation would
-// otherwise fetch every weight from storage once per vertex or pixel.
-const WCACHE: u32 = 3072u;  // 12 KiB
-var<workgroup> wcache: array<f32, 3072>;
-var<private> wcached: bool;
-
-// Every invocation of the workgroup calls this first, before any early return (it has a barrier).
-fn cache_weights(lid: u32, group_size: u32) {
-  let count = arrayLength(&mlp_weights);
-  wcached = count <= WCACHE;
-  if (count <= WCACHE) {
-    for (var i = lid; i < count; i += group_size) { wcache[i] = mlp_weights[i]; }
-  }
-  workgroupBarrier();
-}
-
-fn wt(i: u32) -> f32 {
-  if (wcached) { return wcache[i]; }
-  return mlp_weights[i];
-}
-
 fn act(a: u32, x: f32) -> f32 {
   switch a {
     case 1u: { return max(x, 0.0); }
@@ -47,8 +26,8 @@ fn mlp(in_dim: u32, width: u32, hidden: u32, out_dim: u32, hact: u32, oact: u32)
     let dst = 64u - src;
     let bias = p + no * ni;
     for (var o = 0u; o < no; o++) {
-      var acc = wt(bias + o);
-      for (var i = 0u; i < ni; i++) { acc += wt(p + o * ni + i) * h[src + i]; }
+      var acc = mlp_weights[bias + o];
+      for (var i = 0u; i < ni; i++) { acc += mlp_weights[p + o * ni + i] * h[src + i]; }
       h[dst + o] = act(a, acc);
     }
     p = bias + no;

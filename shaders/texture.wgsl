@@ -26,8 +26,7 @@ fn grid_index(res: u32, dense: u32, mask: u32, q: vec3u) -> u32 {
 }
 
 @compute @workgroup_size(8, 8)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  cache_weights(lid, 64u);
+fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= P.width || gid.y >= P.height) { return; }
   let pix = gid.y * P.width + gid.x;
   let id = textureLoad(id_tex, gid.xy, 0).x;

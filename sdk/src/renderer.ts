@@ -469,7 +469,7 @@ export class Renderer {
         { view: this.canonTex.createView(), loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
         { view: this.idTex.createView(), loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
       ],
-      depthStencilAttachment: { view: this.depthTex.createView(), depthLoadOp: 'clear', depthClearValue: 1, depthStoreOp: 'discard' },
+      depthStencilAttachment: { view: this.depthTex.createView(), depthLoadOp: 'clear', depthClearValue: 1, depthStoreOp: 'store' },
       timestampWrites: this.ts(3),
     });
     rp.setPipeline(this.pRaster);
