@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { blit, createImage, encodePng, type Image } from '../image/index.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
@@ -34,6 +34,9 @@ interface DemoOptions {
   avatar?: string;
   clipFrames?: number;
   video: boolean;
+  serve?: boolean;
+  port?: number;
+  screenshot?: string;
 }
 
 function parseArgs(args: string[]): DemoOptions {
@@ -53,7 +56,13 @@ function parseArgs(args: string[]): DemoOptions {
       if (!Number.isInteger(n) || n < 1 || n > 100000) throw new UsageError(`--frames needs a positive integer, got "${v}"`);
       o.clipFrames = n;
     } else if (a === '--no-video') o.video = false;
-    else if (a === '--serve') throw new UsageError('--serve needs the gallery, which does not exist yet; run without it');
+    else if (a === '--serve') o.serve = true;
+    else if (a === '--port') {
+      const v = next();
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port needs a port number 0-65535, got "${v}"`);
+      o.port = n;
+    } else if (a === '--screenshot') o.screenshot = next();
     else throw new UsageError(`unknown option "${a}" (see dyntet-train demo --help)`);
   }
   return o;
@@ -189,9 +198,69 @@ export default {
     '  --avatar FILE        render this .dyntet instead of the default avatar',
     '  --frames N           render only the first N frames of the clip',
     '  --no-video           skip the MP4',
+    '  --serve              instead: serve the gallery (demos/) on 127.0.0.1 and print its address',
+    '  --port N             port for --serve (default 8080; 0 picks a free one)',
+    '  --screenshot OUT.png instead: render a gallery frame headlessly in Chromium (WebGPU) to OUT.png',
   ].join('\n'),
   async run(args: string[]): Promise<number> {
-    await runDemo(parseArgs(args));
+    const o = parseArgs(args);
+    if (o.serve || o.screenshot) return serveGallery(o);
+    await runDemo(o);
     return 0;
   },
 } satisfies Command;
+
+const GALLERY_TYPES: Record<string, string> = {
+  '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json',
+};
+
+/** Serves demos/dist (built first when missing) on 127.0.0.1; with --screenshot renders one frame in Chromium and stops. */
+async function serveGallery(o: DemoOptions): Promise<number> {
+  const dist = join(REPO_ROOT, 'demos', 'dist');
+  if (!existsSync(join(dist, 'index.html'))) {
+    if (!existsSync(DEFAULT_AVATAR)) writeSyntheticAvatar({ out: DEFAULT_AVATAR, resolution: 48, width: 320, height: 320 });
+    const build = join(REPO_ROOT, 'demos', 'build.mjs');
+    const { buildGallery } = (await import(pathToFileURL(build).href)) as { buildGallery(): Promise<string> };
+    await buildGallery();
+  }
+  const { createServer } = await import('node:http');
+  const { extname, normalize } = await import('node:path');
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    const file = join(dist, path.endsWith('/') ? path + 'index.html' : path);
+    if (path.includes('..') || !existsSync(file)) return void res.writeHead(404).end('not found');
+    res.writeHead(200, { 'content-type': GALLERY_TYPES[extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  const port = o.screenshot ? 0 : (o.port ?? 8080);
+  await new Promise<void>((ok, fail) => server.once('error', (e) => fail(new UsageError(`cannot listen on 127.0.0.1:${port} (${e.message}): pick another with --port`))).listen(port, '127.0.0.1', ok));
+  const addr = server.address();
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}/`;
+  if (!o.screenshot) {
+    console.log(`gallery: ${url}  (Ctrl+C stops)`);
+    await new Promise<void>((ok) => process.once('SIGINT', () => server.close(() => ok())));
+    return 0;
+  }
+  try {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--no-first-run', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${url}index.html?size=256#avatar=default`);
+      await page.waitForFunction(() => Number(document.getElementById('avatar')?.dataset.frames ?? 0) >= 1, undefined, { timeout: 300_000 });
+      const err = await page.locator('#error:not([hidden])').count();
+      if (err) throw new UsageError(`the gallery reported: ${await page.locator('#error').textContent()}`);
+      await page.locator('#avatar').screenshot({ path: resolve(o.screenshot) });
+    } finally {
+      await browser.close();
+    }
+    console.log(`wrote ${resolve(o.screenshot)}`);
+    return 0;
+  } finally {
+    server.close();
+  }
+}
