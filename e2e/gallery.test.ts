@@ -88,7 +88,8 @@ describe('gallery', () => {
     });
     await page.waitForSelector('#error:not([hidden])', { timeout: 30_000 });
     expect(await page.locator('#error').textContent()).toMatch(/broken\.dyntet is not a usable \.dyntet avatar: .+/);
+    const before = await framesShown(page);
     await page.locator('input[data-name="jawOpen"]').fill('0.5');
-    await waitFrames(page, 1);
+    await page.waitForFunction((n) => Number(document.getElementById('avatar')?.dataset.frames ?? 0) > n, before, { timeout: 90_000 });
   });
 });

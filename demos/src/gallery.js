@@ -103,6 +103,7 @@ async function renderAvatar(id) {
   app.append(el('h2', { text: a.name }), stage, clipsPanel, webcamPanel, el('div', { class: 'panel' }, el('h3', { text: 'Size' }), sizeTable(a)), el('h3', { text: 'Drive' }), slidersPanel);
 
   const player = new Player(canvas);
+  player.loop = true; // clips replay until the visitor drives the avatar
   let webcam = null;
   current = { player, stop: () => { webcam?.stop(); player.dispose(); } };
   window.galleryPlayer = player; // for tests and the console
