@@ -7,7 +7,7 @@ import { extname, join, normalize } from 'node:path';
 import { REPO_ROOT } from './shared.js';
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json',
+  '.html': 'text/html', '.css': 'text/css', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json',
   '.wasm': 'application/wasm', '.map': 'application/json', '.dyntet': 'application/octet-stream', '.png': 'image/png',
 };
 
