@@ -937,7 +937,7 @@ void Trainer::render(const float* pose, const float* window, const float* backgr
   }
 }
 
-std::vector<float> Trainer::extract_mesh(const float* window) {
+void Trainer::deformed_grid(const float* window, std::vector<float>& pos, std::vector<float>& sdf) {
   Impl& I = *impl_;
   I.ensure_batch(1);
   std::vector<float> w((size_t)I.S.cond.window * kNumBlendshapes, 0.f);
@@ -945,11 +945,17 @@ std::vector<float> Trainer::extract_mesh(const float* window) {
   I.windows.upload(w.data(), w.size());
   ops::condition(I.be, I.S, I.P("condition"), I.windows.data(), I.cond.data());
   ops::vertices(I.be, I.S, I.P("sdf"), I.P("elastic"), I.P("deform"), I.cond.data(), I.vpos.data(), I.vsdf.data());
-  std::vector<float> pos((size_t)I.S.V * 3), sdf(I.S.V);
+  pos.resize((size_t)I.S.V * 3);
+  sdf.resize(I.S.V);
   I.vpos.download(pos.data(), pos.size());
   I.vsdf.download(sdf.data(), sdf.size());
+}
+
+std::vector<float> Trainer::extract_mesh(const float* window) {
+  std::vector<float> pos, sdf;
+  deformed_grid(window, pos, sdf);
+  const int R = impl_->S.R;
   std::vector<float> out;
-  const int R = I.S.R;
   for (int64_t tet = 0; tet < (int64_t)R * R * R * 6; ++tet) {
     int v[4];
     tops::tet_vertices(R, tet, v);

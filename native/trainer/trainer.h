@@ -134,6 +134,9 @@ class Trainer {
   // The deformed surface for a coefficient window (cond_window x 52; null: neutral, all zero),
   // in canonical face space: marching tets on the deformed grid, 9 floats per triangle.
   std::vector<float> extract_mesh(const float* window = nullptr);
+  // The deformed grid for a coefficient window (null: neutral): every vertex's position (V x 3,
+  // canonical face space, cm) and SDF (V), i.e. canonical + deformation; what export bakes.
+  void deformed_grid(const float* window, std::vector<float>& pos, std::vector<float>& sdf);
 
   std::vector<uint8_t> save_checkpoint() const;
   // Replaces config, parameters, optimiser state, step and RNG state; throws TrainerError for a
