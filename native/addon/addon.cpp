@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "export.h"
 #include "trainer.h"
 
 using namespace dyntet;
@@ -63,7 +64,8 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
                        {InstanceMethod("step", &JsTrainer::Step), InstanceMethod("render", &JsTrainer::Render),
                         InstanceMethod("saveCheckpoint", &JsTrainer::Save), InstanceMethod("loadCheckpoint", &JsTrainer::Load),
                         InstanceMethod("getParameters", &JsTrainer::Params), InstanceMethod("config", &JsTrainer::Config),
-                        InstanceMethod("extractMesh", &JsTrainer::Mesh), InstanceMethod("stepCount", &JsTrainer::StepCount)});
+                        InstanceMethod("extractMesh", &JsTrainer::Mesh), InstanceMethod("stepCount", &JsTrainer::StepCount),
+                        InstanceMethod("exportAsset", &JsTrainer::Export)});
   }
 
   JsTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsTrainer>(info) {
@@ -187,6 +189,71 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
     Napi::Float32Array a = Napi::Float32Array::New(env, m.size());
     std::memcpy(a.Data(), m.data(), m.size() * 4);
     return a;
+  }
+
+  // exportAsset({name, extraJson?, budgetBytes, maxBasis, clips: [{name, fps, coefficients, bake}],
+  //              plate?: {encoding: 0|1|2, width, height, bytes}}) -> {bytes, report}
+  Napi::Value Export(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) type_error(env, "exportAsset(options) needs an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    ExportOptions opt;
+    if (o.Get("name").IsString()) opt.name = o.Get("name").As<Napi::String>();
+    if (o.Get("extraJson").IsString()) opt.extra_json = o.Get("extraJson").As<Napi::String>();
+    if (o.Get("budgetBytes").IsNumber()) opt.budget_bytes = (size_t)o.Get("budgetBytes").As<Napi::Number>().DoubleValue();
+    if (o.Get("maxBasis").IsNumber()) opt.max_basis = o.Get("maxBasis").As<Napi::Number>().Int32Value();
+    if (o.Get("clips").IsArray()) {
+      Napi::Array clips = o.Get("clips").As<Napi::Array>();
+      for (uint32_t i = 0; i < clips.Length(); ++i) {
+        if (!clips.Get(i).IsObject()) type_error(env, "exportAsset: clips[" + std::to_string(i) + "] must be an object");
+        Napi::Object c = clips.Get(i).As<Napi::Object>();
+        ExportClip ec;
+        if (!c.Get("name").IsString()) type_error(env, "exportAsset: clips[" + std::to_string(i) + "].name must be a string");
+        ec.name = c.Get("name").As<Napi::String>();
+        if (c.Get("fps").IsNumber()) ec.fps = c.Get("fps").As<Napi::Number>().FloatValue();
+        if (c.Get("bake").IsBoolean()) ec.bake = c.Get("bake").As<Napi::Boolean>();
+        const float* k = f32(env, c, "coefficients", 0, false);
+        const size_t n = c.Get("coefficients").As<Napi::Float32Array>().ElementLength();
+        ec.coefficients.assign(k, k + n);
+        opt.clips.push_back(std::move(ec));
+      }
+    }
+    if (o.Get("plate").IsObject()) {
+      Napi::Object p = o.Get("plate").As<Napi::Object>();
+      Napi::Value b = p.Get("bytes");
+      if (!b.IsTypedArray() || b.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        type_error(env, "exportAsset: plate.bytes must be a Uint8Array");
+      Napi::Uint8Array u = b.As<Napi::Uint8Array>();
+      opt.has_plate = true;
+      opt.plate.encoding = (PlateEncoding)p.Get("encoding").As<Napi::Number>().Uint32Value();
+      opt.plate.width = p.Get("width").As<Napi::Number>().Uint32Value();
+      opt.plate.height = p.Get("height").As<Napi::Number>().Uint32Value();
+      opt.plate.bytes.assign(u.Data(), u.Data() + u.ElementLength());
+    }
+    std::vector<uint8_t> bytes;
+    ExportReport rep;
+    try { bytes = export_asset(T(env), opt, &rep); } catch (const std::exception& e) { throw Napi::Error::New(env, e.what()); }
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, bytes.size());
+    std::memcpy(out.Data(), bytes.data(), bytes.size());
+    Napi::Object r = Napi::Object::New(env);
+    Napi::Object report = Napi::Object::New(env);
+    report.Set("tier", rep.tier);
+    report.Set("tierDescription", rep.tier_description);
+    report.Set("totalBytes", (double)rep.total_bytes);
+    report.Set("activeVertices", (double)rep.active_vertices);
+    report.Set("basis", rep.basis);
+    report.Set("bakeRms", rep.bake_rms);
+    report.Set("bakeMax", rep.bake_max);
+    Napi::Array chunks = Napi::Array::New(env);
+    for (size_t i = 0; i < rep.chunks.size(); ++i) {
+      Napi::Object c = Napi::Object::New(env);
+      c.Set("type", rep.chunks[i].type); c.Set("label", rep.chunks[i].label); c.Set("bytes", (double)rep.chunks[i].bytes);
+      chunks.Set((uint32_t)i, c);
+    }
+    report.Set("chunks", chunks);
+    r.Set("bytes", out);
+    r.Set("report", report);
+    return r;
   }
 
   std::unique_ptr<Trainer> t_;

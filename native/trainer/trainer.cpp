@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "../core/asset.h"
 #include "../core/model.h"
 #include "../train/condition.h"
 #include "../train/launch.h"
@@ -1106,6 +1107,22 @@ BackendInfo query_backends() {
   bi.cuda_error = "this build has no CUDA support (rebuild with DYNTET_CUDA=ON)";
 #endif
   return bi;
+}
+
+// The model configuration of a trainer, as the asset's metadata states it (export.cpp).
+AssetMetadata trainer_metadata(const Trainer& t) {
+  const Trainer::Impl& I = *t.impl_;
+  AssetMetadata m;
+  m.width = I.S.W;
+  m.height = I.S.H;
+  m.camera = I.S.cam;
+  for (int a = 0; a < 3; ++a) m.box_min[a] = I.S.bmin[a], m.box_max[a] = I.S.bmax[a];
+  m.grid_res = I.S.R;
+  m.active_band = I.S.band;
+  m.texture = I.S.tex;
+  m.deform = I.S.deform;
+  m.condition = I.S.cond;
+  return m;
 }
 
 }  // namespace dyntet

@@ -12,6 +12,8 @@
 
 namespace dyntet {
 
+struct AssetMetadata;
+
 // Thrown for bad configuration or batch data: the message says what was wrong and what to do.
 struct TrainerError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -155,6 +157,7 @@ class Trainer {
 
   struct Impl;
  private:
+  friend AssetMetadata trainer_metadata(const Trainer& t);
   std::unique_ptr<Impl> impl_;
 };
 

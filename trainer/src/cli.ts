@@ -8,6 +8,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   eval: () => import('./commands/eval.js'),
   synth: () => import('./commands/synth.js'),
   fit: () => import('./commands/fit.js'),
+  export: () => import('./commands/export.js'),
 };
 
 async function loadCommand(name: string): Promise<Command | undefined> {

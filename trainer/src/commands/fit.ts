@@ -17,6 +17,8 @@ Options:
   --size <px>          overrides config "size" (train at a reduced size)
   --resume             continue from the run directory's last checkpoint
   --max-minutes <m>    stop (after checkpointing) once this much time has passed; continue with --resume
+  --time-limit <m>     finish once this much time has passed even if fewer steps ran: final
+                       validation, checkpoint and held-out renders, as at the last step
   --quiet              no progress bar`;
 
 export default {
@@ -27,7 +29,7 @@ export default {
     try {
       parsed = parseArgs({ args, allowPositionals: true, options: {
         out: { type: 'string' }, config: { type: 'string' }, device: { type: 'string', default: 'cpu' }, steps: { type: 'string' },
-        size: { type: 'string' }, resume: { type: 'boolean' }, 'max-minutes': { type: 'string' }, quiet: { type: 'boolean' } } });
+        size: { type: 'string' }, resume: { type: 'boolean' }, 'max-minutes': { type: 'string' }, 'time-limit': { type: 'string' }, quiet: { type: 'boolean' } } });
     } catch (e) { throw new UsageError((e as Error).message); }
     const { values: v, positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError('give exactly one dataset directory');
@@ -44,7 +46,8 @@ export default {
       const options = resolveFitOptions(user);
       const { meta } = checkDataset(positionals[0]);
       const r = runFit({ dataset: positionals[0], out: v.out, options, device: v.device, resume: !!v.resume,
-        maxMinutes: v['max-minutes'] !== undefined ? Number(v['max-minutes']) : undefined, quiet: !!v.quiet, fullSize: meta.width });
+        maxMinutes: v['max-minutes'] !== undefined ? Number(v['max-minutes']) : undefined,
+        timeLimitMinutes: v['time-limit'] !== undefined ? Number(v['time-limit']) : undefined, quiet: !!v.quiet, fullSize: meta.width });
       console.log(JSON.stringify(r));
       return 0;
     } catch (e) {

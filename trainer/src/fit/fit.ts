@@ -75,7 +75,9 @@ export function atomicWrite(path: string, bytes: Uint8Array | string): void {
   renameSync(tmp, path);
 }
 
-export interface FitRunArgs { dataset: string; out: string; options: FitOptions; device: Device; resume: boolean; maxMinutes?: number; quiet?: boolean; /** Size of the eval/ frames (the dataset's). */ fullSize?: number }
+export interface FitRunArgs { dataset: string; out: string; options: FitOptions; device: Device; resume: boolean; maxMinutes?: number;
+  /** Finish (final validation, checkpoint, eval frames) once this much time has passed, even before `steps`. */
+  timeLimitMinutes?: number; quiet?: boolean; /** Size of the eval/ frames (the dataset's). */ fullSize?: number }
 export interface FitResult { steps: number; stoppedEarly: boolean; valPsnr: number; seconds: number }
 
 /** Renders the validation frames over the plate; returns mean PSNR over the full frame. */
@@ -130,13 +132,15 @@ export function runFit(a: FitRunArgs): FitResult {
         process.stderr.write(`\rstep ${done}/${o.steps} loss ${l.total.toFixed(4)} photo ${l.photo.toFixed(5)} sil ${l.silhouette.toFixed(4)} PSNR ${rec.psnr.toFixed(2)} ${rate.toFixed(2)} it/s ETA ${eta.toFixed(0)} s   `);
       }
     }
-    if (done % o.validateEvery === 0 || done === o.steps) {
+    const outOfTime = a.timeLimitMinutes !== undefined && (Date.now() - t0) / 60000 > a.timeLimitMinutes;
+    if (done % o.validateEvery === 0 || done === o.steps || outOfTime) {
       const dir = join(a.out, 'val', String(done).padStart(6, '0'));
       mkdirSync(dir, { recursive: true });
       valPsnr = validate(t, data, window, dir);
       appendFileSync(log, JSON.stringify({ step: done, valPsnr }) + '\n');
     }
-    if (done % o.checkpointEvery === 0 || done === o.steps) atomicWrite(ckpt, t.saveCheckpoint());
+    if (done % o.checkpointEvery === 0 || done === o.steps || outOfTime) atomicWrite(ckpt, t.saveCheckpoint());
+    if (outOfTime) break;
     if (a.maxMinutes !== undefined && (Date.now() - t0) / 60000 > a.maxMinutes) {
       atomicWrite(ckpt, t.saveCheckpoint());
       stoppedEarly = true;

@@ -56,6 +56,28 @@ export interface ParameterBlock { name: string; offset: number; count: number }
 export interface Parameters { data: Float32Array; layout: ParameterBlock[] }
 export interface BackendReport { cpu: boolean; cudaCompiled: boolean; cudaUsable: boolean; cudaError: string; cudaDevice: string }
 
+/** A coefficient track to store in the asset: frames x 68 (52 blendshapes, then the 16 pose values). */
+export interface ExportClip { name: string; fps: number; coefficients: Float32Array; /** Also store per-frame deltas (default true). */ bake?: boolean }
+/** Plate encodings of the format: 0 raw RGBA8, 1 PNG, 2 JPEG. */
+export interface ExportPlate { encoding: 0 | 1 | 2; width: number; height: number; bytes: Uint8Array }
+export interface ExportOptions {
+  name: string;
+  /** JSON object members without braces, appended to the metadata (attribution, source, ...). */
+  extraJson?: string;
+  /** Largest file size; the exporter lowers precision tier by tier until it fits (0: no limit). */
+  budgetBytes: number;
+  /** Most PCA components of the baked deltas (0: no baked deltas). */
+  maxBasis?: number;
+  clips: ExportClip[];
+  plate?: ExportPlate;
+}
+export interface ExportReport {
+  tier: number; tierDescription: string; totalBytes: number; activeVertices: number;
+  /** PCA components kept per baked clip, and the error of the decoded deltas against the trainer's (cm). */
+  basis: number; bakeRms: number; bakeMax: number;
+  chunks: { type: string; label: string; bytes: number }[];
+}
+
 interface AddonTrainer {
   step(b: Batch): StepLosses;
   render(r: RenderInput): RenderOutput;
@@ -65,6 +87,7 @@ interface AddonTrainer {
   config(): Record<string, number>;
   extractMesh(window?: Float32Array): Float32Array;
   stepCount(): number;
+  exportAsset(o: ExportOptions): { bytes: Uint8Array; report: ExportReport };
 }
 interface Addon {
   Trainer: new (config: Record<string, number>, device: Device) => AddonTrainer;
@@ -168,6 +191,8 @@ export class NativeTrainer {
   config(): ResolvedConfig { return unflattenConfig(this.t.config()); }
   /** The surface for a coefficient window (neutral when absent): 9 floats per triangle, canonical cm. */
   extractMesh(window?: Float32Array): Float32Array { return this.t.extractMesh(window); }
+  /** Bakes the model into .dyntet bytes (docs/asset-format.md) within a byte budget. */
+  exportAsset(options: ExportOptions): { bytes: Uint8Array; report: ExportReport } { return this.t.exportAsset(options); }
   /** Steps taken (restored by loadCheckpoint). */
   get steps(): number { return this.t.stepCount(); }
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# On the GPU machine, in one command: build the CUDA trainer and its addon, train on packed
+# datasets (bench/pack_dataset.sh) in parallel, export each run, and put what came out under $OUT.
+#   NODE_BIN=/path/node bash bench/run_train_gpu.sh <minutes> <config.json> <packed.tar>...
+# Needs: trainer/dist, sdk/dist, wasm/out, node_modules/{node-addon-api,node-api-headers,@dyntet}.
+# Per run, $OUT/<name>.tar holds log.jsonl, run.json, val/ (last), eval/, export.json and the asset.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+MINUTES=${1:?minutes of training}
+CONFIG=${2:?fit config json}
+shift 2
+NODE=${NODE_BIN:-node}
+OUT=${OUT:-$ROOT/bench-out}
+WORK=${WORK:-/tmp/dyntet-train}
+mkdir -p "$OUT" "$WORK" /tmp/nodebin
+ln -sf "$NODE" /tmp/nodebin/node
+export PATH=/tmp/nodebin:$PATH
+BUILD=native/build/trainer-cuda
+t0=$(date +%s)
+cmake -S native/trainer -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDYNTET_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="90-real" > "$OUT/build.log" 2>&1 &&
+  ninja -C "$BUILD" -j"$(nproc)" dyntet_addon >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 3; }
+echo "build: $(( $(date +%s) - t0 )) s"
+export DYNTET_ADDON=$ROOT/$BUILD/dyntet_addon.node
+node -e "console.log(JSON.stringify(require(process.env.DYNTET_ADDON).backends()))"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+pids=()
+for tarball in "$@"; do
+  name=$(tar -tf "$tarball" | head -1 | cut -d/ -f1)
+  tar -C "$WORK" -xf "$tarball"
+  python3 - "$WORK/$name/frames" <<'PY'
+import sys, os
+from PIL import Image
+d = sys.argv[1]
+for f in sorted(os.listdir(d)):
+    if f.endswith('.jpg'):
+        Image.open(os.path.join(d, f)).convert('RGB').save(os.path.join(d, f[:-4] + '.png'), compress_level=1)
+        os.remove(os.path.join(d, f))
+PY
+  (
+    run="$WORK/run-$name"
+    node trainer/bin/dyntet-train.mjs fit "$WORK/$name" --out "$run" --device cuda --config "$CONFIG" \
+      --time-limit "$MINUTES" --quiet > "$OUT/$name-fit.txt" 2>&1
+    node trainer/bin/dyntet-train.mjs export "$run" --out "$run/$name.dyntet" --device cuda --check 4 > "$OUT/$name-export.txt" 2>&1
+    mkdir -p "$WORK/pack-$name"
+    cp -r "$run/log.jsonl" "$run/run.json" "$run/eval" "$run/export.json" "$run/$name.dyntet" "$WORK/pack-$name/" 2>/dev/null
+    last=$(ls "$run/val" 2>/dev/null | sort | tail -1)
+    [ -n "$last" ] && cp -r "$run/val/$last" "$WORK/pack-$name/val-$last"
+    tar -C "$WORK" -cf "$OUT/$name.tar" "pack-$name"
+  ) &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+for tarball in "$@"; do
+  name=$(tar -tf "$tarball" | head -1 | cut -d/ -f1)
+  echo "== $name"; tail -3 "$OUT/$name-fit.txt"; cat "$OUT/$name-export.txt" | tail -25
+done
+echo "total: $(( $(date +%s) - t0 )) s"
