@@ -9,6 +9,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   synth: () => import('./commands/synth.js'),
   fit: () => import('./commands/fit.js'),
   export: () => import('./commands/export.js'),
+  render: () => import('./commands/render.js'),
 };
 
 async function loadCommand(name: string): Promise<Command | undefined> {

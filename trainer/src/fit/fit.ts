@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { join } from 'node:path';
 import { createTrainer, type Device, type NativeTrainer, type TrainerConfig } from '../native/index.js';
 import { encodePng, createImage, resize } from '../image/index.js';
+import { writeRunArtifacts } from './artifacts.js';
 import { conditionWindow, loadDataset, type FitData, type FitFrame } from './data.js';
 
 /** Run options beside the native model config; every key is documented in docs/training.md (fit section). */
@@ -78,7 +79,7 @@ export function atomicWrite(path: string, bytes: Uint8Array | string): void {
 export interface FitRunArgs { dataset: string; out: string; options: FitOptions; device: Device; resume: boolean; maxMinutes?: number;
   /** Finish (final validation, checkpoint, eval frames) once this much time has passed, even before `steps`. */
   timeLimitMinutes?: number; quiet?: boolean; /** Size of the eval/ frames (the dataset's). */ fullSize?: number }
-export interface FitResult { steps: number; stoppedEarly: boolean; valPsnr: number; seconds: number }
+export interface FitResult { steps: number; stoppedEarly: boolean; valPsnr: number; seconds: number; /** Updates skipped for NaN/Inf gradients. */ skippedSteps: number }
 
 /** Renders the validation frames over the plate; returns mean PSNR over the full frame. */
 export function validate(t: NativeTrainer, data: FitData, window: number, dir?: string): number {
@@ -116,12 +117,14 @@ export function runFit(a: FitRunArgs): FitResult {
   const o = a.options;
   let stoppedEarly = false;
   let valPsnr = NaN;
+  let skipped = 0;
   const start = Date.now(), startStep = t.steps;
   while (t.steps < o.steps) {
     const step = t.steps;
     const frames = batchIndices(step, o.batch, data.train.length, cfg.seed).map((i) => data.train[i]);
     const l = t.step(makeBatch(data, frames, window, step < cfg.prior_steps));
     const done = t.steps;
+    if (l.skipped) skipped++;
     if (done % o.logEvery === 0 || done === o.steps) {
       const mse = l.photo / Math.max(1e-12, cfg.w_photo);
       const rec = { step: done, ...l, psnr: mse > 0 ? -10 * Math.log10(mse) : 99, seconds: (Date.now() - t0) / 1000 };
@@ -129,7 +132,7 @@ export function runFit(a: FitRunArgs): FitResult {
       if (!a.quiet) {
         const rate = (done - startStep) / ((Date.now() - start) / 1000);
         const eta = (o.steps - done) / Math.max(rate, 1e-9);
-        process.stderr.write(`\rstep ${done}/${o.steps} loss ${l.total.toFixed(4)} photo ${l.photo.toFixed(5)} sil ${l.silhouette.toFixed(4)} PSNR ${rec.psnr.toFixed(2)} ${rate.toFixed(2)} it/s ETA ${eta.toFixed(0)} s   `);
+        process.stderr.write(`\rstep ${done}/${o.steps} loss ${l.total.toFixed(4)} photo ${l.photo.toFixed(5)} sil ${l.silhouette.toFixed(4)} PSNR ${rec.psnr.toFixed(2)} ${rate.toFixed(2)} it/s ETA ${eta.toFixed(0)} s${skipped ? ` (${skipped} steps skipped: NaN/Inf gradients)` : ''}   `);
       }
     }
     const outOfTime = a.timeLimitMinutes !== undefined && (Date.now() - t0) / 60000 > a.timeLimitMinutes;
@@ -148,8 +151,12 @@ export function runFit(a: FitRunArgs): FitResult {
     }
   }
   if (!a.quiet) process.stderr.write('\n');
-  if (!stoppedEarly) writeEvalFrames(t, data, join(a.out, 'eval'), a.fullSize ?? data.size);
-  return { steps: t.steps, stoppedEarly, valPsnr, seconds: (Date.now() - t0) / 1000 };
+  if (!stoppedEarly) {
+    writeEvalFrames(t, data, join(a.out, 'eval'), a.fullSize ?? data.size);
+    const report = writeRunArtifacts(t, data, a.out);
+    if (!a.quiet) process.stderr.write(`report: ${report}\n`);
+  }
+  return { steps: t.steps, stoppedEarly, valPsnr, seconds: (Date.now() - t0) / 1000, skippedSteps: skipped };
 }
 
 /**
