@@ -69,6 +69,14 @@ DT_HD void grid_vertex_position(const GridSpec& g, int32_t v, float p[3]) {
     p[a] = g.box_min[a] + (g.box_max[a] - g.box_min[a]) * ((float)ijk[a] / (float)g.res);
 }
 
+// Normalised position of a grid vertex in [0,1]^3, (i,j,k) / R: the input of the model's
+// encodings. grid_vertex_position is box_min + (box_max - box_min) * u with this same u.
+DT_HD void grid_vertex_unit(int res, int32_t v, float u[3]) {
+  int32_t ijk[3];
+  grid_vertex_ijk(res, v, ijk);
+  for (int a = 0; a < 3; ++a) u[a] = (float)ijk[a] / (float)res;
+}
+
 // Grid vertex at corner c of cube `cube`.
 DT_HD int32_t grid_cube_corner(int res, int32_t cube, int c) {
   const int32_t i = cube % res, j = (cube / res) % res, k = cube / (res * res);

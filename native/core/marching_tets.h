@@ -19,20 +19,28 @@
 
 namespace dyntet {
 
+// Each table is written once, as a macro, and defines both the namespace-scope array (host code)
+// and the function-local copy that mt_tet_triangles reads (CUDA cannot index namespace-scope
+// constexpr arrays in device code).
+
 // Tet-local edges (vertex pairs), in the order the case table refers to them.
-constexpr int kMtEdges[6][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+#define DT_MT_EDGES {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}}
+constexpr int kMtEdges[6][2] = DT_MT_EDGES;
 
 // Case = sum over tet vertices k of (sdf_k < 0) << k. Triangles per case.
-constexpr int kMtNumTriangles[16] = {0, 1, 1, 2, 1, 2, 2, 1, 1, 2, 2, 1, 2, 1, 1, 0};
+#define DT_MT_NUM_TRIANGLES {0, 1, 1, 2, 1, 2, 2, 1, 1, 2, 2, 1, 2, 1, 1, 0}
+constexpr int kMtNumTriangles[16] = DT_MT_NUM_TRIANGLES;
 
 // Tet-local edges of each triangle (up to 2 per case), wound counter-clockwise seen from the
 // positive side for a positively oriented tet; -1 pads.
-constexpr int kMtTriangleEdges[16][6] = {
-    {-1, -1, -1, -1, -1, -1}, {0, 1, 2, -1, -1, -1}, {0, 4, 3, -1, -1, -1}, {3, 1, 2, 3, 2, 4},
-    {1, 3, 5, -1, -1, -1},    {2, 0, 3, 2, 3, 5},    {1, 0, 4, 1, 4, 5},    {2, 4, 5, -1, -1, -1},
-    {2, 5, 4, -1, -1, -1},    {4, 0, 1, 4, 1, 5},    {3, 0, 2, 3, 2, 5},    {1, 5, 3, -1, -1, -1},
-    {2, 1, 3, 2, 3, 4},       {0, 3, 4, -1, -1, -1}, {0, 2, 1, -1, -1, -1}, {-1, -1, -1, -1, -1, -1},
-};
+#define DT_MT_TRIANGLE_EDGES                                                                    \
+  {                                                                                             \
+    {-1, -1, -1, -1, -1, -1}, {0, 1, 2, -1, -1, -1}, {0, 4, 3, -1, -1, -1}, {3, 1, 2, 3, 2, 4}, \
+    {1, 3, 5, -1, -1, -1},    {2, 0, 3, 2, 3, 5},    {1, 0, 4, 1, 4, 5},    {2, 4, 5, -1, -1, -1}, \
+    {2, 5, 4, -1, -1, -1},    {4, 0, 1, 4, 1, 5},    {3, 0, 2, 3, 2, 5},    {1, 5, 3, -1, -1, -1}, \
+    {2, 1, 3, 2, 3, 4},       {0, 3, 4, -1, -1, -1}, {0, 2, 1, -1, -1, -1}, {-1, -1, -1, -1, -1, -1}, \
+  }
+constexpr int kMtTriangleEdges[16][6] = DT_MT_TRIANGLE_EDGES;
 
 DT_HD bool mt_inside(float s) { return s < 0.f; }
 
@@ -49,6 +57,49 @@ DT_HD void mt_interpolate(const float pa[3], const float pb[3], float sa, float 
 }
 
 DT_HD float mt_weight(float sa, float sb) { return sb / (sb - sa); }
+
+// Backward of mt_interpolate: p = w pa + (1 - w) pb with w = sb / (sb - sa). From g = dL/dp,
+// writes dL/dpa and dL/dpb (3 each; either may be null) and ADDS dL/dsa, dL/dsb:
+//   dp/dsa = sb (pa - pb) / (sb - sa)^2,  dp/dsb = -sa (pa - pb) / (sb - sa)^2.
+// When |sb - sa| < 1e-12 (both values within rounding of zero) the SDF gradients are left out:
+// the crossing point is then undefined to first order. Templated on the real type so tests can
+// run it in double.
+template <class R>
+DT_HD void mt_interpolate_backward(const R pa[3], const R pb[3], R sa, R sb, const R g[3], R* ga, R* gb, R* gsa,
+                                   R* gsb) {
+  const R d = sb - sa;
+  const R w = sb / d;  // mt_weight
+  R gt = R(0);  // g . (pa - pb)
+  for (int k = 0; k < 3; ++k) {
+    if (ga) ga[k] = w * g[k];
+    if (gb) gb[k] = (R(1) - w) * g[k];
+    gt += g[k] * (pa[k] - pb[k]);
+  }
+  if (!(d > R(1e-12) || d < R(-1e-12))) return;
+  *gsa += gt * sb / (d * d);
+  *gsb += -gt * sa / (d * d);
+}
+
+// One tet's surface triangles in marching_tets()'s case table, order and winding, as grid
+// edges: v holds the tet's grid vertex ids in grid_tet_vertices order (positively oriented), s
+// their SDF values. Corner q of triangle k lies on grid edge (edge[k][q][0], edge[k][q][1]), the
+// smaller vertex id first (the edge key's base vertex, as in MtMesh::edges), so mt_interpolate
+// along it gives bit for bit the vertex marching_tets() outputs for that edge, whichever tet
+// asks. Triangles are counter-clockwise seen from outside. Returns the count (0, 1 or 2).
+DT_HD int mt_tet_triangles(const int32_t v[4], const float s[4], int32_t edge[2][3][2]) {
+  constexpr int kEdges[6][2] = DT_MT_EDGES;
+  constexpr int kNum[16] = DT_MT_NUM_TRIANGLES;
+  constexpr int kTri[16][6] = DT_MT_TRIANGLE_EDGES;
+  const int c = mt_case(s);
+  for (int k = 0; k < kNum[c]; ++k)
+    for (int q = 0; q < 3; ++q) {
+      const int e = kTri[c][k * 3 + q];
+      const int32_t a = v[kEdges[e][0]], b = v[kEdges[e][1]];
+      edge[k][q][0] = a < b ? a : b;
+      edge[k][q][1] = a < b ? b : a;
+    }
+  return kNum[c];
+}
 
 // The mesh. Arrays are flat: 3 floats per vertex in positions/canonical, 2 ints per vertex in
 // edges (grid vertex ids a < b, a being the edge key's base vertex), 3 ints per triangle.

@@ -178,14 +178,13 @@ struct AaEdge {
 template <class R>
 DT_HD R edge_fn(R ax, R ay, R bx, R by, R x, R y) { return (bx - ax) * (y - ay) - (by - ay) * (x - ax); }
 
-// Where the segment F-pixel (fx, fy) -> other pixel (ox, oy) leaves one triangle (three clip
-// vertices): the exit parameter t = e_F / (e_F - e_O) of the edge whose oriented edge function
-// decreases along the segment and is crossed first (ties: the smaller edge index). Returns -1
-// (edge -1) for a triangle of zero image area.
+// Where the segment F-pixel (fx, fy) -> other pixel (ox, oy) leaves one triangle given by its
+// pixel-space corners (sx[i], sy[i]): the exit parameter t = e_F / (e_F - e_O) of the edge whose
+// oriented edge function decreases along the segment and is crossed first (ties: the smaller
+// edge index k; edge k runs from corner k+1 to corner k+2). Returns -1 (edge -1) for a triangle
+// of zero image area.
 template <class R>
-DT_HD R aa_exit(const R* const* verts, int width, int height, R fx, R fy, R ox, R oy, int& edge_out) {
-  R sx[3], sy[3];
-  for (int i = 0; i < 3; ++i) clip_to_px(verts[i], width, height, sx[i], sy[i]);
+DT_HD R aa_exit_px(const R sx[3], const R sy[3], R fx, R fy, R ox, R oy, int& edge_out) {
   // Orientation: the edge function of edge k is positive on vertex k's side.
   const R area = edge_fn(sx[1], sy[1], sx[2], sy[2], sx[0], sy[0]);
   edge_out = -1;
@@ -204,6 +203,32 @@ DT_HD R aa_exit(const R* const* verts, int width, int height, R fx, R fy, R ox, 
   return edge_out >= 0 ? best : R(-1);
 }
 
+// aa_exit_px for a triangle given by three clip vertices.
+template <class R>
+DT_HD R aa_exit(const R* const* verts, int width, int height, R fx, R fy, R ox, R oy, int& edge_out) {
+  R sx[3], sy[3];
+  for (int i = 0; i < 3; ++i) clip_to_px(verts[i], width, height, sx[i], sy[i]);
+  return aa_exit_px(sx, sy, fx, fy, ox, oy, edge_out);
+}
+
+// Backward of t = ef / (ef - eo) for the edge from pixel-space point A = (ax, ay) to B = (bx, by)
+// (edge k of F runs from vertex k+1 to vertex k+2): writes dL/dA into ga[2] and dL/dB into gb[2]
+// from gt = dL/dt.
+template <class R>
+DT_HD void aa_crossing_backward_px(R ax, R ay, R bx, R by, R fx, R fy, R ox, R oy, R gt, R ga[2], R gb[2]) {
+  // The orientation sign cancels in ef / (ef - eo).
+  const R ef = edge_fn(ax, ay, bx, by, fx, fy);
+  const R eo = edge_fn(ax, ay, bx, by, ox, oy);
+  const R d = ef - eo;
+  const R gef = gt * (-eo) / (d * d);
+  const R geo = gt * ef / (d * d);
+  // de/dA = (By - Py, Px - Bx), de/dB = (Py - Ay, Ax - Px).
+  ga[0] = gef * (by - fy) + geo * (by - oy);
+  ga[1] = gef * (fx - bx) + geo * (ox - bx);
+  gb[0] = gef * (fy - ay) + geo * (oy - ay);
+  gb[1] = gef * (ax - fx) + geo * (ax - ox);
+}
+
 // Backward of t = ef / (ef - eo) for edge k of F to F's clip vertices i = k+1, j = k+2 (mod 3).
 template <class R>
 DT_HD void aa_crossing_backward(const R* const* verts, int width, int height, R fx, R fy, R ox, R oy, int k, R gt,
@@ -212,20 +237,11 @@ DT_HD void aa_crossing_backward(const R* const* verts, int width, int height, R 
   R ax, ay, bx, by;
   clip_to_px(verts[i], width, height, ax, ay);
   clip_to_px(verts[j], width, height, bx, by);
-  // The orientation sign cancels in ef / (ef - eo).
-  const R ef = edge_fn(ax, ay, bx, by, fx, fy);
-  const R eo = edge_fn(ax, ay, bx, by, ox, oy);
-  const R d = ef - eo;
-  const R gef = gt * (-eo) / (d * d);
-  const R geo = gt * ef / (d * d);
-  // de/dA = (By - Py, Px - Bx), de/dB = (Py - Ay, Ax - Px).
-  const R gax = gef * (by - fy) + geo * (by - oy);
-  const R gay = gef * (fx - bx) + geo * (ox - bx);
-  const R gbx = gef * (fy - ay) + geo * (oy - ay);
-  const R gby = gef * (ax - fx) + geo * (ax - ox);
+  R ga[2], gb[2];
+  aa_crossing_backward_px(ax, ay, bx, by, fx, fy, ox, oy, gt, ga, gb);
   const R* vs[2] = {verts[i], verts[j]};
   R* gs[2] = {gvi, gvj};
-  const R gx[2] = {gax, gbx}, gy[2] = {gay, gby};
+  const R gx[2] = {ga[0], gb[0]}, gy[2] = {ga[1], gb[1]};
   for (int n = 0; n < 2; ++n) {
     const R* v = vs[n];
     const R hw = R(0.5) * R(width), hh = R(0.5) * R(height);

@@ -2,6 +2,8 @@
 // and, in the CUDA build, as CUDA so the same launch_1d bodies become kernels.
 #include "raster_ops.h"
 
+#include "../core/marching_tets.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -13,24 +15,7 @@
 namespace dyntet {
 namespace {
 
-DT_HD int atomic_add_int(int* p, int v) {
-#if defined(__CUDA_ARCH__)
-  return atomicAdd(p, v);
-#else
-  const int old = *p;
-  *p += v;
-  return old;
-#endif
-}
-
-template <class R>
-DT_HD void atomic_add_r(R* p, R v) {
-#if defined(__CUDA_ARCH__)
-  atomicAdd(p, v);
-#else
-  *p += v;
-#endif
-}
+// Atomics (atomic_add for float and double, atomic_add_int) are launch.h's.
 
 void check_size(const RasterSize& s) {
   if (s.frames < 1 || s.width < 1 || s.height < 1 || s.width > 16384 || s.height > 16384)
@@ -166,23 +151,18 @@ void marching_tets_backward(Backend b, int64_t n_out, const int* edges, const R*
                             const R* grid_canon, const R* grad_v, const R* grad_c, R* grad_sdf, R* grad_pos) {
   launch_1d(b, n_out, [=] DT_LAMBDA(int64_t k) {
     const int a = edges[2 * k], bb = edges[2 * k + 1];
-    const R sa = sdf[a], sb = sdf[bb];
-    const R d = sa - sb;
-    R gt = R(0);
+    R ga[3], gb[3], gsa = R(0), gsb = R(0);
+    // marching_tets.h's interpolation backward, for the deformed and the canonical position.
+    mt_interpolate_backward(grid_pos + 3 * a, grid_pos + 3 * bb, sdf[a], sdf[bb], grad_v + 3 * k, ga, gb, &gsa, &gsb);
+    if (grad_c)
+      mt_interpolate_backward<R>(grid_canon + 3 * a, grid_canon + 3 * bb, sdf[a], sdf[bb], grad_c + 3 * k, nullptr, nullptr,
+                                 &gsa, &gsb);
     for (int x = 0; x < 3; ++x) {
-      const R gv = grad_v[3 * k + x];
-      // v = p_a + t (p_b - p_a)
-      R t = (d > R(1e-12) || d < R(-1e-12)) ? sa / d : R(0.5);
-      atomic_add_r(&grad_pos[3 * a + x], (R(1) - t) * gv);
-      atomic_add_r(&grad_pos[3 * bb + x], t * gv);
-      gt += gv * (grid_pos[3 * bb + x] - grid_pos[3 * a + x]);
-      if (grad_c) gt += grad_c[3 * k + x] * (grid_canon[3 * bb + x] - grid_canon[3 * a + x]);
+      atomic_add(&grad_pos[3 * a + x], ga[x]);
+      atomic_add(&grad_pos[3 * bb + x], gb[x]);
     }
-    if (d > R(1e-12) || d < R(-1e-12)) {
-      // t = sa / (sa - sb): dt/dsa = -sb / d^2, dt/dsb = sa / d^2.
-      atomic_add_r(&grad_sdf[a], gt * (-sb) / (d * d));
-      atomic_add_r(&grad_sdf[bb], gt * sa / (d * d));
-    }
+    if (gsa != R(0)) atomic_add(&grad_sdf[a], gsa);
+    if (gsb != R(0)) atomic_add(&grad_sdf[bb], gsb);
   });
 }
 
@@ -320,7 +300,7 @@ void rasterize_backward(Backend b, const RasterSize& size, const R* clip, const 
     bary_backward(clip + 4 * (int64_t)vi[0], clip + 4 * (int64_t)vi[1], clip + 4 * (int64_t)vi[2], px, py, g1, g2, gv[0], gv[1], gv[2]);
     for (int i = 0; i < 3; ++i)
       for (int k = 0; k < 4; ++k)
-        if (gv[i][k] != R(0)) atomic_add_r(&grad_clip[4 * (int64_t)vi[i] + k], gv[i][k]);
+        if (gv[i][k] != R(0)) atomic_add(&grad_clip[4 * (int64_t)vi[i] + k], gv[i][k]);
   });
 }
 
@@ -358,9 +338,9 @@ void interpolate_backward(Backend b, int64_t n_pix, int channels, const R* attr,
       g1 += g[c] * (attr[v[1] * channels + c] - a0);
       g2 += g[c] * (attr[v[2] * channels + c] - a0);
       if (grad_attr) {
-        atomic_add_r(&grad_attr[v[0] * channels + c], l0 * g[c]);
-        atomic_add_r(&grad_attr[v[1] * channels + c], l1 * g[c]);
-        atomic_add_r(&grad_attr[v[2] * channels + c], l2 * g[c]);
+        atomic_add(&grad_attr[v[0] * channels + c], l0 * g[c]);
+        atomic_add(&grad_attr[v[1] * channels + c], l1 * g[c]);
+        atomic_add(&grad_attr[v[2] * channels + c], l2 * g[c]);
       }
     }
     if (grad_bary) {
@@ -491,7 +471,7 @@ void antialias_backward(Backend b, const RasterSize& size, int channels, const R
     const int y = (int)(r / W), x = (int)(r - (int64_t)y * W);
     const R* g = grad_out + p * C;
     if (grad_colour)
-      for (int c = 0; c < C; ++c) atomic_add_r(&grad_colour[p * C + c], g[c]);
+      for (int c = 0; c < C; ++c) atomic_add(&grad_colour[p * C + c], g[c]);
     const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
     for (int n = 0; n < 4; ++n) {
       const int qx = x + dx[n], qy = y + dy[n];
@@ -505,8 +485,8 @@ void antialias_backward(Backend b, const RasterSize& size, int channels, const R
       for (int c = 0; c < C; ++c) {
         gw += g[c] * (colour[q * C + c] - colour[p * C + c]);
         if (grad_colour) {
-          atomic_add_r(&grad_colour[p * C + c], -a.w * g[c]);
-          atomic_add_r(&grad_colour[q * C + c], a.w * g[c]);
+          atomic_add(&grad_colour[p * C + c], -a.w * g[c]);
+          atomic_add(&grad_colour[q * C + c], a.w * g[c]);
         }
       }
       if (!grad_clip || gw == R(0)) continue;
@@ -521,8 +501,8 @@ void antialias_backward(Backend b, const RasterSize& size, int channels, const R
       aa_crossing_backward(verts, W, H, fx, fy, ox, oy, a.edge, gt, gi, gj);
       const int vi = tv[(a.edge + 1) % 3], vj = tv[(a.edge + 2) % 3];
       for (int k = 0; k < 4; ++k) {
-        if (gi[k] != R(0)) atomic_add_r(&grad_clip[4 * (int64_t)vi + k], gi[k]);
-        if (gj[k] != R(0)) atomic_add_r(&grad_clip[4 * (int64_t)vj + k], gj[k]);
+        if (gi[k] != R(0)) atomic_add(&grad_clip[4 * (int64_t)vi + k], gi[k]);
+        if (gj[k] != R(0)) atomic_add(&grad_clip[4 * (int64_t)vj + k], gj[k]);
       }
     }
   });

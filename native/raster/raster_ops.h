@@ -46,9 +46,10 @@ void project_backward(Backend b, const Camera& cam, const std::vector<int>& vert
                       const R* grad_clip, R* grad_pos);
 
 // ---- marching tetrahedra backward ---------------------------------------------------------------
-// Output vertex k lies on grid edge (edges[2k], edges[2k+1]) = (a, b) at t = s_a / (s_a - s_b):
-// v = p_a + t (p_b - p_a) (deformed), c = q_a + t (q_b - q_a) (canonical). Gradients of v and c
-// (grad_canon may be null) go to the SDF values and the deformed grid positions.
+// Output vertex k lies on grid edge (edges[2k], edges[2k+1]) = (a, b) where the SDF crosses zero,
+// v = (p_a s_b - p_b s_a) / (s_b - s_a) (deformed) and c the same of q (canonical), i.e.
+// marching_tets.h's mt_interpolate, whose backward (mt_interpolate_backward) this runs. Gradients
+// of v and c (grad_c may be null) go to the SDF values and the deformed grid positions.
 template <class R>
 void marching_tets_backward(Backend b, int64_t n_out, const int* edges, const R* sdf, const R* grid_pos,
                             const R* grid_canon, const R* grad_v, const R* grad_c, R* grad_sdf, R* grad_pos);

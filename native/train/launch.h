@@ -54,12 +54,61 @@ void launch_1d(Backend b, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) f(i);
 }
 
-// Float atomic add usable from per-element code on both backends (the CPU loop is serial).
+// Atomics usable from per-element code on both backends (the CPU loop is serial, so there they
+// are plain read-modify-writes). Float sums through them depend on the CUDA schedule in their
+// last bits; integer ones do not.
+
+// Float (and double) atomic add.
 DT_HD void atomic_add(float* p, float v) {
 #if defined(__CUDA_ARCH__)
   atomicAdd(p, v);
 #else
   *p += v;
+#endif
+}
+DT_HD void atomic_add(double* p, double v) {
+#if defined(__CUDA_ARCH__)
+  atomicAdd(p, v);
+#else
+  *p += v;
+#endif
+}
+
+// Float atomic add for loops in which every thread of a warp adds to the same address at the same
+// time (per-point MLP weight gradients: all points walk the weights in one order). On CUDA, when
+// the whole warp is converged on one address, the warp sums first and one lane adds (32x fewer
+// atomics); otherwise each thread adds. Same result as atomic_add up to the order of float sums.
+DT_HD void atomic_add_warp(float* p, float v) {
+#if defined(__CUDA_ARCH__)
+  const unsigned active = __activemask();
+  if (active == 0xffffffffu && __match_any_sync(active, (unsigned long long)p) == active) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(active, v, o);
+    if ((threadIdx.x & 31) == 0) atomicAdd(p, v);
+  } else {
+    atomicAdd(p, v);
+  }
+#else
+  *p += v;
+#endif
+}
+
+// Integer atomic add; returns the previous value (slot allocation, counters).
+DT_HD int atomic_add_int(int* p, int v) {
+#if defined(__CUDA_ARCH__)
+  return atomicAdd(p, v);
+#else
+  const int old = *p;
+  *p += v;
+  return old;
+#endif
+}
+
+// Atomic minimum of a 64-bit key (depth-buffer visibility: (depth bits << 32) | triangle id).
+DT_HD void atomic_min_u64(unsigned long long* p, unsigned long long v) {
+#if defined(__CUDA_ARCH__)
+  atomicMin(p, v);
+#else
+  if (v < *p) *p = v;
 #endif
 }
 

@@ -37,19 +37,20 @@ const char* mlp_cuda_path(const MlpConfig& c);
 // e.g. "fwd tile 128, bwd tile 64 (atomics per tile)"; needs a CUDA device in a CUDA build.
 std::string mlp_cuda_plan(const MlpConfig& c, int64_t n);
 
-// Per-point backward, usable inside other ops' kernels. x: input (c.in), g_y: d/d output.
-// Adds to g_params (atomically), writes g_x (c.in values) when non-null.
-DT_HD void mlp_backward_point(const MlpConfig& c, const float* params, const float* x, const float* g_y,
-                              float* g_params, float* g_x) {
-  float acts[kMaxMlpLayers + 1][kMaxWidth];
+// Per-point pieces, usable inside other ops' kernels (the Trainer's per-pixel texture and
+// per-vertex deformation backward passes call them).
+
+// Every layer's output of one point: acts[0] = x, acts[k + 1] = layer k's output after its
+// activation; acts[mlp_layer_count(c)] equals model.h's mlp_forward(c, params, x) bit for bit
+// (same summation order: bias first, inputs ascending).
+typedef float MlpActs[kMaxMlpLayers + 1][kMaxWidth];
+
+DT_HD void mlp_forward_acts(const MlpConfig& c, const float* params, const float* x, MlpActs acts) {
   const int L = mlp_layer_count(c);
   for (int i = 0; i < c.in; ++i) acts[0][i] = x[i];
-  size_t offs[kMaxMlpLayers + 1];
-  offs[0] = 0;
+  const float* W = params;
   for (int k = 0; k < L; ++k) {
     const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
-    offs[k + 1] = offs[k] + (size_t)n_out * (n_in + 1);
-    const float* W = params + offs[k];
     const float* bias = W + (size_t)n_out * n_in;
     const int act = k == L - 1 ? c.out_act : c.hidden_act;
     for (int o = 0; o < n_out; ++o) {
@@ -57,7 +58,21 @@ DT_HD void mlp_backward_point(const MlpConfig& c, const float* params, const flo
       for (int i = 0; i < n_in; ++i) acc += W[(size_t)o * n_in + i] * acts[k][i];
       acts[k + 1][o] = activate(act, acc);
     }
+    W = bias + n_out;
   }
+}
+
+// Backward from the activations of mlp_forward_acts. g_y: d/d output (c.out values). Adds to
+// g_params (may be null) through atomic_add_warp: every point of a warp walks the weights in the
+// same order, so on CUDA a converged warp sums its 32 contributions before one atomic (for that
+// the device loop does not skip zero gradients, which keeps the warp converged; the CPU loop
+// does). Writes g_x (c.in values) when non-null.
+DT_HD void mlp_backward_acts(const MlpConfig& c, const float* params, const MlpActs acts, const float* g_y,
+                             float* g_params, float* g_x) {
+  const int L = mlp_layer_count(c);
+  size_t offs[kMaxMlpLayers + 1];
+  offs[0] = 0;
+  for (int k = 0; k < L; ++k) offs[k + 1] = offs[k] + (size_t)mlp_layer_out(c, k) * (mlp_layer_in(c, k) + 1);
   float g[2][kMaxWidth];
   int cur = 0;
   for (int o = 0; o < c.out; ++o) g[0][o] = g_y[o];
@@ -69,11 +84,13 @@ DT_HD void mlp_backward_point(const MlpConfig& c, const float* params, const flo
     for (int i = 0; i < n_in; ++i) nxt[i] = 0.f;
     for (int o = 0; o < n_out; ++o) {
       const float gp = g[cur][o] * act_grad_from_output(act, acts[k + 1][o]);
+#if !defined(__CUDA_ARCH__)
       if (gp == 0.f) continue;
+#endif
       if (g_params) {
         float* gW = g_params + offs[k];
-        atomic_add(gW + (size_t)n_out * n_in + o, gp);
-        for (int i = 0; i < n_in; ++i) atomic_add(gW + (size_t)o * n_in + i, gp * acts[k][i]);
+        atomic_add_warp(gW + (size_t)n_out * n_in + o, gp);
+        for (int i = 0; i < n_in; ++i) atomic_add_warp(gW + (size_t)o * n_in + i, gp * acts[k][i]);
       }
       for (int i = 0; i < n_in; ++i) nxt[i] += W[(size_t)o * n_in + i] * gp;
     }
@@ -81,6 +98,15 @@ DT_HD void mlp_backward_point(const MlpConfig& c, const float* params, const flo
   }
   if (g_x)
     for (int i = 0; i < c.in; ++i) g_x[i] = g[cur][i];
+}
+
+// Per-point backward: recomputes the activations, then mlp_backward_acts. x: input (c.in),
+// g_y: d/d output. Adds to g_params, writes g_x (c.in values) when non-null.
+DT_HD void mlp_backward_point(const MlpConfig& c, const float* params, const float* x, const float* g_y,
+                              float* g_params, float* g_x) {
+  MlpActs acts;
+  mlp_forward_acts(c, params, x, acts);
+  mlp_backward_acts(c, params, acts, g_y, g_params, g_x);
 }
 
 }  // namespace train

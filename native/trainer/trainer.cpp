@@ -9,11 +9,15 @@
 #include <cstring>
 
 #include "../core/asset.h"
+#include "../core/grid.h"
+#include "../core/marching_tets.h"
 #include "../core/model.h"
+#include "../core/raster.h"
 #include "../train/condition.h"
+#include "../train/encoding.h"
 #include "../train/launch.h"
 #include "../train/losses.h"
-#include "trainer_ops.h"
+#include "../train/mlp.h"
 
 namespace dyntet {
 
@@ -66,6 +70,11 @@ void config_set(TrainerConfig& c, const ConfigField& f, double v) {
 }
 
 namespace {
+// Hidden layers allowed per MLP (the documented config range; native/train's per-point MLP
+// passes keep up to train::kMaxMlpLayers layers on the stack).
+constexpr int kMaxHiddenLayers = 5;
+static_assert(kMaxHiddenLayers + 1 <= train::kMaxMlpLayers, "the MLP ops must hold every layer the config allows");
+
 void need(bool ok, const std::string& msg) {
   if (!ok) throw TrainerError("invalid trainer config: " + msg);
 }
@@ -82,8 +91,8 @@ void validate_config(const TrainerConfig& c) {
   need(c.deform_freq >= 0 && c.deform_freq <= 10, "deform_freq must be in [0, 10]");
   need(c.deform_width >= 4 && c.deform_width <= kMaxWidth, "deform_width must be in [4, 256]");
   need(c.tex_width >= 4 && c.tex_width <= kMaxWidth, "tex_width must be in [4, 256]");
-  need(c.deform_hidden >= 0 && c.deform_hidden <= tops::kMaxLayers - 1, "deform_hidden must be in [0, 5]");
-  need(c.tex_hidden >= 0 && c.tex_hidden <= tops::kMaxLayers - 1, "tex_hidden must be in [0, 5]");
+  need(c.deform_hidden >= 0 && c.deform_hidden <= kMaxHiddenLayers, "deform_hidden must be in [0, 5]");
+  need(c.tex_hidden >= 0 && c.tex_hidden <= kMaxHiddenLayers, "tex_hidden must be in [0, 5]");
   need(3 + 6 * c.deform_freq + c.cond_dim <= kMaxWidth, "deform input (3 + 6 deform_freq + cond_dim) must be <= 256");
   need(c.hash_levels >= 1 && c.hash_levels <= 32, "hash_levels must be in [1, 32]");
   need(c.hash_features >= 1 && c.hash_features <= 8, "hash_features must be in [1, 8]");
@@ -100,16 +109,15 @@ void validate_config(const TrainerConfig& c) {
 // Per-element passes (free functions with external linkage: nvcc's extended lambdas need that).
 namespace ops {
 
-struct Levels { HashLevel l[32]; };
-
 struct Shapes {
   int R, V, B, H, W, cd;
   float bmin[3], bmax[3], band;
+  GridSpec grid;  // R and the box again, as grid.h takes them
   Camera cam;
   ConditionConfig cond;
   DeformConfig deform;
   TextureConfig tex;
-  Levels levels;
+  train::HashGrid hash;  // tex.grid with its level table
 };
 
 // Empty depth key: larger than any depth/triangle key.
@@ -128,25 +136,29 @@ void vertices(Backend be, const Shapes S, const float* sdf, const float* elastic
   launch_1d(be, (int64_t)S.B * S.V, [=] DT_LAMBDA(int64_t i) {
     const int b = (int)(i / S.V), v = (int)(i % S.V);
     float p[3], u[3], disp[3] = {0.f, 0.f, 0.f}, ds = 0.f;
-    tops::grid_position(S.R, S.bmin, S.bmax, v, p, u);
+    grid_vertex_position(S.grid, v, p);
+    grid_vertex_unit(S.R, v, u);
     if (fabsf(sdf[v]) < S.band) deform_vertex(S.deform, dparams, u, cond + b * S.cd, S.cd, elastic[v], disp, &ds);
     for (int a = 0; a < 3; ++a) vpos[i * 3 + a] = p[a] + disp[a];
     vsdf[i] = sdf[v] + ds;
   });
 }
 
+// Marching tets (grid.h's tets, marching_tets.h's case table): each triangle corner is a grid
+// edge (a, b), a < b, stored as 6 ints per triangle; triangles are wound counter-clockwise seen
+// from outside, like the asset's meshes.
 void march(Backend be, const Shapes S, const float* vsdf, int* counter, int cap, int* tris, int* tri_frame) {
-  const int64_t tets = (int64_t)S.R * S.R * S.R * 6;
+  const int64_t tets = grid_num_tets(S.R);
   launch_1d(be, (int64_t)S.B * tets, [=] DT_LAMBDA(int64_t i) {
     const int b = (int)(i / tets);
-    int v[4];
-    tops::tet_vertices(S.R, i % tets, v);
+    int32_t v[4];
+    grid_tet_vertices(S.R, (int32_t)(i % tets), v);
     float s[4];
     for (int k = 0; k < 4; ++k) s[k] = vsdf[(int64_t)b * S.V + v[k]];
-    int t[2][3][2];
-    const int n = tops::marching_tet(v, s, t);
+    int32_t t[2][3][2];
+    const int n = mt_tet_triangles(v, s, t);
     for (int k = 0; k < n; ++k) {
-      const int slot = tops::atomic_inc(counter);
+      const int slot = atomic_add_int(counter, 1);
       if (slot >= cap) continue;
       for (int c = 0; c < 3; ++c) { tris[slot * 6 + c * 2] = t[k][c][0]; tris[slot * 6 + c * 2 + 1] = t[k][c][1]; }
       tri_frame[slot] = b;
@@ -163,28 +175,25 @@ void corners(Backend be, const Shapes S, int ntri, const int* tris, const int* t
     const int t = (int)(i / 3), c = (int)(i % 3), b = tri_frame[t];
     const int va = tris[t * 6 + c * 2], vb = tris[t * 6 + c * 2 + 1];
     const int64_t ia = (int64_t)b * S.V + va, ib = (int64_t)b * S.V + vb;
-    const float tt = tops::edge_t(vsdf[ia], vsdf[ib]);
-    float p[3], pa[3], pb[3], ua[3], ub[3];
-    for (int a = 0; a < 3; ++a) p[a] = vpos[ia * 3 + a] + tt * (vpos[ib * 3 + a] - vpos[ia * 3 + a]);
-    tops::grid_position(S.R, S.bmin, S.bmax, va, pa, ua);
-    tops::grid_position(S.R, S.bmin, S.bmax, vb, pb, ub);
+    float p[3], ua[3], ub[3], uc[3];
+    mt_interpolate(vpos + ia * 3, vpos + ib * 3, vsdf[ia], vsdf[ib], p);
+    grid_vertex_unit(S.R, va, ua);
+    grid_vertex_unit(S.R, vb, ub);
+    mt_interpolate(ua, ub, vsdf[ia], vsdf[ib], uc);
     float clip[4], px[2];
     project_to_clip(S.cam, poses + b * 16, p, clip);
     float* o = corner + i * kCorner;
     if (clip[3] <= 1e-6f) { o[3] = -1.f; return; }  // behind the camera: the triangle is dropped
     clip_to_pixel(S.cam, clip, px);
     o[0] = px[0]; o[1] = px[1]; o[2] = clip[2] / clip[3]; o[3] = 1.f / clip[3];
-    for (int a = 0; a < 3; ++a) o[4 + a] = ua[a] + tt * (ub[a] - ua[a]);
+    for (int a = 0; a < 3; ++a) o[4 + a] = uc[a];
   });
-}
-
-DT_HD float edge_fn(float ax, float ay, float bx, float by, float px, float py) {
-  return (bx - ax) * (py - ay) - (by - ay) * (px - ax);
 }
 
 // Screen barycentrics of a pixel centre in triangle t; false when outside or degenerate.
 DT_HD bool bary(const float* cr, float px, float py, float w[3]) {
   const float* a = cr; const float* b = cr + kCorner; const float* c = cr + 2 * kCorner;
+  // raster.h's edge function.
   const float area = edge_fn(a[0], a[1], b[0], b[1], c[0], c[1]);
   if (fabsf(area) < 1e-12f) return false;
   w[0] = edge_fn(b[0], b[1], c[0], c[1], px, py) / area;
@@ -215,7 +224,7 @@ void raster(Backend be, const Shapes S, int ntri, const int* tri_frame, const fl
         unsigned int zb;
         memcpy(&zb, &zd, 4);
         const unsigned long long key = ((unsigned long long)zb << 32) | (unsigned long long)(unsigned)t;
-        tops::atomic_min_u64(depth + ((int64_t)b * S.H + y) * S.W + x, key);
+        atomic_min_u64(depth + ((int64_t)b * S.H + y) * S.W + x, key);
       }
   });
 }
@@ -238,7 +247,7 @@ void shade(Backend be, const Shapes S, const unsigned long long* depth, const fl
     }
     const int t = (int)(key & 0xffffffffull);
     pix_tri[i] = t;
-    tops::atomic_inc(covered);
+    atomic_add_int(covered, 1);
     const float* cr = corner + (int64_t)t * 3 * kCorner;
     float w[3];
     bary(cr, x + 0.5f, y + 0.5f, w);
@@ -251,12 +260,24 @@ void shade(Backend be, const Shapes S, const unsigned long long* depth, const fl
       pix_u[i * 3 + a] = u[a];
     }
     float in[kMaxWidth];
-    hashgrid_encode(S.tex.grid, S.levels.l, hparams, u, in);
+    hashgrid_encode(S.hash.cfg, S.hash.levels, hparams, u, in);
     const int ne = S.tex.grid.levels * S.tex.grid.features;
     for (int k = 0; k < S.cd; ++k) in[ne + k] = cond[b * S.cd + k];
     mlp_forward(S.tex.mlp, tparams, in, o);
     o[3] = 1.f;
   });
+}
+
+// Where the segment from the centre (cx, cy) of covered pixel pc towards its uncovered neighbour
+// (one pixel along `axis`, direction `sign`) leaves pc's triangle (pixel-space corners cr):
+// raster.h's aa_exit_px. Returns the crossing s in (0, 1] and the edge e (corners e+1, e+2), or
+// false when the segment does not leave the triangle.
+DT_HD bool aa_crossing(const float* cr, float cx, float cy, int axis, float sign, float sx[3], float sy[3], float* s,
+                       int* e) {
+  for (int c = 0; c < 3; ++c) { sx[c] = cr[c * kCorner]; sy[c] = cr[c * kCorner + 1]; }
+  const float ox = axis == 0 ? cx + sign : cx, oy = axis == 1 ? cy + sign : cy;
+  *s = aa_exit_px(sx, sy, cx, cy, ox, oy, *e);
+  return *e >= 0 && *s > 0.f && *s <= 1.f;
 }
 
 // Analytic antialiasing of silhouette edges: for every horizontal and vertical pixel pair with
@@ -274,10 +295,10 @@ void antialias(Backend be, const Shapes S, const int* pix_tri, const float* corn
     const int64_t pc = ci ? i : n, pu = ci ? n : i;
     const float sign = ci ? 1.f : -1.f;
     const float* cr = corner + (int64_t)pix_tri[pc] * 3 * kCorner;
-    const float P[3][2] = {{cr[0], cr[1]}, {cr[kCorner], cr[kCorner + 1]}, {cr[2 * kCorner], cr[2 * kCorner + 1]}};
     const float cx = (float)(pc % S.W) + 0.5f, cy = (float)((pc % HW) / S.W) + 0.5f;
-    float s, ds[3][2];
-    if (!tops::aa_exit(P, cx, cy, axis, sign, &s, ds)) return;
+    float sx[3], sy[3], s;
+    int e;
+    if (!aa_crossing(cr, cx, cy, axis, sign, sx, sy, &s, &e)) return;
     const int64_t k = s > 0.5f ? pu : pc;
     for (int ch = 0; ch < 4; ++ch) atomic_add(aa + k * 4 + ch, (s - 0.5f) * (base[pc * 4 + ch] - base[pu * 4 + ch]));
   });
@@ -342,6 +363,8 @@ struct Trainer::Impl {
     S.V = (S.R + 1) * (S.R + 1) * (S.R + 1);
     S.H = cfg.height; S.W = cfg.width; S.cd = cfg.cond_dim;
     for (int a = 0; a < 3; ++a) { S.bmin[a] = cfg.box_min[a]; S.bmax[a] = cfg.box_max[a]; }
+    S.grid.res = S.R;
+    for (int a = 0; a < 3; ++a) { S.grid.box_min[a] = cfg.box_min[a]; S.grid.box_max[a] = cfg.box_max[a]; }
     float cell = 1e30f;
     for (int a = 0; a < 3; ++a) cell = std::min(cell, (cfg.box_max[a] - cfg.box_min[a]) / S.R);
     S.band = cfg.active_band_cells * cell;
@@ -354,7 +377,7 @@ struct Trainer::Impl {
     S.deform.freeze_sdf_delta = cfg.freeze_sdf_delta;
     S.tex.grid = HashGridConfig{cfg.hash_levels, cfg.hash_features, cfg.hash_log2_table, cfg.hash_base_res, cfg.hash_finest_res};
     S.tex.mlp = MlpConfig{cfg.hash_levels * cfg.hash_features + cfg.cond_dim, cfg.tex_width, cfg.tex_hidden, 3, kActReLU, kActSigmoid};
-    hashgrid_levels(S.tex.grid, S.levels.l);
+    S.hash = train::make_hashgrid(S.tex.grid);
 
     blocks.clear();
     size_t off = 0;
@@ -378,8 +401,8 @@ struct Trainer::Impl {
     const ParamBlock& bs = block("sdf");
     const ParamBlock& bel = block("elastic");
     for (int vi = 0; vi < S.V; ++vi) {
-      float p[3], u[3];
-      tops::grid_position(S.R, S.bmin, S.bmax, vi, p, u);
+      float p[3];
+      grid_vertex_position(S.grid, vi, p);
       // Scaled ellipsoid distance: exact on the axes, a smooth SDF-like field elsewhere.
       float q = 0.f, rmin = 1e30f;
       for (int a = 0; a < 3; ++a) {
@@ -561,17 +584,23 @@ void aa_backward(Backend be, const Shapes S, const int* pix_tri, const float* co
     const float sign = ci ? 1.f : -1.f;
     const int t = pix_tri[pc];
     const float* cr = corner + (int64_t)t * 3 * kCorner;
-    const float P[3][2] = {{cr[0], cr[1]}, {cr[kCorner], cr[kCorner + 1]}, {cr[2 * kCorner], cr[2 * kCorner + 1]}};
     const float cx = (float)(pc % S.W) + 0.5f, cy = (float)((pc % HW) / S.W) + 0.5f;
-    float s, ds[3][2];
-    if (!tops::aa_exit(P, cx, cy, axis, sign, &s, ds)) return;
+    float sx[3], sy[3], s;
+    int e;
+    if (!aa_crossing(cr, cx, cy, axis, sign, sx, sy, &s, &e)) return;
     const int64_t k = s > 0.5f ? pu : pc;
     float gs = 0.f;
     for (int ch = 0; ch < 4; ++ch) gs += gout[k * 4 + ch] * (base[pc * 4 + ch] - base[pu * 4 + ch]);
     for (int ch = 0; ch < 3; ++ch) atomic_add(grgb + pc * 3 + ch, (s - 0.5f) * gout[k * 4 + ch]);
-    for (int c = 0; c < 3; ++c)
-      for (int a = 0; a < 2; ++a)
-        if (ds[c][a] != 0.f) atomic_add(gcorner + (int64_t)t * 6 + c * 2 + a, gs * ds[c][a]);
+    // ds/d(corners e+1, e+2) through raster.h's crossing backward.
+    const int ia = (e + 1) % 3, ib = (e + 2) % 3;
+    const float ox = axis == 0 ? cx + sign : cx, oy = axis == 1 ? cy + sign : cy;
+    float ga[2], gb[2];
+    aa_crossing_backward_px(sx[ia], sy[ia], sx[ib], sy[ib], cx, cy, ox, oy, gs, ga, gb);
+    for (int a = 0; a < 2; ++a) {
+      if (ga[a] != 0.f) atomic_add(gcorner + (int64_t)t * 6 + ia * 2 + a, ga[a]);
+      if (gb[a] != 0.f) atomic_add(gcorner + (int64_t)t * 6 + ib * 2 + a, gb[a]);
+    }
   });
 }
 
@@ -586,15 +615,13 @@ void texture_backward(Backend be, const Shapes S, const int* pix_tri, const floa
     const int b = (int)(i / HW);
     const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
     float in[kMaxWidth];
-    hashgrid_encode(S.tex.grid, S.levels.l, hparams, u, in);
+    hashgrid_encode(S.hash.cfg, S.hash.levels, hparams, u, in);
     const int ne = S.tex.grid.levels * S.tex.grid.features;
     for (int k = 0; k < S.cd; ++k) in[ne + k] = cond[b * S.cd + k];
-    float acts[tops::kMaxLayers + 1][kMaxWidth];
-    tops::mlp_forward_keep(S.tex.mlp, tparams, in, acts);
     float gin[kMaxWidth];
-    tops::mlp_backward(S.tex.mlp, tparams, acts, g, gtex, gin);
-    tops::hashgrid_backward(S.tex.grid, S.levels.l, u, gin, ghash);
-    for (int k = 0; k < S.cd; ++k) tops::atomic_add_shared(gcond + b * S.cd + k, gin[ne + k]);
+    train::mlp_backward_point(S.tex.mlp, tparams, in, g, gtex, gin);
+    train::hashgrid_backward_point(S.hash, hparams, u, gin, ghash, nullptr);
+    for (int k = 0; k < S.cd; ++k) atomic_add_warp(gcond + b * S.cd + k, gin[ne + k]);
   });
 }
 
@@ -609,9 +636,8 @@ void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, cons
     const int va = tris[t * 6 + c * 2], vb = tris[t * 6 + c * 2 + 1];
     const int64_t ia = (int64_t)b * S.V + va, ib = (int64_t)b * S.V + vb;
     const float sa = vsdf[ia], sb = vsdf[ib];
-    const float tt = tops::edge_t(sa, sb);
-    float p[3], e[3];
-    for (int a = 0; a < 3; ++a) { e[a] = vpos[ib * 3 + a] - vpos[ia * 3 + a]; p[a] = vpos[ia * 3 + a] + tt * e[a]; }
+    float p[3];
+    mt_interpolate(vpos + ia * 3, vpos + ib * 3, sa, sb, p);
     const float* M = poses + b * 16;
     float v[3];
     for (int r = 0; r < 3; ++r) v[r] = M[r] * p[0] + M[4 + r] * p[1] + M[8 + r] * p[2] + M[12 + r];
@@ -625,16 +651,15 @@ void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, cons
     gv[2] = gx * 0.5f * S.cam.width * X / (W * W) - gy * 0.5f * S.cam.height * Y / (W * W);
     float gp[3];
     for (int a = 0; a < 3; ++a) gp[a] = M[a * 4 + 0] * gv[0] + M[a * 4 + 1] * gv[1] + M[a * 4 + 2] * gv[2];
-    float gt = 0.f;
+    // Through the crossing point (marching_tets.h's interpolation) to both grid vertices.
+    float ga[3], gb[3], gsa = 0.f, gsb = 0.f;
+    mt_interpolate_backward(vpos + ia * 3, vpos + ib * 3, sa, sb, gp, ga, gb, &gsa, &gsb);
     for (int a = 0; a < 3; ++a) {
-      atomic_add(gvpos + ia * 3 + a, (1.f - tt) * gp[a]);
-      atomic_add(gvpos + ib * 3 + a, tt * gp[a]);
-      gt += gp[a] * e[a];
+      atomic_add(gvpos + ia * 3 + a, ga[a]);
+      atomic_add(gvpos + ib * 3 + a, gb[a]);
     }
-    const float d = sa - sb;
-    if (fabsf(d) < 1e-12f) return;
-    atomic_add(gvsdf + ia, gt * (-sb / (d * d)));
-    atomic_add(gvsdf + ib, gt * (sa / (d * d)));
+    if (gsa != 0.f) atomic_add(gvsdf + ia, gsa);
+    if (gsb != 0.f) atomic_add(gvsdf + ib, gsb);
   });
 }
 
@@ -648,14 +673,14 @@ void vertex_backward(Backend be, const Shapes S, const float* sdf, const float* 
     if (gs == 0.f && gp[0] == 0.f && gp[1] == 0.f && gp[2] == 0.f) return;
     atomic_add(gsdf + v, gs);
     if (!(fabsf(sdf[v]) < S.band)) return;
-    float p[3], u[3];
-    tops::grid_position(S.R, S.bmin, S.bmax, v, p, u);
+    float u[3];
+    grid_vertex_unit(S.R, v, u);
     float in[kMaxWidth];
     freq_encode(S.deform.n_freq, u, in);
     const int nf = freq_encoding_size(S.deform.n_freq);
     for (int k = 0; k < S.cd; ++k) in[nf + k] = cond[b * S.cd + k];
-    float acts[tops::kMaxLayers + 1][kMaxWidth];
-    tops::mlp_forward_keep(S.deform.mlp, dparams, in, acts);
+    train::MlpActs acts;
+    train::mlp_forward_acts(S.deform.mlp, dparams, in, acts);
     const float* o = acts[mlp_layer_count(S.deform.mlp)];
     float go[4], gscale = 0.f;
     for (int a = 0; a < 3; ++a) {
@@ -667,7 +692,7 @@ void vertex_backward(Backend be, const Shapes S, const float* sdf, const float* 
     go[3] = S.deform.freeze_sdf_delta ? 0.f : gs * S.deform.sdf_delta_scale * (1.f - th3 * th3);
     atomic_add(gel + v, gscale);
     float gin[kMaxWidth];
-    tops::mlp_backward(S.deform.mlp, dparams, acts, go, gdef, gin);
+    train::mlp_backward_acts(S.deform.mlp, dparams, acts, go, gdef, gin);
     for (int k = 0; k < S.cd; ++k)
       if (gin[nf + k] != 0.f) atomic_add(gcond + b * S.cd + k, gin[nf + k]);
   });
@@ -686,24 +711,24 @@ void condition_backward(Backend be, const Shapes S, const float* cparams, const 
 // the mean of the binary cross-entropies), elastic-scale bound, landmark prior.
 // Lattice edge j = 3 v + axis from vertex v to its +axis neighbour; false past the border.
 DT_HD bool lattice_edge(int R, int64_t j, int* v0, int* v1) {
-  const int n = R + 1;
   const int v = (int)(j / 3), a = (int)(j % 3);
-  const int idx[3] = {v % n, (v / n) % n, v / (n * n)};
+  int32_t idx[3];
+  grid_vertex_ijk(R, v, idx);
   if (idx[a] + 1 > R) return false;
   *v0 = v;
-  *v1 = v + (a == 0 ? 1 : (a == 1 ? n : n * n));
+  idx[a] += 1;
+  *v1 = grid_vertex_index(R, idx[0], idx[1], idx[2]);
   return true;
 }
 
 void regularisers(Backend be, const Shapes S, float w_reg, float w_el, float max_el, float w_prior,
                   const float* prior, int n_prior, const float* sdf, const float* elastic, float* gsdf, float* gel,
                   int* counter, float* losses) {
-  const int n = S.R + 1;
   const int R = S.R;
   int* cnt = counter;
   launch_1d(be, (int64_t)S.V * 3, [=] DT_LAMBDA(int64_t j) {
     int v0, v1;
-    if (lattice_edge(R, j, &v0, &v1) && ((sdf[v0] < 0.f) != (sdf[v1] < 0.f))) tops::atomic_inc(cnt);
+    if (lattice_edge(R, j, &v0, &v1) && ((sdf[v0] < 0.f) != (sdf[v1] < 0.f))) atomic_add_int(cnt, 1);
   });
   int count = 0;
   {
@@ -764,7 +789,7 @@ void regularisers(Backend be, const Shapes S, float w_reg, float w_el, float max
           wt *= bit ? fr[a] : 1.f - fr[a];
           id[a] = i0[a] + bit;
         }
-        vc[c] = id[0] + n * (id[1] + n * id[2]);
+        vc[c] = grid_vertex_index(R, id[0], id[1], id[2]);
         wc[c] = wt;
         s += wt * sdf[vc[c]];
       }
@@ -957,18 +982,20 @@ std::vector<float> Trainer::extract_mesh(const float* window) {
   deformed_grid(window, pos, sdf);
   const int R = impl_->S.R;
   std::vector<float> out;
-  for (int64_t tet = 0; tet < (int64_t)R * R * R * 6; ++tet) {
-    int v[4];
-    tops::tet_vertices(R, tet, v);
+  // The triangles of marching_tets() (same case table, order, winding and vertex positions).
+  for (int32_t tet = 0; tet < grid_num_tets(R); ++tet) {
+    int32_t v[4];
+    grid_tet_vertices(R, tet, v);
     float s[4];
     for (int k = 0; k < 4; ++k) s[k] = sdf[v[k]];
-    int tri[2][3][2];
-    const int n = tops::marching_tet(v, s, tri);
+    int32_t tri[2][3][2];
+    const int n = mt_tet_triangles(v, s, tri);
     for (int k = 0; k < n; ++k)
       for (int c = 0; c < 3; ++c) {
-        const int a = tri[k][c][0], b = tri[k][c][1];
-        const float t = tops::edge_t(sdf[a], sdf[b]);
-        for (int q = 0; q < 3; ++q) out.push_back(pos[a * 3 + q] + t * (pos[b * 3 + q] - pos[a * 3 + q]));
+        const int32_t a = tri[k][c][0], b = tri[k][c][1];
+        float p[3];
+        mt_interpolate(&pos[(size_t)a * 3], &pos[(size_t)b * 3], sdf[a], sdf[b], p);
+        out.insert(out.end(), p, p + 3);
       }
   }
   return out;

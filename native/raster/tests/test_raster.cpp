@@ -2,6 +2,7 @@
 // loop, every backward pass against central finite differences (in double, where the ops are
 // exact up to rounding), NaN handling and argument errors.
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -526,6 +527,67 @@ void test_antialias_walk() {
 
 }  // namespace
 
+// The pixel-space antialiasing edge math (aa_exit_px, aa_crossing_backward_px; the Trainer calls
+// them on its pixel-space corners): the clip-space functions are them after clip_to_px, bit for
+// bit, and the crossing gradient matches central differences of the exit parameter.
+void test_aa_pixel_space() {
+  std::printf("antialias edge math in pixel space\n");
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<double> u(-0.8, 0.8), uw(0.6, 2.0);
+  const int W = 37, H = 29;
+  int checked = 0, same = 0;
+  std::vector<double> ana, num;
+  for (int trial = 0; trial < 200; ++trial) {
+    // A triangle in clip space and a pixel pair with the first pixel inside it.
+    float clip[3][4];
+    for (auto& v : clip) {
+      const double w = uw(rng);
+      v[0] = (float)(u(rng) * w); v[1] = (float)(u(rng) * w); v[2] = 0.f; v[3] = (float)w;
+    }
+    const float* verts[3] = {clip[0], clip[1], clip[2]};
+    float sx[3], sy[3];
+    for (int i = 0; i < 3; ++i) clip_to_px(verts[i], W, H, sx[i], sy[i]);
+    // F: a random point inside the triangle (the covered pixel's centre in the Trainer's use).
+    const double b0 = 0.05 + 0.9 * std::uniform_real_distribution<double>(0, 1)(rng);
+    const double b1 = (1 - b0) * std::uniform_real_distribution<double>(0.05, 0.95)(rng);
+    const float fx = (float)(b0 * sx[0] + b1 * sx[1] + (1 - b0 - b1) * sx[2]);
+    const float fy = (float)(b0 * sy[0] + b1 * sy[1] + (1 - b0 - b1) * sy[2]);
+    const int axis = (int)(rng() % 2);
+    const float sg = rng() % 2 ? 1.f : -1.f;
+    const float ox = axis == 0 ? fx + sg : fx, oy = axis == 1 ? fy + sg : fy;
+    int e1, e2;
+    const float t1 = aa_exit(verts, W, H, fx, fy, ox, oy, e1);
+    const float t2 = aa_exit_px(sx, sy, fx, fy, ox, oy, e2);
+    ++checked;
+    same += e1 == e2 && std::memcmp(&t1, &t2, 4) == 0;
+    if (e2 < 0 || !(t2 > 0.05f && t2 < 0.95f)) continue;
+    // Gradient of t w.r.t. the edge's corners in double, against central differences.
+    double dx[3], dy[3];
+    for (int i = 0; i < 3; ++i) { dx[i] = sx[i]; dy[i] = sy[i]; }
+    const int i = (e2 + 1) % 3, j = (e2 + 2) % 3;
+    double ga[2], gb[2];
+    aa_crossing_backward_px<double>(dx[i], dy[i], dx[j], dy[j], fx, fy, ox, oy, 1.0, ga, gb);
+    const double g4[4] = {ga[0], ga[1], gb[0], gb[1]};
+    double* coord[4] = {&dx[i], &dy[i], &dx[j], &dy[j]};
+    for (int k = 0; k < 4; ++k) {
+      const double keep = *coord[k], h = 1e-6;
+      int ep, em;
+      *coord[k] = keep + h;
+      const double tp = aa_exit_px<double>(dx, dy, fx, fy, ox, oy, ep);
+      *coord[k] = keep - h;
+      const double tm = aa_exit_px<double>(dx, dy, fx, fy, ox, oy, em);
+      *coord[k] = keep;
+      if (ep != e2 || em != e2) continue;  // the step changed the exit edge (a kink)
+      ana.push_back(g4[k]);
+      num.push_back((tp - tm) / (2 * h));
+    }
+  }
+  std::printf("  %d of %d exits identical through clip and pixel space\n", same, checked);
+  CHECK(same == checked, "aa_exit and aa_exit_px differ");
+  CHECK(ana.size() > 100, "too few crossings checked (%zu)", ana.size());
+  grads_match("d(t)/d(edge corners, px)", ana, num);
+}
+
 int main() {
   test_tiled_vs_bruteforce();
   test_tie_and_nan();
@@ -539,6 +601,7 @@ int main() {
   test_antialias();
   test_aa_mask_gradient();
   test_antialias_walk();
+  test_aa_pixel_space();
   if (g_failures) {
     std::printf("%d check(s) failed\n", g_failures);
     return 1;

@@ -94,6 +94,13 @@ void test_mlp(const char* name, MlpConfig c, uint64_t seed) {
   auto J = [&](double* a = nullptr) { mlp_forward(CPU, p); return proj(y, r, a); };
   double noise;
   J(&noise);
+  // The per-point pieces other ops use: the kept activations end in model.h's output, bit for bit.
+  for (int64_t i = 0; i < n; ++i) {
+    MlpActs acts;
+    mlp_forward_acts(c, params.data(), x.data() + i * c.in, acts);
+    DT_CHECK(std::memcmp(acts[mlp_layer_count(c)], y.data() + i * c.out, c.out * 4) == 0,
+             "mlp_forward_acts differs from model.h's mlp_forward");
+  }
   mlp_backward(CPU, p);
   DT_CHECK(dt_test::all_finite(gp) && dt_test::all_finite(gx), "non-finite gradient");
   std::vector<size_t> pi = pick(rng, params.size(), 60), xi = pick(rng, x.size(), 30);

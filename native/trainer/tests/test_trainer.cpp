@@ -2,7 +2,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
+#include <utility>
+#include "../../core/grid.h"
+#include "../../core/marching_tets.h"
 #include "scene.h"
 
 using namespace dyntet;
@@ -137,6 +141,92 @@ static void test_gradients() {
   CHECK(checked >= 10 && bad * 4 <= checked, "%d of %d gradient checks off by more than 10%%", bad, checked);
 }
 
+// The per-tet marching the Trainer runs (grid.h's tets, marching_tets.h's mt_tet_triangles and
+// mt_interpolate) is marching_tets(): same triangles in the same order, same corners (grid
+// edges), bit-identical vertex positions. SDF values include exact zeros (they count as outside).
+static void test_marching_matches_core() {
+  GridSpec g;
+  g.res = 7;
+  for (int a = 0; a < 3; ++a) { g.box_min[a] = -2.f + 0.5f * a; g.box_max[a] = 3.f; }
+  const int V = grid_num_vertices(g.res);
+  std::vector<float> sdf(V);
+  uint64_t r = 12345;
+  for (int v = 0; v < V; ++v) {
+    float p[3];
+    grid_vertex_position(g, v, p);
+    r = r * 6364136223846793005ull + 1442695040888963407ull;
+    const float noise = (float)((r >> 40) & 0xffff) / 65536.f - 0.5f;
+    sdf[v] = (v % 17 == 0) ? 0.f : std::sqrt(p[0] * p[0] + 0.7f * p[1] * p[1] + p[2] * p[2]) - 1.6f + 0.3f * noise;
+  }
+  MtMesh m;
+  CHECK(marching_tets(g, sdf.data(), nullptr, m), "marching_tets rejected the grid");
+  std::vector<int32_t> soup;  // 2 ints (a, b) per triangle corner
+  std::vector<float> pos;
+  for (int32_t tet = 0; tet < grid_num_tets(g.res); ++tet) {
+    int32_t v[4];
+    grid_tet_vertices(g.res, tet, v);
+    float s[4];
+    for (int k = 0; k < 4; ++k) s[k] = sdf[v[k]];
+    int32_t e[2][3][2];
+    const int n = mt_tet_triangles(v, s, e);
+    for (int k = 0; k < n; ++k)
+      for (int q = 0; q < 3; ++q) {
+        const int32_t a = e[k][q][0], b = e[k][q][1];
+        soup.push_back(a);
+        soup.push_back(b);
+        float pa[3], pb[3], p[3];
+        grid_vertex_position(g, a, pa);
+        grid_vertex_position(g, b, pb);
+        mt_interpolate(pa, pb, sdf[a], sdf[b], p);
+        pos.insert(pos.end(), p, p + 3);
+      }
+  }
+  CHECK(soup.size() == 6 * m.num_triangles(), "%zu triangles per tet vs %zu from marching_tets", soup.size() / 6,
+        m.num_triangles());
+  bool same_edges = soup.size() == 6 * m.num_triangles(), same_pos = same_edges;
+  for (size_t c = 0; same_edges && c < m.triangles.size(); ++c) {
+    const int32_t vi = m.triangles[c];
+    same_edges = soup[2 * c] == m.edges[2 * vi] && soup[2 * c + 1] == m.edges[2 * vi + 1];
+    same_pos = same_pos && std::memcmp(&pos[3 * c], &m.positions[3 * (size_t)vi], 12) == 0;
+  }
+  std::printf("marching: %zu triangles, corners %s, positions %s\n", m.num_triangles(), same_edges ? "equal" : "DIFFER",
+              same_pos ? "bit-identical" : "DIFFER");
+  CHECK(same_edges && same_pos, "mt_tet_triangles differs from marching_tets()");
+}
+
+// extract_mesh is closed, consistently wound and outward (counter-clockwise seen from outside,
+// like the asset's meshes): every directed edge appears once and its reverse once, and the
+// signed volume is the initial ellipsoid's.
+static void test_mesh_orientation() {
+  TrainerConfig c = scene::small_config();
+  c.init_center[0] = 0.f;  // the initial ellipsoid inside the grid's box, so the surface is closed
+  Trainer t(c, Device::CPU);
+  const std::vector<float> m = t.extract_mesh();
+  std::map<std::vector<float>, int> ids;
+  std::map<std::pair<int, int>, int> directed;
+  double vol = 0;
+  for (size_t i = 0; i + 9 <= m.size(); i += 9) {
+    int id[3];
+    for (int k = 0; k < 3; ++k) id[k] = ids.emplace(std::vector<float>(&m[i + 3 * k], &m[i + 3 * k + 3]), (int)ids.size()).first->second;
+    for (int k = 0; k < 3; ++k) directed[{id[k], id[(k + 1) % 3]}]++;
+    const float* a = &m[i];
+    const float* b = a + 3;
+    const float* d = a + 6;
+    vol += (a[0] * ((double)b[1] * d[2] - (double)b[2] * d[1]) - a[1] * ((double)b[0] * d[2] - (double)b[2] * d[0]) +
+            a[2] * ((double)b[0] * d[1] - (double)b[1] * d[0])) / 6.0;
+  }
+  bool manifold = !directed.empty();
+  for (const auto& [e, n] : directed) {
+    const auto rev = directed.find({e.second, e.first});
+    manifold = manifold && n == 1 && rev != directed.end() && rev->second == 1;
+  }
+  const double ell = 4.0 / 3.0 * 3.14159265358979 * c.init_radii[0] * c.init_radii[1] * c.init_radii[2];
+  std::printf("mesh: %zu triangles, closed and consistently wound: %s, volume %.1f (ellipsoid %.1f)\n", m.size() / 9,
+              manifold ? "yes" : "no", vol, ell);
+  CHECK(manifold, "extract_mesh is not a closed, consistently wound surface");
+  CHECK(vol > 0.9 * ell && vol < 1.1 * ell, "signed volume %g: not outward or not the ellipsoid (%g)", vol, ell);
+}
+
 static void test_learns_sphere() {
   const scene::Sphere s;
   const TrainerConfig c = scene::small_config();
@@ -174,6 +264,8 @@ static void test_errors() {
 
 int main() {
   test_errors();
+  test_marching_matches_core();
+  test_mesh_orientation();
   test_determinism();
   test_checkpoint();
   test_gradients();
