@@ -1,6 +1,7 @@
 // Builds the static gallery into demos/dist with rollup (no dev server): the page, its script
-// (the SDK from sdk/dist, MediaPipe split into a chunk loaded only by the webcam button), the
-// default avatar, and MediaPipe's wasm + face model for webcam driving.
+// (the SDK from sdk/dist; MediaPipe and onnxruntime-web split into chunks loaded only by the
+// webcam and model buttons), the default avatar, MediaPipe's wasm + face model for the face
+// tracker, and onnxruntime-web's wasm for the ONNX model.
 // Needs: npm run build:sdk and build/fixtures/default-avatar.dyntet (npm run build:fixtures).
 // Usage: node demos/build.mjs [--out DIR]
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -13,18 +14,39 @@ import terser from '@rollup/plugin-terser';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 
+/**
+ * onnxruntime-web's wasm backend (SIMD; threads only when cross-origin isolated): given a wasmPaths
+ * prefix it imports its loader from there too, not from the bundle.
+ */
+const ORT_FILES = ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs'];
+
+/**
+ * The gallery runs ONNX models on the wasm backend only, so `onnxruntime-web` (whose default
+ * bundle also carries the WebGPU/WebNN glue, 414 KB) resolves to its wasm-only build (73 KB).
+ */
+function ortWasmOnly() {
+  return {
+    name: 'gallery-ort-wasm-only',
+    resolveId(id, importer) {
+      return id === 'onnxruntime-web' ? this.resolve('onnxruntime-web/wasm', importer, { skipSelf: true }) : null;
+    },
+  };
+}
+
 export async function buildGallery(out = join(here, 'dist')) {
   for (const need of ['sdk/dist/index.js', 'sdk/dist/sources.js', 'sdk/dist/webcam.js', 'build/fixtures/default-avatar.dyntet'])
     if (!existsSync(join(root, need))) throw new Error(`demos/build.mjs: ${need} is missing; run npm run build:sdk and npm run build:fixtures first`);
   rmSync(out, { recursive: true, force: true });
   mkdirSync(join(out, 'avatars'), { recursive: true });
-  const bundle = await rollup({ input: join(here, 'src', 'gallery.js'), plugins: [nodeResolve({ browser: true })], treeshake: { moduleSideEffects: false } });
+  const bundle = await rollup({ input: join(here, 'src', 'gallery.js'), plugins: [ortWasmOnly(), nodeResolve({ browser: true })], treeshake: { moduleSideEffects: false } });
   await bundle.write({ dir: out, format: 'es', entryFileNames: 'gallery.js', chunkFileNames: 'chunks/[name]-[hash].js', plugins: [terser({ ecma: 2020, module: true })] });
   await bundle.close();
   copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
   copyFileSync(join(here, 'src', 'gallery.css'), join(out, 'gallery.css'));
   copyFileSync(join(root, 'build/fixtures/default-avatar.dyntet'), join(out, 'avatars', 'default.dyntet'));
   cpSync(join(root, 'node_modules/@mediapipe/tasks-vision/wasm'), join(out, 'mediapipe', 'wasm'), { recursive: true });
+  mkdirSync(join(out, 'ort'));
+  for (const f of ORT_FILES) copyFileSync(join(root, 'node_modules/onnxruntime-web/dist', f), join(out, 'ort', f));
   const shared = process.env.DYNTET_SHARED ?? join(root, '..', 'shared');
   const model = join(shared, 'data', 'models', 'face_landmarker.task');
   if (existsSync(model)) copyFileSync(model, join(out, 'mediapipe', 'face_landmarker.task'));

@@ -1,6 +1,12 @@
 // The gallery: an index of avatars (the embedded default, ?src=URL, dropped files) and an avatar
-// page with clip playback, blendshape and head-angle sliders, webcam driving, an FPS overlay and
-// the asset's size breakdown. Plain DOM, no framework; bundled by demos/build.mjs with rollup.
+// page with clip playback, blendshape and head-angle sliders, webcam driving, driving from a video
+// file through an ONNX model, an FPS / frame-time line and the asset's size breakdown. Plain DOM,
+// no framework; bundled by demos/build.mjs with rollup. The webcam, face-tracker and ONNX code is
+// imported only when its button is pressed.
+//
+// For tests and the console the avatar canvas carries data-frames (frames the GPU has finished),
+// data-driven (live frames driven so far) and data-shown (the last driven frame the GPU has
+// finished; a screenshot taken once data-shown equals data-driven shows that frame).
 import { Player, BLENDSHAPE_NAMES, decodeAsset } from '../../sdk/dist/index.js';
 import { poseFromEuler, neutralFrame } from '../../sdk/dist/sources.js';
 
@@ -54,10 +60,14 @@ async function renderIndex() {
     const canvas = el('canvas', { width: String(Math.min(SIZE, 128)), height: String(Math.min(SIZE, 128)) });
     const card = el('a', { class: 'card', href: `#avatar=${encodeURIComponent(id)}`, 'data-id': id }, canvas, el('div', { text: a.name }));
     cards.append(card);
-    // Poster frame: the first frame of the avatar, rendered once and left paused.
+    // Poster frame: the avatar at rest (neutral expression, the first clip's first head pose),
+    // rendered once and left there. load() alone draws nothing.
     const p = new Player(canvas);
     players.push(p);
-    p.load(a.bytes.slice()).then(() => card.setAttribute('data-ready', '1'), (e) => card.append(el('div', { text: `error: ${e.message}` })));
+    p.load(a.bytes.slice()).then(() => {
+      p.renderFrame();
+      card.setAttribute('data-ready', '1');
+    }).catch((e) => card.append(el('div', { text: `error: ${e.message}` })));
   }
   current = { player: null, stop: () => players.forEach((p) => p.dispose()) };
   statusBox.textContent = `${avatars.size} avatar(s)`;
@@ -81,13 +91,148 @@ function sizeTable(a) {
   return table;
 }
 
+/** Shows a message in a panel; with a code it is an error: "CODE: message", data-code set, role alert. */
+function say(box, text, code) {
+  box.textContent = code ? `${code}: ${text}` : text;
+  if (code) box.dataset.code = code; else delete box.dataset.code;
+  box.setAttribute('role', code ? 'alert' : 'status');
+}
+
+/** Values per input row of a model driven from a video: 52 blendshape scores, head yaw, pitch, roll. */
+const MODEL_FEATURES = 55;
+
+/** A tracked face (CoefficientFrame) as a model input row; the angles invert poseFromEuler. */
+function trackerFeatures(frame) {
+  const m = frame.pose;
+  const x = new Float32Array(MODEL_FEATURES);
+  x.set(frame.blendshapes);
+  // poseFromEuler: R = Ry(yaw) Rx(pitch) Rz(roll), column-major; the tracker's matrix may carry a scale.
+  const n = Math.hypot(m[8], m[9], m[10]) || 1;
+  x[52] = Math.atan2(m[8], m[10]);
+  x[53] = Math.asin(Math.max(-1, Math.min(1, -m[9] / n)));
+  x[54] = Math.atan2(m[1], m[5]);
+  return x;
+}
+
+/**
+ * Drives the avatar from a video file through an ONNX model: MediaPipe FaceLandmarker reads each
+ * new frame of the video, the frame's scores and head angles are the model's input row, and the
+ * SDK's onnxSource (ticking 25 times a second) runs the model on each new row and hands the
+ * result to `drive`. The model follows @dyntet/player/onnx's contract with F = MODEL_FEATURES.
+ * Errors are typed (SourceError, or PlayerError when the player refuses a frame): start() rejects
+ * with them, and those raised while running go to `onError` after the drive stops.
+ * `panel.dataset` tells tests what happens: tracked (video time of the last tracked frame), face
+ * (whether it had a face), runs (model results that drove the avatar); window.galleryModelDrive
+ * holds the last run's input row, its video time and the frame it drove.
+ */
+function videoModelDrive({ modelFile, videoFile, stage, panel, drive, onError }) {
+  let stopped = false;
+  let raf = 0;
+  let url = '';
+  let video = null, landmarker = null, driver = null, source = null;
+  const release = () => {
+    source?.stop();
+    source = null;
+    cancelAnimationFrame(raf);
+    landmarker?.close();
+    landmarker = null;
+    driver?.dispose().catch(() => {});
+    driver = null;
+    video?.pause();
+    video?.remove();
+    video = null;
+    if (url) URL.revokeObjectURL(url);
+    url = '';
+    window.removeEventListener('unhandledrejection', onRejection);
+  };
+  // onnxSource runs the model on a timer and has no error callback: a failure there (the model
+  // failing, or drive() refusing its frame) surfaces as an unhandled rejection.
+  const onRejection = (e) => {
+    const err = e.reason;
+    if (stopped || (err?.name !== 'SourceError' && err?.name !== 'PlayerError')) return;
+    e.preventDefault();
+    stop();
+    onError(err);
+  };
+  function stop() {
+    stopped = true;
+    release();
+  }
+  async function start() {
+    window.addEventListener('unhandledrejection', onRejection);
+    // Loaded only now: pages that never press the button never download tracker or runtime.
+    const [{ OnnxDriver, onnxSource, SourceError }, { toFrame }, vision] = await Promise.all([
+      import('../../sdk/dist/onnx.js'), import('../../sdk/dist/webcam.js'), import('@mediapipe/tasks-vision'),
+    ]);
+    const bytes = new Uint8Array(await modelFile.arrayBuffer());
+    if (stopped) return release();
+    driver = await OnnxDriver.create(bytes, { wasmPaths: new URL('ort/', location.href).href });
+    if (stopped) return release();
+    // The contract, checked before anything runs: one row of MODEL_FEATURES values in, 52 scores out.
+    await driver.run(new Float32Array(MODEL_FEATURES), 1);
+    try {
+      const fileset = await vision.FilesetResolver.forVisionTasks(new URL('mediapipe/wasm', location.href).href);
+      landmarker = await vision.FaceLandmarker.createFromOptions(fileset, {
+        baseOptions: { modelAssetPath: new URL('mediapipe/face_landmarker.task', location.href).href },
+        runningMode: 'VIDEO', numFaces: 1, outputFaceBlendshapes: true, outputFacialTransformationMatrixes: true,
+      });
+    } catch (e) {
+      throw new SourceError('TRACKER_FAILED', `the face tracker did not start (${e.message}): the gallery needs its mediapipe/ folder (demos/build.mjs copies it)`);
+    }
+    if (stopped) return release();
+    video = el('video', { id: 'drive-video-view', width: String(SIZE), controls: '', loop: '', muted: '', playsinline: '' });
+    video.muted = true;
+    url = URL.createObjectURL(videoFile);
+    video.src = url;
+    stage.append(video);
+    await new Promise((ok, fail) => {
+      video.addEventListener('loadeddata', ok, { once: true });
+      video.addEventListener('error', () => fail(new SourceError('BAD_INPUT', `${videoFile.name} is not a video this browser can decode (${video?.error?.message || 'media error'}): use an H.264 MP4 or a WebM file`)), { once: true });
+    });
+    if (stopped) return release();
+    await video.play();
+
+    // Each new video frame is tracked once (on seeking too, where no animation frame may come
+    // soon while the GPU is busy), and each tracked face runs the model once: the avatar's
+    // condition window then spans consecutive video frames, as in training.
+    let row; // { x, time } of the last tracked frame with a face
+    let tracked = -1;
+    const track = () => {
+      if (stopped || video.readyState < 2 || video.seeking || video.currentTime === tracked) return;
+      tracked = video.currentTime;
+      const f = toFrame(landmarker.detectForVideo(video, performance.now()));
+      if (f) row = { x: trackerFeatures(f), time: tracked };
+      panel.dataset.tracked = String(tracked);
+      panel.dataset.face = f ? '1' : '0';
+    };
+    const loop = () => {
+      track();
+      if (!stopped) raf = requestAnimationFrame(loop);
+    };
+    raf = requestAnimationFrame(loop);
+    video.addEventListener('seeked', track);
+    let fed; // the row of the run in flight (onnxSource's ticks never overlap)
+    let runs = 0;
+    source = onnxSource(driver, () => (row && row !== fed ? (fed = row).x : undefined), 25);
+    await source.start((frame) => {
+      drive(frame);
+      window.galleryModelDrive = { input: fed.x, videoTime: fed.time, output: frame };
+      panel.dataset.runs = String(++runs);
+    });
+  }
+  return { start, stop };
+}
+
 async function renderAvatar(id) {
   disposeCurrent();
   const a = avatars.get(id);
   if (!a) { showError(`no avatar "${id}" in this gallery`); return renderIndex(); }
   app.replaceChildren();
   const canvas = el('canvas', { width: String(SIZE), height: String(SIZE), id: 'avatar' });
+  // The frame-time line sits under the frame, never over it: text drawn on the avatar would
+  // change its pixels with every frame.
   const overlay = el('div', { id: 'overlay', text: '-- fps' });
+  overlay.style.width = `${SIZE}px`;
   const stage = el('div', { class: 'stage' }, el('div', { class: 'view' }, canvas, overlay));
   const srcVideo = a.asset.metadata?.source_video;
   if (typeof srcVideo === 'string' && a.url) {
@@ -99,24 +244,57 @@ async function renderAvatar(id) {
   const clipsPanel = el('div', { class: 'panel', id: 'clips' }, el('h3', { text: 'Clips' }));
   const webcamPanel = el('div', { class: 'panel' }, el('h3', { text: 'Webcam' }));
   const webcamMsg = el('p', { id: 'webcam-message', role: 'status' });
+  const modelPanel = el('div', { class: 'panel', id: 'model-drive' }, el('h3', { text: 'Video through an ONNX model' }));
+  const modelMsg = el('p', { id: 'onnx-message', role: 'status' });
   const slidersPanel = el('div', { class: 'sliders panel', id: 'sliders' });
-  app.append(el('h2', { text: a.name }), stage, clipsPanel, webcamPanel, el('div', { class: 'panel' }, el('h3', { text: 'Size' }), sizeTable(a)), el('h3', { text: 'Drive' }), slidersPanel);
+  app.append(el('h2', { text: a.name }), stage, clipsPanel, webcamPanel, modelPanel, el('div', { class: 'panel' }, el('h3', { text: 'Size' }), sizeTable(a)), el('h3', { text: 'Drive' }), slidersPanel);
 
   const player = new Player(canvas);
   player.loop = true; // clips replay until the visitor drives the avatar
   let webcam = null;
-  current = { player, stop: () => { webcam?.stop(); player.dispose(); } };
+  let modelDrive = null;
+  const stopSources = () => {
+    webcam?.stop();
+    webcam = null;
+    modelDrive?.stop();
+    modelDrive = null;
+  };
+  current = { player, stop: () => { stopSources(); player.dispose(); } };
   window.galleryPlayer = player; // for tests and the console
 
-  // FPS / frame-time overlay over the last second of rendered frames.
+  // Every live frame (sliders, webcam, model) goes through here.
+  let live = false;
+  let driven = 0;
+  canvas.dataset.driven = canvas.dataset.shown = '0';
+  const driveLive = (f) => {
+    player.drive(f);
+    live = true;
+    canvas.dataset.driven = String(++driven);
+  };
+
+  // FPS / frame-time line over the last second of frames the GPU has finished. The player
+  // submits a frame per animation frame whether or not the GPU has finished the previous ones
+  // (on a slow GPU, such as SwiftShader, work queues up seconds deep), so a frame counts when the
+  // GPU is done with it, not when it was submitted.
   const times = [];
-  player.addEventListener('frame', () => {
+  let previous = 0;
+  let shown = 0;
+  const frameDone = (seq) => {
     const now = performance.now();
     times.push(now);
     while (times.length && now - times[0] > 1000) times.shift();
-    const ms = times.length > 1 ? (times.at(-1) - times[0]) / (times.length - 1) : 0;
-    overlay.textContent = `${times.length} fps, ${ms.toFixed(1)} ms/frame`;
+    // Slower than 1 fps, the window holds one frame: the time since the previous one says more.
+    const ms = times.length > 1 ? (times.at(-1) - times[0]) / (times.length - 1) : previous ? now - previous : 0;
+    previous = now;
+    overlay.textContent = `${times.length} fps, ${ms.toFixed(0)} ms/frame`;
     canvas.dataset.frames = String((Number(canvas.dataset.frames) || 0) + 1);
+    if (seq > shown) canvas.dataset.shown = String((shown = seq));
+  };
+  player.addEventListener('frame', () => {
+    const seq = live ? driven : 0;
+    const device = player.gpuDevice;
+    if (device) device.queue.onSubmittedWorkDone().then(() => frameDone(seq), () => {});
+    else frameDone(seq);
   });
   player.addEventListener('error', (e) => showError(e.error?.message ?? String(e.error)));
 
@@ -126,19 +304,30 @@ async function renderAvatar(id) {
     showError(`could not show ${a.name}: ${e.message}`);
     return;
   }
+  const playClip = (name) => {
+    stopSources();
+    live = false;
+    player.play(name);
+    document.getElementById('source-video')?.play();
+  };
   for (const c of player.clips) {
     const b = el('button', { 'data-clip': c.name, text: `play ${c.name} (${c.duration.toFixed(1)} s)` });
-    b.addEventListener('click', () => { player.play(c.name); document.getElementById('source-video')?.play(); });
+    b.addEventListener('click', () => playClip(c.name));
     clipsPanel.append(b);
   }
   if (player.clips.length === 0) clipsPanel.append(el('p', { text: 'this avatar has no baked clips' }));
+  else {
+    const pause = el('button', { id: 'pause', text: 'pause' });
+    pause.addEventListener('click', () => { player.pause(); document.getElementById('source-video')?.pause(); });
+    clipsPanel.append(pause);
+  }
 
   // Sliders: 52 blendshapes and head yaw/pitch/roll in degrees, driving the avatar live.
   const frame = neutralFrame();
   const angles = { yaw: 0, pitch: 0, roll: 0 };
   const drive = () => {
     frame.pose = poseFromEuler(angles.yaw * Math.PI / 180, angles.pitch * Math.PI / 180, angles.roll * Math.PI / 180);
-    player.drive(frame);
+    driveLive(frame);
   };
   const addSlider = (name, min, max, step, onInput) => {
     const input = el('input', { type: 'range', min: String(min), max: String(max), step: String(step), value: '0', 'data-name': name, 'aria-label': name });
@@ -151,21 +340,50 @@ async function renderAvatar(id) {
 
   const camButton = el('button', { id: 'webcam', text: 'drive from my webcam' });
   camButton.addEventListener('click', async () => {
-    webcamMsg.textContent = 'starting the camera...';
+    stopSources();
+    say(webcamMsg, 'starting the camera...');
     try {
       // Loaded only now: pages that never press this button never download MediaPipe.
       const { webcamSource } = await import('../../sdk/dist/webcam.js');
-      webcam?.stop();
       webcam = webcamSource({ wasmBase: new URL('mediapipe/wasm', location.href).href, modelUrl: new URL('mediapipe/face_landmarker.task', location.href).href });
-      await webcam.start((f) => player.drive(f));
-      webcamMsg.textContent = 'driving from the webcam';
+      await webcam.start(driveLive);
+      say(webcamMsg, 'driving from the webcam');
     } catch (e) {
       webcam = null;
-      webcamMsg.textContent = e.code === 'CAMERA_DENIED' ? 'Camera permission was refused. Allow the camera for this page to drive the avatar.'
-        : e.code === 'NO_CAMERA' ? `No camera found: ${e.message}` : `The webcam could not drive the avatar: ${e.message}`;
+      say(webcamMsg, e.code === 'CAMERA_DENIED' ? 'Camera permission was refused. Allow the camera for this page to drive the avatar.'
+        : e.code === 'NO_CAMERA' ? `No camera found: ${e.message}` : `The webcam could not drive the avatar: ${e.message}`, e.code ?? 'FAILED');
     }
   });
   webcamPanel.append(camButton, webcamMsg);
+
+  // A video file of a face, through an ONNX model of the visitor's choice.
+  const modelInput = el('input', { type: 'file', id: 'onnx-model', accept: '.onnx' });
+  const videoInput = el('input', { type: 'file', id: 'drive-video', accept: 'video/*' });
+  const modelStart = el('button', { id: 'onnx-start', text: 'drive through the model' });
+  const modelStop = el('button', { id: 'onnx-stop', text: 'stop' });
+  modelStart.addEventListener('click', async () => {
+    stopSources();
+    const modelFile = modelInput.files?.[0];
+    const videoFile = videoInput.files?.[0];
+    if (!modelFile || !videoFile) return say(modelMsg, 'choose an ONNX model (.onnx) and a video of a face first', 'NO_INPUT');
+    say(modelMsg, 'loading the model and the face tracker...');
+    const session = videoModelDrive({ modelFile, videoFile, stage, panel: modelPanel, drive: driveLive,
+      onError: (e) => { if (modelDrive === session) modelDrive = null; say(modelMsg, e.message, e.code ?? 'FAILED'); } });
+    modelDrive = session;
+    try {
+      await session.start();
+      if (modelDrive === session) say(modelMsg, `driving from ${videoFile.name} through ${modelFile.name}`);
+    } catch (e) {
+      session.stop();
+      if (modelDrive !== session) return; // replaced or stopped meanwhile
+      modelDrive = null;
+      say(modelMsg, e.message, e.code ?? 'FAILED');
+    }
+  });
+  modelStop.addEventListener('click', () => { stopSources(); say(modelMsg, 'stopped'); });
+  modelPanel.append(
+    el('p', { class: 'note', text: `The face tracker reads the video; the model gets one row of ${MODEL_FEATURES} numbers per frame (the 52 blendshape scores, then head yaw, pitch and roll in radians) and returns 52 blendshape scores and optionally a pose, as @dyntet/player/onnx documents.` }),
+    el('label', { text: 'model ' }, modelInput), el('label', { text: 'video ' }, videoInput), modelStart, modelStop, modelMsg);
 
   if (player.clips.length) player.play(0); else drive();
   statusBox.textContent = a.name;

@@ -13,12 +13,15 @@ const TYPES: Record<string, string> = {
 
 export const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'";
 
+/** The gallery's: the player's CSP, plus media from blob: URLs (a video file the visitor picks). */
+export const GALLERY_CSP = `${CSP}; media-src 'self' blob:`;
+
 export interface StaticServer {
   url: string;
   close(): Promise<void>;
 }
 
-export async function startServer(): Promise<StaticServer> {
+export async function startServer(csp: string = CSP): Promise<StaticServer> {
   const server: Server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     if (path.includes('..')) {
@@ -27,10 +30,10 @@ export async function startServer(): Promise<StaticServer> {
     }
     try {
       const body = await readFile(join(REPO_ROOT, path));
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'content-security-policy': CSP, 'cache-control': 'no-store' });
+      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'content-security-policy': csp, 'cache-control': 'no-store' });
       res.end(body);
     } catch {
-      res.writeHead(404, { 'content-security-policy': CSP }).end('not found');
+      res.writeHead(404, { 'content-security-policy': csp }).end('not found');
     }
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
