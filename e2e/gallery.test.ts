@@ -134,8 +134,9 @@ describe('gallery', () => {
   it('the avatar page plays: consecutive frames differ', async () => {
     await page.click('.card[data-id="default"]');
     await page.waitForSelector('#avatar');
-    // Screenshots wait for the compositor, which lags far behind while SwiftShader renders a clip:
-    // take them paused (the paused player shows the frame of the time it stopped at).
+    // While a clip plays, the player submits frames faster than SwiftShader finishes them and a
+    // screenshot waits for that queue (10-15 s): take them paused, where the queue drains and the
+    // player shows the frame of the time it stopped at. force: no waiting for a stable layout.
     const clip = page.locator('#clips button[data-clip]').first();
     await waitFrames(page, 2);
     await page.click('#pause', { force: true });
