@@ -37,8 +37,10 @@ DT_HD int32_t grid_num_edge_keys(int res) { return 7 * grid_num_vertices(res); }
 
 // Corners of tet t of a cube (positively oriented), as corner bitmasks.
 DT_HD int grid_tet_corner(int t, int k) {
-  // Even axis orderings keep the walk order; odd ones swap the last two vertices.
-  constexpr int kTetCorners[6][4] = {
+  // Even axis orderings keep the walk order; odd ones swap the last two vertices. (static: CUDA
+  // then keeps one copy in global memory, read through the cache, instead of building it on
+  // each thread's stack.)
+  static constexpr int kTetCorners[6][4] = {
       {0, 1, 3, 7},  // x,y,z
       {0, 1, 7, 5},  // x,z,y (odd)
       {0, 2, 7, 3},  // y,x,z (odd)

@@ -20,8 +20,9 @@
 namespace dyntet {
 
 // Each table is written once, as a macro, and defines both the namespace-scope array (host code)
-// and the function-local copy that mt_tet_triangles reads (CUDA cannot index namespace-scope
-// constexpr arrays in device code).
+// and the function-local static copy that mt_tet_triangles reads (CUDA cannot index
+// namespace-scope constexpr arrays in device code; a static local one it keeps once in global
+// memory, read through the cache, rather than on each thread's stack).
 
 // Tet-local edges (vertex pairs), in the order the case table refers to them.
 #define DT_MT_EDGES {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}}
@@ -87,9 +88,9 @@ DT_HD void mt_interpolate_backward(const R pa[3], const R pb[3], R sa, R sb, con
 // along it gives bit for bit the vertex marching_tets() outputs for that edge, whichever tet
 // asks. Triangles are counter-clockwise seen from outside. Returns the count (0, 1 or 2).
 DT_HD int mt_tet_triangles(const int32_t v[4], const float s[4], int32_t edge[2][3][2]) {
-  constexpr int kEdges[6][2] = DT_MT_EDGES;
-  constexpr int kNum[16] = DT_MT_NUM_TRIANGLES;
-  constexpr int kTri[16][6] = DT_MT_TRIANGLE_EDGES;
+  static constexpr int kEdges[6][2] = DT_MT_EDGES;
+  static constexpr int kNum[16] = DT_MT_NUM_TRIANGLES;
+  static constexpr int kTri[16][6] = DT_MT_TRIANGLE_EDGES;
   const int c = mt_case(s);
   for (int k = 0; k < kNum[c]; ++k)
     for (int q = 0; q < 3; ++q) {
