@@ -115,7 +115,7 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
     Napi::Object r = Napi::Object::New(env);
     r.Set("total", l.total); r.Set("photo", l.photo); r.Set("silhouette", l.silhouette); r.Set("ssim", l.ssim); r.Set("box", l.box);
     r.Set("prior", l.prior); r.Set("elastic", l.elastic); r.Set("sdfReg", l.sdf_reg);
-    r.Set("triangles", l.triangles); r.Set("coveredPixels", l.covered_pixels);
+    r.Set("triangles", l.triangles); r.Set("coveredPixels", l.covered_pixels); r.Set("skipped", l.skipped);
     return r;
   }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <cstdio>
 
 #include "../core/asset.h"
 #include "../core/grid.h"
@@ -341,6 +342,8 @@ struct Trainer::Impl {
   Buffer<float> params, grads, m, v;
   int64_t step = 0;
   uint64_t rng = 0;
+  int64_t skipped_total = 0;  // steps skipped for non-finite gradients (not checkpointed)
+  int skipped_in_row = 0;
 
   // Work buffers, sized for the current batch.
   int cur_B = -1, cap = 0;
@@ -799,6 +802,14 @@ void regularisers(Backend be, const Shapes S, float w_reg, float w_el, float max
   }
 }
 
+// Sets *flag when any gradient is NaN or Inf (one bad element would poison Adam's moments and,
+// through them, every parameter it touches).
+void find_non_finite(Backend be, size_t n, const float* g, int* flag) {
+  launch_1d(be, (int64_t)n, [=] DT_LAMBDA(int64_t i) {
+    if (g[i] - g[i] != 0.f) *flag = 1;  // NaN and Inf give NaN here, finite values 0
+  });
+}
+
 void adam(Backend be, size_t n, float* p, const float* g, float* m, float* v, float lr, float b1, float b2, float bc1,
           float bc2, float eps) {
   launch_1d(be, (int64_t)n, [=] DT_LAMBDA(int64_t i) {
@@ -885,7 +896,34 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
                     G("sdf"), G("elastic"), counter.data(), losses.data());
   mark("regularisers");
   if (update) {
-    adam();
+    // A step whose gradient holds NaN/Inf is skipped (counted, the schedule still advances) so a
+    // rare degenerate configuration cannot destroy the model; many in a row is divergence.
+    counter.zero();
+    ops::find_non_finite(be, n_params, grads.data(), counter.data());
+    int bad[2];
+    counter.download(bad, 2);
+    if (bad[0]) {
+      out.skipped = 1;
+      ++skipped_total;
+      if (skipped_total <= 5) {  // name the culprit blocks (diagnosis of the rare bad step)
+        std::string names;
+        for (const ParamBlock& blk : blocks) {
+          counter.zero();
+          ops::find_non_finite(be, blk.count, grads.data() + blk.offset, counter.data());
+          counter.download(bad, 2);
+          if (bad[0]) names += (names.empty() ? "" : ", ") + blk.name;
+        }
+        float lv[8];
+        losses.download(lv, 8);
+        std::fprintf(stderr, "dyntet trainer: step %lld: NaN/Inf gradient in %s (losses photo %g sil %g box %g prior %g elastic %g sdf_reg %g, %d triangles); update skipped\n",
+                     (long long)step, names.c_str(), lv[0], lv[1], lv[2], lv[3], lv[4], lv[5], ntri);
+      }
+      if (++skipped_in_row >= 50)
+        throw TrainerError("training diverged: the last 50 steps all had NaN/Inf gradients; lower lr/lr_grid or restart from an earlier checkpoint");
+    } else {
+      skipped_in_row = 0;
+      adam();
+    }
     ++step;
     mark("Adam");
   }

@@ -107,6 +107,7 @@ struct StepLosses {
   float total = 0, photo = 0, silhouette = 0, ssim = 0, box = 0, prior = 0, elastic = 0, sdf_reg = 0;
   int triangles = 0;       // surface triangles over the batch
   int covered_pixels = 0;  // pixels covered over the batch
+  int skipped = 0;         // 1 when the update was skipped for NaN/Inf gradients
 };
 
 enum class Device { CPU = 0, CUDA = 1 };

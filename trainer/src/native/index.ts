@@ -48,6 +48,8 @@ export interface Batch {
 export interface StepLosses {
   total: number; photo: number; silhouette: number; ssim: number; box: number; prior: number; elastic: number; sdfReg: number;
   triangles: number; coveredPixels: number;
+  /** 1 when the update was skipped because a gradient was NaN/Inf (the step still counts). */
+  skipped: number;
 }
 
 export interface RenderInput { pose: Float32Array; window: Float32Array; background?: Float32Array }
