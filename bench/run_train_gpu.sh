@@ -3,7 +3,8 @@
 # datasets (bench/pack_dataset.sh) in parallel, export each run, and put what came out under $OUT.
 #   NODE_BIN=/path/node bash bench/run_train_gpu.sh <minutes> <config.json> <packed.tar>...
 # Needs: trainer/dist, sdk/dist, wasm/out, node_modules/{node-addon-api,node-api-headers,@dyntet}.
-# Per run, $OUT/<name>.tar holds log.jsonl, run.json, val/ (last), eval/, export.json and the asset.
+# Per run, $OUT/<name>.tar holds log.jsonl, run.json, export.json, the asset, meshes/, report/ and
+# val/ (held-out frames beside the real ones); $OUT/<name>-eval.tar the held-out renders for eval.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -43,11 +44,13 @@ PY
     node trainer/bin/dyntet-train.mjs fit "$WORK/$name" --out "$run" --device cuda --config "$CONFIG" \
       --time-limit "$MINUTES" --quiet > "$OUT/$name-fit.txt" 2>&1
     node trainer/bin/dyntet-train.mjs export "$run" --out "$run/$name.dyntet" --device cuda --check 4 > "$OUT/$name-export.txt" 2>&1
-    mkdir -p "$WORK/pack-$name"
-    cp -r "$run/log.jsonl" "$run/run.json" "$run/eval" "$run/export.json" "$run/$name.dyntet" "$WORK/pack-$name/" 2>/dev/null
-    last=$(ls "$run/val" 2>/dev/null | sort | tail -1)
-    [ -n "$last" ] && cp -r "$run/val/$last" "$WORK/pack-$name/val-$last"
+    # Two tars (16 MiB each at most come back): the held-out renders, and the rest.
+    mkdir -p "$WORK/pack-$name/val" "$WORK/eval-$name"
+    cp -r "$run/log.jsonl" "$run/run.json" "$run/export.json" "$run/$name.dyntet" "$run/meshes" "$run/report" "$WORK/pack-$name/" 2>/dev/null
+    cp "$run"/val/*.png "$WORK/pack-$name/val/" 2>/dev/null
+    cp -r "$run/eval" "$WORK/eval-$name/" 2>/dev/null
     tar -C "$WORK" -cf "$OUT/$name.tar" "pack-$name"
+    tar -C "$WORK" -cf "$OUT/$name-eval.tar" "eval-$name"
   ) &
   pids+=($!)
 done
