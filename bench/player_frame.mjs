@@ -2,8 +2,10 @@
 // (GPU timestamp queries when the adapter has them) for the procedural avatar, rendered offscreen.
 // Plain JavaScript so the carried Node of the GPU machine runs it without a compiler.
 //   node bench/player_frame.mjs [--size 512] [--grid 64] [--levels 16] [--log2 15] [--width 64] [--frames 50]
+//   node bench/player_frame.mjs --asset avatar.dyntet [--frames 50]   (a trained asset, its first clip)
 // DAWN_NODE=path/to/dawn.node loads that binary instead of the npm package's.
 // Without a GPU: LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,7 +23,7 @@ const frames = num('frames', 5);
 const dawn = process.env.DAWN_NODE ? createRequire(import.meta.url)(process.env.DAWN_NODE) : await import('webgpu');
 Object.assign(globalThis, dawn.globals);
 const gpu = dawn.create([]); // kept referenced for the whole run: Dawn crashes if it is collected
-const { Renderer, syntheticModel, STAGES } = await import(pathToFileURL(join(root, 'sdk', 'dist', 'index.js')).href);
+const { Renderer, syntheticModel, STAGES, decodeAsset, assetToModel } = await import(pathToFileURL(join(root, 'sdk', 'dist', 'index.js')).href);
 
 const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
 if (!adapter) throw new Error('no WebGPU adapter (without a GPU set LD_LIBRARY_PATH and VK_ICD_FILENAMES to Chromium SwiftShader)');
@@ -33,10 +35,18 @@ const device = await adapter.requestDevice({
 device.addEventListener('uncapturederror', (e) => console.error('WebGPU error:', e.error.message));
 const info = adapter.info ?? {};
 
-const model = syntheticModel({ gridRes: grid, width: size, height: size, levels, log2Table: log2, mlpWidth, clipFrames: Math.max(frames, 9) });
+let model;
+if (args.asset) {
+  const asset = await decodeAsset(new Uint8Array(readFileSync(args.asset)));
+  asset.plate = null; // Node has no image decoder for the PNG plate; the plate is one texture read either way
+  model = await assetToModel(asset);
+} else {
+  model = syntheticModel({ gridRes: grid, width: size, height: size, levels, log2Table: log2, mlpWidth, clipFrames: Math.max(frames, 9) });
+}
 const t0 = performance.now();
-const r = new Renderer(device, model, size, size, { timings: true });
-const target = device.createTexture({ size: [size, size], format: 'rgba8unorm', usage: GPUTextureUsage.RENDER_ATTACHMENT });
+const S = args.asset ? model.width : size; // an asset renders at its own frame size
+const r = new Renderer(device, model, S, args.asset ? model.height : S, { timings: true });
+const target = device.createTexture({ size: [S, args.asset ? model.height : S], format: 'rgba8unorm', usage: GPUTextureUsage.RENDER_ATTACHMENT });
 r.writeTrack(model.clips[0].blendshapes);
 const clip = model.clips[0];
 const n = clip.blendshapes.length / 52;
@@ -59,7 +69,9 @@ for (let f = 0; f < frames; f++) {
 const med = (a) => (a.length ? [...a].sort((x, y) => x - y)[a.length >> 1] : NaN);
 console.log(`# player frame benchmark, ${new Date().toISOString()}`);
 console.log(`adapter: ${info.vendor ?? '?'} ${info.architecture ?? ''} ${info.description ?? ''} (timestamps: ${hasTs})`);
-console.log(`scene: ${size}x${size}, grid R=${grid} (${6 * grid ** 3} tets), ${tris} triangles, hash ${levels}x2 2^${log2}, MLP width ${mlpWidth}`);
+console.log(args.asset
+  ? `scene: ${args.asset} (${model.name}), ${model.width}x${model.height}, grid R=${model.gridRes}, ${tris} triangles, hash ${model.textureGrid.levels}x${model.textureGrid.features} 2^${model.textureGrid.log2Table}, MLP width ${model.textureMlp.width}`
+  : `scene: ${size}x${size}, grid R=${grid} (${6 * grid ** 3} tets), ${tris} triangles, hash ${levels}x2 2^${log2}, MLP width ${mlpWidth}`);
 console.log('');
 console.log('| measure | ms (median of ' + frames + ') |');
 console.log('| --- | ---: |');
