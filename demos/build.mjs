@@ -43,7 +43,11 @@ export async function buildGallery(out = join(here, 'dist')) {
   await bundle.close();
   copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
   copyFileSync(join(here, 'src', 'gallery.css'), join(out, 'gallery.css'));
-  copyFileSync(join(root, 'build/fixtures/default-avatar.dyntet'), join(out, 'avatars', 'default.dyntet'));
+  // The default is the trained avatar committed in demos/avatars/; the synthetic head rides along
+  // for tests and machines where a 512x512 neural texture is too slow (software WebGPU).
+  const trained = join(here, 'avatars', 'may_5s.dyntet');
+  copyFileSync(existsSync(trained) ? trained : join(root, 'build/fixtures/default-avatar.dyntet'), join(out, 'avatars', 'default.dyntet'));
+  copyFileSync(join(root, 'build/fixtures/default-avatar.dyntet'), join(out, 'avatars', 'synthetic.dyntet'));
   cpSync(join(root, 'node_modules/@mediapipe/tasks-vision/wasm'), join(out, 'mediapipe', 'wasm'), { recursive: true });
   mkdirSync(join(out, 'ort'));
   for (const f of ORT_FILES) copyFileSync(join(root, 'node_modules/onnxruntime-web/dist', f), join(out, 'ort', f));

@@ -414,7 +414,9 @@ window.addEventListener('hashchange', route);
 
 async function boot() {
   try {
-    await addAvatar('default', 'default avatar', await fetchBytes('avatars/default.dyntet'), 'avatars/default.dyntet');
+    // ?default=URL swaps the default avatar (the tests use the small synthetic head).
+    const url = params.get('default') ?? 'avatars/default.dyntet';
+    await addAvatar('default', 'default avatar', await fetchBytes(url), url);
   } catch (e) {
     showError(`the default avatar did not load: ${e.message}`);
   }

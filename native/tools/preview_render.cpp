@@ -31,7 +31,8 @@ std::vector<uint8_t> render(const Asset& a, const float* window, const float pos
   std::vector<uint8_t> out((size_t)img.width * img.height * 4);
   for (size_t o = 0; o < (size_t)img.width * img.height; ++o) {
     for (int k = 0; k < 3; ++k) out[o * 4 + k] = (uint8_t)std::lround(std::clamp(img.rgb[o * 3 + k], 0.f, 1.f) * 255.f);
-    out[o * 4 + 3] = 255;
+    // Coverage, so a caller can composite over a plate the renderer could not decode (PNG).
+    out[o * 4 + 3] = (uint8_t)std::lround(std::clamp(img.alpha[o], 0.f, 1.f) * 255.f);
   }
   return out;
 }

@@ -8,14 +8,19 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { blit, createImage, encodePng, type Image } from '../image/index.js';
+import { blit, createImage, decodePng, encodePng, resize, type Image } from '../image/index.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { synthToolPath, writeSyntheticAvatar } from './synth.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** Where the generated default avatar lives (build/ is not committed). */
-export const DEFAULT_AVATAR = join(REPO_ROOT, 'build', 'fixtures', 'default-avatar.dyntet');
+/** The embedded default: the avatar trained on may_5s (demos/avatars/README.md says how it was made). */
+export const DEFAULT_AVATAR = join(REPO_ROOT, 'demos', 'avatars', 'may_5s.dyntet');
+/** The synthetic test head, generated into build/ when the trained avatar is absent. */
+export const SYNTHETIC_AVATAR = join(REPO_ROOT, 'build', 'fixtures', 'default-avatar.dyntet');
+/** Clip frames the demo renders unless --frames says otherwise (the CPU renders ~1 frame/s at 512x512). */
+export const DEFAULT_CLIP_FRAMES = 50;
 
 /** The expressions of the contact sheet's first row. */
 export const STILLS: { name: string; label: string; args: string[] }[] = [
@@ -77,17 +82,29 @@ function runTool(args: string[]): string {
   return r.stdout.trim();
 }
 
-function readRgba(path: string, width: number, height: number): Image {
+/**
+ * The tool's RGBA frame as RGB. The native renderer composites over RGBA8 plates itself; a PNG
+ * plate (what `export` writes) it leaves to us: the frame is then premultiplied over black with
+ * coverage in alpha, and out = rgb + (1 - alpha) * plate, render_ref.h's step 8.
+ */
+function readRgba(path: string, width: number, height: number, plate?: Image): Image {
   const bytes = readFileSync(path);
   if (bytes.length !== width * height * 4) throw new Error(`${path}: expected ${width * height * 4} bytes of RGBA, got ${bytes.length}`);
-  // Drop alpha: the renderer composites over the plate, every pixel is opaque.
   const img = createImage(width, height, 3);
-  for (let i = 0, j = 0; i < bytes.length; i += 4, j += 3) {
-    img.data[j] = bytes[i];
-    img.data[j + 1] = bytes[i + 1];
-    img.data[j + 2] = bytes[i + 2];
+  for (let i = 0, j = 0, p = 0; i < bytes.length; i += 4, j += 3, p++) {
+    const under = plate ? 1 - bytes[i + 3] / 255 : 0;
+    for (let c = 0; c < 3; c++) img.data[j + c] = Math.min(255, Math.round(bytes[i + c] + under * (plate ? plate.data[p * plate.channels + c] : 0)));
   }
   return img;
+}
+
+/** The asset's plate when it is an encoded image the native renderer does not decode, at the frame size. */
+async function encodedPlate(avatar: string, width: number, height: number): Promise<Image | undefined> {
+  const { decodeAsset } = await import('@dyntet/player');
+  const plate = (await decodeAsset(new Uint8Array(readFileSync(avatar)))).plate;
+  if (!plate || plate.encoding !== 'png') return undefined;
+  const img = decodePng(plate.bytes);
+  return img.width === width && img.height === height ? img : resize(img, width, height);
 }
 
 function frameSize(avatar: string): { width: number; height: number } {
@@ -108,7 +125,7 @@ function haveFfmpeg(): boolean {
 
 export async function runDemo(o: DemoOptions): Promise<{ sheet: string; video?: string; stills: string[] }> {
   const t0 = Date.now();
-  let avatar = o.avatar ? resolve(o.avatar) : DEFAULT_AVATAR;
+  let avatar = o.avatar ? resolve(o.avatar) : existsSync(DEFAULT_AVATAR) ? DEFAULT_AVATAR : SYNTHETIC_AVATAR;
   if (o.avatar && !existsSync(avatar)) throw new UsageError(`--avatar ${o.avatar}: no such file`);
   if (!o.avatar && !existsSync(avatar)) {
     console.log('generating the default avatar (synthetic test head, grid R=48, 320x320)...');
@@ -118,6 +135,7 @@ export async function runDemo(o: DemoOptions): Promise<{ sheet: string; video?: 
   const outDir = resolve(o.out);
   mkdirSync(join(outDir, 'stills'), { recursive: true });
   const { width, height } = frameSize(avatar);
+  const plate = await encodedPlate(avatar, width, height);
 
   const stills: Image[] = [];
   const stillPaths: string[] = [];
@@ -126,18 +144,18 @@ export async function runDemo(o: DemoOptions): Promise<{ sheet: string; video?: 
     for (const s of STILLS) {
       const raw = join(work, `${s.name}.rgba`);
       runTool(['render', '--in', avatar, '--out', raw, ...s.args]);
-      const img = readRgba(raw, width, height);
+      const img = readRgba(raw, width, height, plate);
       const png = join(outDir, 'stills', `${s.name}.png`);
       writeFileSync(png, encodePng(img));
       stills.push(img);
       stillPaths.push(png);
     }
     const clipArgs = ['render', '--in', avatar, '--clip', '0', '--out', join(work, 'clip_')];
-    if (o.clipFrames) clipArgs.push('--frames', String(o.clipFrames));
+    clipArgs.push('--frames', String(o.clipFrames ?? DEFAULT_CLIP_FRAMES));
     const clipMsg = runTool(clipArgs);
     const nFrames = Number(/rendered (\d+) frames/.exec(clipMsg)?.[1] ?? 0);
     const clipFrames: Image[] = [];
-    for (let t = 0; t < nFrames; t++) clipFrames.push(readRgba(join(work, `clip_${String(t).padStart(4, '0')}.rgba`), width, height));
+    for (let t = 0; t < nFrames; t++) clipFrames.push(readRgba(join(work, `clip_${String(t).padStart(4, '0')}.rgba`), width, height, plate));
 
     // Contact sheet: the stills in the first row(s), 8 evenly spaced clip frames below.
     const cols = 4;
@@ -190,13 +208,13 @@ export default {
     '(no GPU) and writes DIR/contact_sheet.png, DIR/contact_sheet.txt (what each cell shows),',
     'DIR/stills/*.png and, when ffmpeg is on PATH, DIR/clip.mp4.',
     '',
-    'The default avatar is the synthetic test head (generated into build/fixtures on first use);',
-    'a trained default avatar will replace it.',
+    'The default avatar is demos/avatars/may_5s.dyntet, trained on the may_5s clip (see',
+    'demos/avatars/README.md); without it, the synthetic test head (generated into build/fixtures).',
     '',
     'Options:',
     '  --out DIR            output folder (default ./out)',
     '  --avatar FILE        render this .dyntet instead of the default avatar',
-    '  --frames N           render only the first N frames of the clip',
+    `  --frames N           render the first N frames of the clip (default ${DEFAULT_CLIP_FRAMES})`,
     '  --no-video           skip the MP4',
     '  --serve              instead: serve the gallery (demos/) on 127.0.0.1 and print its address',
     '  --port N             port for --serve (default 8080; 0 picks a free one)',
@@ -218,7 +236,7 @@ const GALLERY_TYPES: Record<string, string> = {
 async function serveGallery(o: DemoOptions): Promise<number> {
   const dist = join(REPO_ROOT, 'demos', 'dist');
   if (!existsSync(join(dist, 'index.html'))) {
-    if (!existsSync(DEFAULT_AVATAR)) writeSyntheticAvatar({ out: DEFAULT_AVATAR, resolution: 48, width: 320, height: 320 });
+    if (!existsSync(SYNTHETIC_AVATAR)) writeSyntheticAvatar({ out: SYNTHETIC_AVATAR, resolution: 48, width: 320, height: 320 });
     const build = join(REPO_ROOT, 'demos', 'build.mjs');
     const { buildGallery } = (await import(pathToFileURL(build).href)) as { buildGallery(): Promise<string> };
     await buildGallery();
