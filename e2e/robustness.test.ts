@@ -186,7 +186,7 @@ describe('clip playback', () => {
       p.dispose();
       return { clips, events, frames, endedPaused, t, unknown, stillPlaying };
     });
-    expect(r.clips).toEqual([{ name: 'talk', fps: 25, frames: 10, duration: 0.4 }]);
+    expect(r.clips).toEqual([{ name: 'talk', fps: 25, frames: 10, duration: 0.4, baked: false }]);
     expect(r.events.slice(0, 4)).toEqual(['load', 'play', 'pause', 'ended']);
     expect(r.events.at(-1)).toBe('pause');
     expect(r.frames).toBeGreaterThan(0);

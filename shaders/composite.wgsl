@@ -1,5 +1,6 @@
-// Stage 6: composite the textured head over the background plate, into the canvas (or an
+// Stage 7: composite the antialiased head over the background plate, into the canvas (or an
 // offscreen target for readback). A full-screen triangle; one fragment per output pixel.
+// Colours are premultiplied (render_ref.h step 8): out = rgb + (1 - alpha) * background.
 struct CompParams {
   width: u32, height: u32, bg_width: u32, bg_height: u32,
 }
@@ -21,5 +22,5 @@ fn fs(@builtin(position) frag: vec4f) -> @location(0) vec4f {
   let q = min(vec2u(vec2f(p) * vec2f(f32(P.bg_width), f32(P.bg_height)) / vec2f(f32(P.width), f32(P.height))),
               vec2u(P.bg_width - 1u, P.bg_height - 1u));
   let b = textureLoad(bg, q, 0);
-  return vec4f(mix(b.rgb, c.rgb, c.a), 1.0);
+  return vec4f(c.rgb + (1.0 - c.a) * b.rgb, 1.0);
 }

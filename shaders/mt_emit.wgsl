@@ -2,7 +2,8 @@
 // triangles at its scanned offset, in case-table order, so triangle ids match the CPU reference.
 // A surface vertex on edge (a, b), a < b, is p = (p_a s_b - p_b s_a) / (s_b - s_a) for both the
 // deformed and the canonical positions: the same formula, operand order included, as the C++.
-// Output per vertex, 8 u32: deformed xyz, canonical xyz, triangle id, unused.
+// Output per vertex, 8 u32: deformed xyz, canonical xyz, triangle id, tetrahedron id (which
+// antialias.wgsl uses to find the triangle's neighbours on the grid).
 struct EmitParams {
   box_min: vec4f,
   box_size: vec4f,
@@ -12,7 +13,7 @@ struct EmitParams {
 @group(0) @binding(2) var<storage, read> offsets: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 @group(0) @binding(4) var<uniform> E: EmitParams;
-@group(0) @binding(5) var<storage, read_write> draw_args: array<u32>;  // drawIndirect
+@group(0) @binding(5) var<storage, read_write> draw_args: array<u32>;  // drawIndirect, then dispatchIndirect
 @group(0) @binding(6) var<storage, read> total: array<u32>;             // top-level scan total
 
 // grid.h grid_vertex_position: min + extent * (i / R).
@@ -22,7 +23,7 @@ fn canonical(v: u32) -> vec3f {
   return E.box_min.xyz + E.box_size.xyz * u;
 }
 
-fn write_vertex(slot: u32, a0: u32, b0: u32, tri: u32) {
+fn write_vertex(slot: u32, a0: u32, b0: u32, tri: u32, tet: u32) {
   let a = min(a0, b0);
   let b = max(a0, b0);
   let va = verts[a];
@@ -33,7 +34,7 @@ fn write_vertex(slot: u32, a0: u32, b0: u32, tri: u32) {
   let o = slot * 8u;
   out[o] = bitcast<u32>(p.x); out[o + 1u] = bitcast<u32>(p.y); out[o + 2u] = bitcast<u32>(p.z);
   out[o + 3u] = bitcast<u32>(c.x); out[o + 4u] = bitcast<u32>(c.y); out[o + 5u] = bitcast<u32>(c.z);
-  out[o + 6u] = tri; out[o + 7u] = 0u;
+  out[o + 6u] = tri; out[o + 7u] = tet;
 }
 
 @compute @workgroup_size(256)
@@ -52,16 +53,24 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     if (tri >= G.max_tris) { return; }  // capacity reached: drop, never write out of bounds
     for (var j = 0u; j < 3u; j++) {
       let e = MT_EDGES[te[3u * k + j]];
-      write_vertex(tri * 3u + j, v[e.x], v[e.y], tri);
+      write_vertex(tri * 3u + j, v[e.x], v[e.y], tri, t);
     }
   }
 }
 
-// One invocation after the scan: the draw covers exactly the emitted triangles.
+// One invocation after the scan: the draw covers exactly the emitted triangles, and the
+// per-triangle antialiasing pass (64 per workgroup, rows of at most 65535 workgroups) too.
 @compute @workgroup_size(1)
 fn finish() {
-  draw_args[0] = min(total[0], G.max_tris) * 3u;
+  let n = min(total[0], G.max_tris);
+  draw_args[0] = n * 3u;
   draw_args[1] = 1u;
   draw_args[2] = 0u;
   draw_args[3] = 0u;
+  let groups = (n + 63u) / 64u;
+  let rows = max(1u, (groups + 65534u) / 65535u);
+  draw_args[4] = (groups + rows - 1u) / rows;
+  draw_args[5] = rows;
+  draw_args[6] = 1u;
+  draw_args[7] = 0u;
 }

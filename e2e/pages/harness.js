@@ -19,6 +19,7 @@ function frame(settings) {
 }
 
 let player = null;
+let clipDevice = null;
 
 window.harness = {
   dyntet,
@@ -53,6 +54,50 @@ window.harness = {
       for (let i = 0; i < 64; i++) p.drive(f);
       p.renderFrame();
       return toB64(await p.readPixels());
+    } finally {
+      p.dispose();
+      canvas.remove();
+    }
+  },
+  // The page-owned device renderClip's players share, requested once (call it before other tests
+  // create and destroy devices: on SwiftShader a requestAdapter() after destroyed devices are
+  // garbage-collected can hang).
+  async clipDevice() {
+    if (!clipDevice) {
+      const adapter = await navigator.gpu.requestAdapter();
+      clipDevice = await adapter.requestDevice({
+        requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
+      });
+    }
+    return true;
+  },
+  // Loads a .dyntet by URL (fetch, decodeAsset, assetToModel), gives each clip its baked deltas
+  // (the asset's BAKE chunks) unless assetToModel already did, and renders frame `frame` of clip 0
+  // on the shared device as RGBA8 base64. opts.baked: play from the baked deltas (else the
+  // deformation MLP); opts.zeroBaked: replace the deltas with zeros (shows which deltas are drawn).
+  async renderClip(url, width, height, frame, opts = {}) {
+    await window.harness.clipDevice();
+    const canvas = document.createElement('canvas');
+    canvas.width = width;
+    canvas.height = height;
+    document.body.appendChild(canvas);
+    const p = new Player(canvas, { device: clipDevice });
+    try {
+      const r = await fetch(url);
+      const asset = await dyntet.decodeAsset(new Uint8Array(await r.arrayBuffer()));
+      const model = await dyntet.assetToModel(asset);
+      for (const b of asset.baked) {
+        const clip = model.clips.find((c) => c.name === b.clip);
+        if (clip && !clip.baked) clip.baked = b.deltas;
+        if (clip && opts.zeroBaked) clip.baked = new Float32Array(clip.baked.length);
+      }
+      await p.loadModel(model);
+      p.bakedPlayback = !!opts.baked;
+      const info = p.clips[0];
+      p.play(0);
+      p.pause();
+      p.seek(frame / info.fps);
+      return { info, bakedPlayback: p.bakedPlayback, pixels: toB64(await p.readPixels()) };
     } finally {
       p.dispose();
       canvas.remove();

@@ -2,7 +2,10 @@
 // checks that model.h's forward math gives it the intended behaviour, and dumps marching-tets
 // meshes of any .dyntet at given coefficients for tests.
 //
-//   make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N]
+//   make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N] [--bake]
+//     --bake also stores, for every clip, its baked per-frame deltas (a BAKE chunk, f16, direct
+//     form): the deformation MLP's output for each active vertex at each frame's condition window,
+//     so a player replaying the deltas draws what running the MLP draws.
 //   make_synthetic_avatar check [--resolution R]
 //   make_synthetic_avatar mesh --in FILE [--set name=value ...] --out FILE.json
 //
@@ -30,7 +33,7 @@ namespace {
 
 const char* kUsage =
     "usage:\n"
-    "  make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N]\n"
+    "  make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N] [--bake]\n"
     "  make_synthetic_avatar check [--resolution R]\n"
     "  make_synthetic_avatar mesh --in FILE.dyntet --out FILE.json [--set blendshapeName=value ...]\n"
     "  make_synthetic_avatar render --in FILE.dyntet --out FILE.rgba [--set name=value ...] [--yaw DEG] [--pitch DEG]\n"
@@ -161,6 +164,40 @@ GridSpec grid_of(const AssetMetadata& m) {
   return g;
 }
 
+// Baked deltas of every clip of an asset (render_ref.h step 2): per frame, the condition of the
+// frame's window (model.h clamp rule) and deform_vertex of every active vertex, (dx, dy, dz,
+// dsdf) per vertex, in the direct form.
+void bake_clips(Asset& asset) {
+  const AssetMetadata& m = asset.metadata;
+  const int R = m.grid_res, W = m.condition.window;
+  const size_t na = asset.active.size();
+  for (const Clip& c : asset.clips) {
+    const uint32_t frames = c.coefficients.shape[0];
+    BakedClip b;
+    b.clip = c.name;
+    b.frames = frames;
+    b.active = (uint32_t)na;
+    b.deltas.shape = {frames, (uint32_t)(na * 4)};
+    b.deltas.encoding = Encoding{DType::F16, QuantMode::None};
+    b.deltas.data.assign((size_t)frames * na * 4, 0.f);
+    std::vector<float> win;
+    for (uint32_t f = 0; f < frames; ++f) {
+      preview::clip_window(c, (int)f, W, win);
+      float cond[kMaxWidth];
+      condition_forward(m.condition, asset.condition.data.data(), win.data(), cond);
+      for (size_t i = 0; i < na; ++i) {
+        const int32_t v = (int32_t)asset.active[i];
+        int32_t ijk[3];
+        grid_vertex_ijk(R, v, ijk);
+        const float u[3] = {(float)ijk[0] / (float)R, (float)ijk[1] / (float)R, (float)ijk[2] / (float)R};
+        float* d = &b.deltas.data[((size_t)f * na + i) * 4];
+        deform_vertex(m.deform, asset.deform.data.data(), u, cond, m.condition.out_dim, asset.elastic.data[v], d, &d[3]);
+      }
+    }
+    asset.baked.push_back(std::move(b));
+  }
+}
+
 bool write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream f(path, std::ios::binary);
   if (!f) return false;
@@ -168,10 +205,12 @@ bool write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   return (bool)f;
 }
 
-int cmd_write(const std::string& out_path, const synth::Options& o) {
+int cmd_write(const std::string& out_path, const synth::Options& o, bool bake) {
   const synth::Avatar a = synth::build(o);
   std::vector<uint8_t> bytes;
-  const AssetStatus st = write_asset(to_asset(a), bytes);
+  Asset asset = to_asset(a);
+  if (bake) bake_clips(asset);
+  const AssetStatus st = write_asset(asset, bytes);
   if (!st.ok()) {
     std::fprintf(stderr, "make_synthetic_avatar: the asset writer refused the avatar (%s): %s\n", asset_error_name(st.code), st.message.c_str());
     return 1;
@@ -180,7 +219,8 @@ int cmd_write(const std::string& out_path, const synth::Options& o) {
     std::fprintf(stderr, "make_synthetic_avatar: cannot write %s: check that its folder exists and is writable\n", out_path.c_str());
     return 1;
   }
-  std::printf("wrote %s: %zu bytes, grid R=%d, %dx%d, clip of %d frames\n", out_path.c_str(), bytes.size(), o.grid_res, o.width, o.height, o.clip_frames);
+  std::printf("wrote %s: %zu bytes, grid R=%d, %dx%d, clip of %d frames%s\n", out_path.c_str(), bytes.size(), o.grid_res, o.width, o.height,
+              o.clip_frames, bake ? ", baked" : "");
   return 0;
 }
 
@@ -443,6 +483,7 @@ int main(int argc, char** argv) {
     float bs[kNumBlendshapes] = {0};
     float yaw = 0.f, pitch = 0.f;
     int clip_index = -1, frames = 0;
+    bool bake = false;
     auto parse_float = [](const std::string& flag, const std::string& v) {
       char* end = nullptr;
       const float f = std::strtof(v.c_str(), &end);
@@ -459,6 +500,7 @@ int main(int argc, char** argv) {
       else if (flag == "--in") in = value();
       else if (flag == "--resolution") o.grid_res = parse_int(flag, value(), 4, 192);
       else if (flag == "--frames") o.clip_frames = frames = parse_int(flag, value(), 1, 100000);
+      else if (flag == "--bake") bake = true;
       else if (flag == "--clip") clip_index = parse_int(flag, value(), 0, 1000000);
       else if (flag == "--yaw") yaw = parse_float(flag, value());
       else if (flag == "--pitch") pitch = parse_float(flag, value());
@@ -483,7 +525,7 @@ int main(int argc, char** argv) {
     }
     if (verb == "write") {
       if (out.empty()) throw UsageFail{"write needs --out FILE"};
-      return cmd_write(out, o);
+      return cmd_write(out, o, bake);
     }
     if (verb == "check") return cmd_check(o);
     if (verb == "mesh") {

@@ -49,6 +49,12 @@ export interface ModelClip {
   blendshapes: Float32Array;
   /** frames x 16 pose values, frame-major (column-major 4x4 each). */
   poses: Float32Array;
+  /**
+   * Baked deformation of this clip (the asset's BAKE chunk, expanded): frames x active x 4 values,
+   * (dx, dy, dz, dsdf) per active vertex in the order of the active list. When present the player
+   * uses them instead of running the deformation MLP while it plays the clip.
+   */
+  baked?: Float32Array | null;
 }
 
 export interface ModelData {
@@ -216,11 +222,18 @@ export function validateModel(m: ModelData, limits?: GPUSupportedLimits): void {
   checkLen('hashTables', m.hashTables, g.levels * 2 ** g.log2Table * g.features);
   checkLen('textureParams', m.textureParams, mlpParamCount(m.textureMlp));
   if (m.background) checkLen('background', m.background, m.width * m.height * 4);
+  let nActive = -1;
   for (const clip of m.clips) {
     if (!(clip.fps > 0 && clip.fps <= 1000)) bad(`clip "${clip.name}" fps = ${clip.fps}`);
     const n = clip.blendshapes.length / 52;
     intIn(`clip "${clip.name}" frames`, n, 1, LIMITS.maxClipFrames);
     checkLen(`clip "${clip.name}" poses`, clip.poses, n * 16);
+    if (clip.baked) {
+      if (nActive < 0) nActive = activeVertices(m).length;
+      if (nActive === 0) bad(`clip "${clip.name}" has baked deltas but the avatar has no active vertices`);
+      checkLen(`clip "${clip.name}" baked deltas`, clip.baked, n * nActive * 4);
+      for (let i = 0; i < clip.baked.length; i++) if (!Number.isFinite(clip.baked[i])) bad(`clip "${clip.name}" baked delta ${i} is not finite`);
+    }
   }
   if (limits) {
     const biggest = Math.max(m.hashTables.byteLength, nv * 16, 6 * m.gridRes ** 3 * 4);

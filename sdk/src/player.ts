@@ -34,6 +34,8 @@ export interface ClipInfo {
   fps: number;
   frames: number;
   duration: number;
+  /** Whether the clip carries baked per-frame deltas (played without the deformation MLP). */
+  baked: boolean;
 }
 
 let defaultDecoder: AssetDecoder | null = null;
@@ -102,6 +104,7 @@ export class Player extends EventTarget {
   /** Restart a clip when it ends. */
   loop = false;
   private playing = false;
+  private useBaked = true;
 
   constructor(canvas: HTMLCanvasElement | OffscreenCanvas, options: PlayerOptions = {}) {
     super();
@@ -113,8 +116,29 @@ export class Player extends EventTarget {
   get clips(): ClipInfo[] {
     return (this.model?.clips ?? []).map((c) => {
       const frames = c.blendshapes.length / NUM_BLENDSHAPES;
-      return { name: c.name, fps: c.fps, frames, duration: frames / c.fps };
+      return { name: c.name, fps: c.fps, frames, duration: frames / c.fps, baked: !!c.baked };
     });
+  }
+
+  /**
+   * Play clips from their baked deltas when they have them (default true); false runs the
+   * deformation MLP for every frame instead (comparisons, debugging).
+   */
+  get bakedPlayback(): boolean {
+    return this.useBaked;
+  }
+
+  set bakedPlayback(on: boolean) {
+    this.useBaked = !!on;
+    // Takes effect from the next rendered frame.
+    if (this.renderer && this.model && this.mode.kind === 'clip') this.applyClip(this.renderer, this.mode.index);
+  }
+
+  /** Uploads clip `index`'s coefficient track and selects its baked deltas (or the MLP). */
+  private applyClip(r: Renderer, index: number): void {
+    const clip = this.model!.clips[index];
+    r.writeTrack(clip.blendshapes);
+    r.setBakedTrack(this.useBaked && clip.baked ? clip.baked : null);
   }
 
   get paused(): boolean {
@@ -234,7 +258,7 @@ export class Player extends EventTarget {
       const mode = this.mode;
       await this.install(model, ++this.loadToken);
       this.mode = mode;
-      if (mode.kind === 'clip') this.renderer!.writeTrack(model.clips[mode.index].blendshapes);
+      if (mode.kind === 'clip') this.applyClip(this.renderer!, mode.index);
       this.dispatchEvent(new Event('restored'));
       if (wasPlaying) this.renderFrame();
     } catch (e) {
@@ -271,7 +295,7 @@ export class Player extends EventTarget {
     if (!clips[index]) throw new PlayerError('UNKNOWN_CLIP', 'this avatar has no baked clips; drive it with player.drive(frame)');
     if (this.mode.kind !== 'clip' || this.mode.index !== index) {
       this.mode = { kind: 'clip', index };
-      r.writeTrack(clips[index].blendshapes);
+      this.applyClip(r, index);
       this.time = 0;
     }
     if (this.playing) return;
@@ -311,6 +335,7 @@ export class Player extends EventTarget {
       this.pause();
       this.mode = { kind: 'live' };
       this.liveFrames = 0;
+      r.setBakedTrack(null);
     }
     r.writeFrame(this.liveFrames, bs);
     this.liveFrames++;

@@ -2,6 +2,7 @@
 // typed wrapper: the ground truth the WebGPU player's frames are compared with, and the renderer
 // of the demo when there is no GPU. Not part of the player's core entry: import it from its own
 // entry point so pages that only play never load it.
+import type { AssetBakedClip, AssetClip } from './asset.js';
 import { NUM_BLENDSHAPES, POSE_SIZE, type CoefficientFrame } from './coefficients.js';
 
 // The exports of the emscripten module that holds render_ref_capi.cpp (the names it declares).
@@ -94,6 +95,30 @@ export class ReferenceRenderer {
     wasm._free(ptr);
     if (!handle) throw new ReferenceRendererError('OPEN_FAILED', readCString(wasm.HEAPU8, wasm._dt_ref_error(0)));
     return new ReferenceRenderer(wasm, handle);
+  }
+
+  /**
+   * The input of frame t of an asset clip (decodeAsset's `clips[i]`): the frame's condition window
+   * (model.h's clamp rule over the clip), its pose and, when `baked` (the clip's entry of
+   * `asset.baked`) is given, the frame's baked deltas, which then replace the deformation MLP as
+   * the player does when it plays a baked clip.
+   */
+  clipFrameInput(clip: AssetClip, t: number, baked?: AssetBakedClip | null): ReferenceFrameInput {
+    const per = NUM_BLENDSHAPES + POSE_SIZE;
+    if (!Number.isInteger(t) || t < 0 || t >= clip.frames || clip.coefficients.length !== clip.frames * per)
+      throw new ReferenceRendererError('BAD_INPUT', `frame ${t} is not a frame of clip "${clip.name}" (${clip.frames} frames)`);
+    const window = new Float32Array(this.window * NUM_BLENDSHAPES);
+    const half = Math.floor((this.window - 1) / 2);
+    for (let j = 0; j < this.window; ++j) {
+      const f = Math.min(Math.max(t + j - half, 0), clip.frames - 1);
+      window.set(clip.coefficients.subarray(f * per, f * per + NUM_BLENDSHAPES), j * NUM_BLENDSHAPES);
+    }
+    const pose = clip.coefficients.slice(t * per + NUM_BLENDSHAPES, (t + 1) * per);
+    if (!baked) return { window, pose };
+    const n = this.activeCount * 4;
+    if (baked.clip !== clip.name || baked.frames !== clip.frames || baked.deltas.length !== baked.frames * n)
+      throw new ReferenceRendererError('BAD_INPUT', `baked deltas of "${baked.clip}" (${baked.frames} frames) do not belong to clip "${clip.name}" of this asset`);
+    return { window, pose, baked: baked.deltas.subarray(t * n, (t + 1) * n) };
   }
 
   render(input: ReferenceFrameInput): ReferenceImage {

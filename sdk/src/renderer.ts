@@ -1,8 +1,10 @@
 /**
  * The GPU side of the player: owns the pipelines, buffers and textures of one avatar on one device.
  * Everything is created in the constructor (and on resize); a frame only writes uniforms and
- * records passes: condition -> deform -> marching tets (count, prefix sum, emit, indirect args) ->
- * raster G-buffer -> texture -> composite. No readback on the frame path.
+ * records passes: condition -> deform (MLP, or a baked clip's deltas) -> marching tets (count,
+ * prefix sum, emit, indirect args) -> raster G-buffer -> texture -> antialiasing (per triangle:
+ * adjacency and silhouette mask; per pixel: the gather over neighbour pairs) -> composite. No
+ * readback on the frame path, and no buffer or texture is created there.
  */
 import mlpWgsl from '../../shaders/mlp.wgsl';
 import tetsWgsl from '../../shaders/tets.wgsl';
@@ -13,17 +15,18 @@ import scanWgsl from '../../shaders/scan.wgsl';
 import mtEmitWgsl from '../../shaders/mt_emit.wgsl';
 import rasterWgsl from '../../shaders/raster.wgsl';
 import textureWgsl from '../../shaders/texture.wgsl';
+import antialiasWgsl from '../../shaders/antialias.wgsl';
 import compositeWgsl from '../../shaders/composite.wgsl';
 import { activeVertices, hashgridLevels, type ModelData } from './model.js';
 
 /** Live GPU objects created by all renderers; a debug aid for leak tests. */
 export const gpuObjectCount = { buffers: 0, textures: 0 };
 
-export const STAGES = ['condition', 'deform', 'marching', 'raster', 'texture', 'composite'] as const;
+export const STAGES = ['condition', 'deform', 'marching', 'raster', 'texture', 'antialias', 'composite'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface RendererOptions {
-  /** Upper bound of emitted triangles (GPU memory: 96 bytes each). */
+  /** Upper bound of emitted triangles (GPU memory: 96 bytes each, and 16 for antialiasing). */
   maxTriangles?: number;
   /** Record per-stage GPU timestamps when the device has 'timestamp-query'. */
   timings?: boolean;
@@ -52,6 +55,8 @@ interface Pipelines {
   finish: GPUComputePipeline;
   raster: GPURenderPipeline;
   texture: GPUComputePipeline;
+  aaTri: GPUComputePipeline;
+  aaPixel: GPUComputePipeline;
   composite: Map<GPUTextureFormat, GPURenderPipeline>;
   compositeModule: GPUShaderModule;
 }
@@ -67,6 +72,7 @@ function pipelines(device: GPUDevice): Pipelines {
   const scanModule = mod(scanWgsl);
   const emitModule = mod(tetsWgsl + mtEmitWgsl);
   const rasterModule = mod(rasterWgsl);
+  const aaModule = mod(tetsWgsl + antialiasWgsl);
   const p: Pipelines = {
     cond: compute(mod(conditionWgsl)),
     deform: compute(mod(mlpWgsl + deformWgsl)),
@@ -94,6 +100,8 @@ function pipelines(device: GPUDevice): Pipelines {
       depthStencil: { format: 'depth32float', depthWriteEnabled: true, depthCompare: 'less' },
     }),
     texture: compute(mod(mlpWgsl + textureWgsl)),
+    aaTri: compute(aaModule, 'tri_main'),
+    aaPixel: compute(aaModule, 'pixel_main'),
     composite: new Map(),
     compositeModule: mod(compositeWgsl),
   };
@@ -125,11 +133,15 @@ export class Renderer {
   private active: GPUBuffer;
   private nActive = 0;
   private deformInitParams!: GPUBuffer;
+  private deformBakedParams!: GPUBuffer;
+  private baked: GPUBuffer;
+  private bakedTrack: Float32Array | null = null;
   private gridParams: GPUBuffer;
   private emitParams: GPUBuffer;
   private scanLevels: { n: number; data: GPUBuffer; sums: GPUBuffer; params: GPUBuffer }[] = [];
   private triVerts: GPUBuffer;
   private drawArgs: GPUBuffer;
+  private triInfo: GPUBuffer;
   private camera: GPUBuffer;
   private texParams: GPUBuffer;
   private texWeights: GPUBuffer;
@@ -138,6 +150,7 @@ export class Renderer {
   private bg: GPUTexture;
   // Size-dependent
   private color!: GPUBuffer;
+  private aaColor!: GPUBuffer;
   private canonTex!: GPUTexture;
   private idTex!: GPUTexture;
   private depthTex!: GPUTexture;
@@ -151,10 +164,13 @@ export class Renderer {
   private pFinish: GPUComputePipeline;
   private pRaster: GPURenderPipeline;
   private pTexture: GPUComputePipeline;
+  private pAaTri: GPUComputePipeline;
+  private pAaPixel: GPUComputePipeline;
   private pComposite: Map<GPUTextureFormat, GPURenderPipeline>;
   private compositeModule: GPUShaderModule;
   private bgCond!: GPUBindGroup;
   private bgDeform!: GPUBindGroup;
+  private bgDeformBaked!: GPUBindGroup;
   private bgCount!: GPUBindGroup;
   private bgScan: GPUBindGroup[] = [];
   private bgAdd: GPUBindGroup[] = [];
@@ -162,6 +178,8 @@ export class Renderer {
   private bgFinish!: GPUBindGroup;
   private bgRaster!: GPUBindGroup;
   private bgTexture!: GPUBindGroup;
+  private bgAaTri!: GPUBindGroup;
+  private bgAaPixel!: GPUBindGroup;
   private bgComposite = new Map<GPUTextureFormat, GPUBindGroup>();
   // Scratch for uniforms, reused every frame.
   private condU = new Uint32Array(24);
@@ -206,11 +224,15 @@ export class Renderer {
       u[16] = this.nActive;
       f[17] = m.sdfDeltaScale;
       u[18] = m.freezeSdfDelta ? 1 : 0;
-      u[19] = 0;
+      u[19] = 0;  // mode: MLP
       device.queue.writeBuffer(this.deformParams, 0, ab);
-      u[19] = 1;
+      u[19] = 1;  // rest state of every vertex
       this.deformInitParams = this.data(u, U.UNIFORM);
+      u[19] = 2;  // baked deltas
+      this.deformBakedParams = this.data(u, U.UNIFORM);
     }
+    // One frame of baked deltas (active x 4 floats), rewritten per frame of a baked clip.
+    this.baked = this.buffer(this.nActive * 16, U.STORAGE | U.COPY_DST);
     this.active = this.data(activeVertices(m).length ? activeVertices(m) : new Uint32Array(4), U.STORAGE);
     this.deformWeights = this.data(m.deformParams, U.STORAGE);
     this.sdf = this.data(m.sdf, U.STORAGE);
@@ -231,7 +253,10 @@ export class Renderer {
       data = sums;
     }
     this.triVerts = this.buffer(this.maxTris * 3 * 32, U.STORAGE | U.VERTEX);
-    this.drawArgs = this.buffer(16, U.STORAGE | U.INDIRECT | U.COPY_SRC);
+    // drawIndirect args, then the antialiasing pass's dispatchIndirect args (mt_emit.wgsl finish).
+    this.drawArgs = this.buffer(32, U.STORAGE | U.INDIRECT | U.COPY_SRC);
+    // Antialiasing, per triangle: the triangles across its 3 edges and its silhouette mask.
+    this.triInfo = this.buffer(this.maxTris * 16, U.STORAGE);
     // Raster
     this.camera = this.buffer(80, U.UNIFORM | U.COPY_DST);
     // Texture
@@ -254,14 +279,19 @@ export class Renderer {
     this.pFinish = pl.finish;
     this.pRaster = pl.raster;
     this.pTexture = pl.texture;
+    this.pAaTri = pl.aaTri;
+    this.pAaPixel = pl.aaPixel;
     this.pComposite = pl.composite;
     this.compositeModule = pl.compositeModule;
 
     this.bgCond = this.bind(this.pCond, [this.condParams, this.condWeights, this.frames, this.cond]);
-    this.bgDeform = this.bind(this.pDeform, [this.deformParams, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts, this.active]);
+    const deformRes = (params: GPUBuffer) =>
+      this.bind(this.pDeform, [params, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts, this.active, this.baked]);
+    this.bgDeform = deformRes(this.deformParams);
+    this.bgDeformBaked = deformRes(this.deformBakedParams);
     {
       // Rest state of every vertex, once: inactive vertices keep it for the avatar's lifetime.
-      const init = this.bind(this.pDeform, [this.deformInitParams, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts, this.active]);
+      const init = deformRes(this.deformInitParams);
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
       pass.setPipeline(this.pDeform);
@@ -287,6 +317,9 @@ export class Renderer {
       ],
     });
     this.bgRaster = this.bind(this.pRaster, [this.camera]);
+    this.bgAaTri = this.bindAt(this.pAaTri, {
+      0: this.gridParams, 1: this.verts, 2: offsets, 3: top, 4: this.triVerts, 5: this.camera, 7: this.triInfo, 8: this.compParams,
+    });
 
     if (opts.timings && device.features.has('timestamp-query')) {
       this.querySet = device.createQuerySet({ type: 'timestamp', count: STAGES.length * 2 });
@@ -348,10 +381,18 @@ export class Renderer {
     });
   }
 
+  private bindAt(p: GPUComputePipeline, res: Record<number, GPUBuffer | GPUTextureView>): GPUBindGroup {
+    return this.device.createBindGroup({
+      layout: p.getBindGroupLayout(0),
+      entries: Object.entries(res).map(([b, r]) => ({ binding: Number(b), resource: 'mapState' in r ? { buffer: r } : r })),
+    });
+  }
+
   /** Recreates the size-dependent targets (G-buffer, colour). */
   resize(width: number, height: number): void {
     if (width === this.width && height === this.height) return;
     if (this.color) this.releaseBuffer(this.color);
+    if (this.aaColor) this.releaseBuffer(this.aaColor);
     for (const t of [this.canonTex, this.idTex, this.depthTex, this.readTex]) if (t) this.releaseTexture(t);
     if (this.readBuf) this.releaseBuffer(this.readBuf);
     this.readTex = null;
@@ -360,6 +401,7 @@ export class Renderer {
     this.height = height;
     const m = this.model;
     this.color = this.buffer(width * height * 16, U.STORAGE);
+    this.aaColor = this.buffer(width * height * 16, U.STORAGE);
     this.canonTex = this.texture([width, height], 'rgba32float', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
     this.idTex = this.texture([width, height], 'r32uint', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
     this.depthTex = this.texture([width, height], 'depth32float', TU.RENDER_ATTACHMENT);
@@ -374,12 +416,26 @@ export class Renderer {
     this.device.queue.writeBuffer(this.texParams, 0, ab);
     this.device.queue.writeBuffer(this.compParams, 0, new Uint32Array([width, height, m.width, m.height]));
     this.bgTexture = this.bind(this.pTexture, [this.texParams, this.texWeights, this.tables, this.cond, this.canonTex.createView(), this.idTex.createView(), this.color]);
+    this.bgAaPixel = this.bindAt(this.pAaPixel, {
+      4: this.triVerts, 5: this.camera, 7: this.triInfo, 8: this.compParams, 9: this.idTex.createView(), 10: this.color, 11: this.aaColor,
+    });
     this.bgComposite.clear();
   }
 
   /** Uploads one frame of blendshapes into ring slot `k % capacity`. */
   writeFrame(k: number, blendshapes: Float32Array): void {
     this.device.queue.writeBuffer(this.frames, (k % this.frameCapacity) * 208, blendshapes.buffer, blendshapes.byteOffset, 208);
+  }
+
+  /**
+   * Baked deltas of the clip being played (frames x active x 4: dx, dy, dz, dsdf per active vertex),
+   * or null to run the deformation MLP. Kept by reference; render() uploads frame t's deltas into a
+   * preallocated buffer.
+   */
+  setBakedTrack(deltas: Float32Array | null): void {
+    if (deltas && (this.nActive === 0 || deltas.length === 0 || deltas.length % (this.nActive * 4) !== 0))
+      throw new Error(`baked deltas have ${deltas.length} values, not a whole number of frames of ${this.nActive} x 4`);
+    this.bakedTrack = deltas;
   }
 
   /** Uploads a whole baked track (frames x 52) from slot 0. */
@@ -400,7 +456,7 @@ export class Renderer {
     }
     let b = this.bgComposite.get(format);
     if (!b) {
-      b = this.bind(p, [this.compParams, this.color, this.bg.createView()]);
+      b = this.bind(p, [this.compParams, this.aaColor, this.bg.createView()]);
       this.bgComposite.set(format, b);
     }
     return [p, b];
@@ -431,6 +487,12 @@ export class Renderer {
     cam[18] = m.znear;
     cam[19] = m.zfar;
     d.queue.writeBuffer(this.camera, 0, cam);
+    const bt = this.bakedTrack;
+    if (bt) {
+      const stride = this.nActive * 16;
+      const f = Math.min(Math.max(t, 0), bt.byteLength / stride - 1);
+      d.queue.writeBuffer(this.baked, 0, bt.buffer, bt.byteOffset + f * stride, stride);
+    }
 
     const enc = d.createCommandEncoder();
     let pass = enc.beginComputePass({ timestampWrites: this.ts(0) });
@@ -440,7 +502,7 @@ export class Renderer {
     pass.end();
     pass = enc.beginComputePass({ timestampWrites: this.ts(1) });
     pass.setPipeline(this.pDeform);
-    pass.setBindGroup(0, this.bgDeform);
+    pass.setBindGroup(0, bt ? this.bgDeformBaked : this.bgDeform);
     if (this.nActive > 0) pass.dispatchWorkgroups(...dispatch2d(this.nActive, 64));
     pass.end();
     pass = enc.beginComputePass({ timestampWrites: this.ts(2) });
@@ -482,10 +544,18 @@ export class Renderer {
     pass.setBindGroup(0, this.bgTexture);
     pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 8));
     pass.end();
+    pass = enc.beginComputePass({ timestampWrites: this.ts(5) });
+    pass.setPipeline(this.pAaTri);
+    pass.setBindGroup(0, this.bgAaTri);
+    pass.dispatchWorkgroupsIndirect(this.drawArgs, 16);
+    pass.setPipeline(this.pAaPixel);
+    pass.setBindGroup(0, this.bgAaPixel);
+    pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 8));
+    pass.end();
     const [cp, cb] = this.compositePipeline(target.format);
     const out = enc.beginRenderPass({
       colorAttachments: [{ view: target.createView(), loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 1] }],
-      timestampWrites: this.ts(5),
+      timestampWrites: this.ts(6),
     });
     out.setPipeline(cp);
     out.setBindGroup(0, cb);
