@@ -38,6 +38,14 @@ describe('fit artifacts', () => {
     expect(html).toMatch(/canonical\.obj/);
   });
 
+  it('eval takes the run directory: its dataset, its held-out renders, results in the run', () => {
+    const r = cli('eval', run, '--no-lmd', '--no-video', '--quiet');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ours \(over plate\)/);
+    const e = JSON.parse(readFileSync(join(run, 'eval-results', 'eval.json'), 'utf8'));
+    expect(e.methods.map((m: { name: string }) => m.name).join(' ')).toMatch(/ours.*baseline/);
+  }, 120_000);
+
   it('indexes a triangle soup by merging shared corners', () => {
     const soup = new Float32Array([0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0]);
     const m = indexSoup(soup);

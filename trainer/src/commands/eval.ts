@@ -1,6 +1,9 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { type Command, UsageError } from './command.js';
 
 const USAGE = `Usage: dyntet-train eval <dataset> --out <dir> [options]
+       dyntet-train eval <fit-run>              (its dataset, its eval/ renders, <run>/eval-results)
 
 Scores held-out frames of a prepared dataset (the last 20% by default, never trained on):
 PSNR and SSIM over the full frame and over the head box, and the landmark distance (LMD)
@@ -58,6 +61,18 @@ export default {
   async run(args: string[]): Promise<number> {
     const { o, pos } = parse(args);
     if (pos.length !== 1) throw new UsageError(`expected one dataset folder, got ${pos.length}; usage: dyntet-train eval <dataset> --out <dir>`);
+    // A fit run directory stands for its dataset, its held-out renders and its eval-results/ folder.
+    const runJson = join(pos[0], 'run.json');
+    if (existsSync(runJson)) {
+      const info = JSON.parse(readFileSync(runJson, 'utf8')) as { dataset?: string };
+      if (!info.dataset) throw new UsageError(`${runJson} names no dataset`);
+      if (o.rendered === undefined) {
+        if (!existsSync(join(pos[0], 'eval'))) throw new UsageError(`${pos[0]} has no eval/ frames yet: the run has not finished (fit writes them at its last step)`);
+        o.rendered = join(pos[0], 'eval');
+      }
+      o.out ??= join(pos[0], 'eval-results');
+      pos[0] = resolve(pos[0], info.dataset);
+    }
     if (typeof o.out !== 'string') throw new UsageError('--out <dir> is required: the folder to write the results to');
     const feather = o.feather === undefined ? undefined : Number(o.feather);
     if (feather !== undefined && !(feather >= 0 && feather < 1)) throw new UsageError(`--feather must be a fraction in [0, 1), got "${o.feather}"`);
