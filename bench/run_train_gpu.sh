@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # On the GPU machine, in one command: build the CUDA trainer and its addon, train on packed
 # datasets (bench/pack_dataset.sh) in parallel, export each run, and put what came out under $OUT.
-#   NODE_BIN=/path/node [ATTRIBUTION="where the clip came from"] bash bench/run_train_gpu.sh <minutes> <config.json> <packed.tar>...
+#   NODE_BIN=/path/node [ATTRIBUTION="where the clip came from"] [BUDGETS="3MB 1MB"] bash bench/run_train_gpu.sh <minutes> <config.json> <packed.tar>...
 # Needs: trainer/dist, sdk/dist, wasm/out, node_modules/{node-addon-api,node-api-headers,@dyntet}.
-# Per run, $OUT/<name>.tar holds log.jsonl, run.json, export.json, the asset, meshes/, report/ and
+# Per run, $OUT/<name>.tar holds log.jsonl, run.json, export.json, the asset, report.html and
 # val/ (held-out frames beside the real ones); $OUT/<name>-eval.tar the held-out renders for eval.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,10 +43,17 @@ PY
     run="$WORK/run-$name"
     node trainer/bin/dyntet-train.mjs fit "$WORK/$name" --out "$run" --device cuda --config "$CONFIG" \
       --time-limit "$MINUTES" --quiet > "$OUT/$name-fit.txt" 2>&1
-    node trainer/bin/dyntet-train.mjs export "$run" --out "$run/$name.dyntet" --device cuda --check 4 ${ATTRIBUTION:+--attribution "$ATTRIBUTION"} > "$OUT/$name-export.txt" 2>&1
-    # Two tars (16 MiB each at most come back): the held-out renders, and the rest.
+    # Size-vs-quality curve: the same run exported at smaller budgets (BUDGETS="3MB 2MB 1MB").
+    for b in ${BUDGETS:-}; do
+      node trainer/bin/dyntet-train.mjs export "$run" --out "$run/$name-$b.dyntet" --device cuda --check 4 --min-psnr 0 --json \
+        | tail -1 | sed "s/^{/{\"budget\":\"$b\",/" >> "$OUT/$name-curve.jsonl" 2>&1
+    done
+    node trainer/bin/dyntet-train.mjs export "$run" --out "$run/$name.dyntet" --device cuda --check 4 ${ATTRIBUTION:+--attribution "$ATTRIBUTION"} > "$OUT/$name-export.txt" 2>&1  # last: export.json is its
+    # Two tars (16 MiB each at most come back): the held-out renders, and the rest (meshes stay:
+    # several MB of OBJ each).
     mkdir -p "$WORK/pack-$name/val" "$WORK/eval-$name"
-    cp -r "$run/log.jsonl" "$run/run.json" "$run/export.json" "$run/$name.dyntet" "$run/meshes" "$run/report" "$WORK/pack-$name/" 2>/dev/null
+    cp -r "$run/log.jsonl" "$run/run.json" "$run/export.json" "$run/$name.dyntet" "$WORK/pack-$name/" 2>/dev/null
+    cp "$run/report/index.html" "$WORK/pack-$name/report.html" 2>/dev/null
     cp "$run"/val/*.png "$WORK/pack-$name/val/" 2>/dev/null
     cp -r "$run/eval" "$WORK/eval-$name/" 2>/dev/null
     tar -C "$WORK" -cf "$OUT/$name.tar" "pack-$name"

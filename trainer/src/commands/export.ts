@@ -40,8 +40,8 @@ export function formatTable(r: ExportResult): string {
   lines.push('', `precision tier ${r.report.tier}: ${r.report.tierDescription}; ${r.report.activeVertices.toLocaleString('en-US')} active vertices` +
     (r.report.basis ? `; baked deltas ${r.report.basis} components, RMS error ${r.report.bakeRms.toExponential(2)} cm (max ${r.report.bakeMax.toExponential(2)})` : '; no baked deltas'));
   if (r.checks.length) {
-    lines.push('', '| held-out frame | PSNR live (dB) | PSNR baked (dB) |', '| ---: | ---: | ---: |');
-    for (const c of r.checks) lines.push(`| ${c.frame} | ${c.psnrLive.toFixed(2)} | ${c.psnrBaked === null ? '-' : c.psnrBaked.toFixed(2)} |`);
+    lines.push('', '| held-out frame | vs trainer, live (dB) | vs trainer, baked (dB) | vs real frame, live (dB) |', '| ---: | ---: | ---: | ---: |');
+    for (const c of r.checks) lines.push(`| ${c.frame} | ${c.psnrLive.toFixed(2)} | ${c.psnrBaked === null ? '-' : c.psnrBaked.toFixed(2)} | ${c.psnrRealLive.toFixed(2)} |`);
     lines.push('', `asset vs trainer: lowest PSNR ${r.minPsnr.toFixed(2)} dB (reference renderer against the trained model, over the plate)`);
   }
   return lines.join('\n');

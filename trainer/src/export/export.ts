@@ -31,7 +31,8 @@ export interface ExportArgs {
   attribution?: string;
 }
 
-export interface FrameCheck { frame: number; psnrLive: number; psnrBaked: number | null }
+/** PSNR of the asset's render against the trainer's (live and baked), and of the live render against the real frame. */
+export interface FrameCheck { frame: number; psnrLive: number; psnrBaked: number | null; psnrRealLive: number }
 export interface ExportResult { bytes: Uint8Array; report: ExportReport; checks: FrameCheck[]; minPsnr: number }
 
 /** The WebAssembly build of the reference renderer (wasm/out, made by `npm run build:wasm`). */
@@ -111,9 +112,14 @@ export async function exportRun(a: ExportArgs): Promise<ExportResult> {
       };
       // The trainer's float output rounded to 8 bits as the reference's is, so both carry the same quantisation.
       const want8 = want.map((v) => Math.round(Math.min(1, Math.max(0, v)) * 255) / 255);
-      const live = psnr(toFloat(ref.render({ window, pose, background: bg })), want8);
+      const liveImg = toFloat(ref.render({ window, pose, background: bg }));
+      const live = psnr(liveImg, want8);
+      let real = decodePng(readFileSync(join(dataset, 'frames', `${String(f).padStart(6, '0')}.png`)));
+      if (real.width !== S || real.height !== cfg.height) real = resize(real, S, cfg.height);
+      const realRgb = new Float32Array(S * S * 3);
+      for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) realRgb[i * 3 + c] = real.data[i * real.channels + c] / 255;
       const baked = deltas ? psnr(toFloat(ref.render({ window, pose, background: bg, baked: deltas.subarray(f * ref.activeCount * 4, (f + 1) * ref.activeCount * 4) })), want8) : null;
-      checks.push({ frame: f, psnrLive: live, psnrBaked: baked });
+      checks.push({ frame: f, psnrLive: live, psnrBaked: baked, psnrRealLive: psnr(liveImg, realRgb) });
     }
   } finally {
     ref.dispose();
