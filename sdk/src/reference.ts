@@ -46,7 +46,7 @@ export interface ReferenceImage {
   width: number;
   height: number;
   // RGBA8: composited colour, alpha = antialiased coverage.
-  data: Uint8ClampedArray;
+  data: Uint8ClampedArray<ArrayBuffer>;
 }
 
 // The condition window of frame t of a track (model.h): frames clamp(t + j - (W-1)/2, 0, n-1).
