@@ -6,9 +6,11 @@
 //              that mt_emit.wgsl's finish() writes after the triangle count. It stores the
 //              triangle across each of its edges (render_ref.h mesh_adjacency) and its silhouette
 //              mask (raster.h silhouette_mask), 16 bytes per triangle.
-//   pixel_main one invocation per pixel: the gather over the pixel's 4 neighbour pairs, from the
-//              texture stage's premultiplied colours (covered: (rgb, 1), background: 0) into the
-//              buffer the composite reads.
+//   pair_main  one invocation per pixel: raster.h aa_pair for the pixel and its right and lower
+//              neighbours (so every pair is decided once), as signed weights.
+//   pixel_main one invocation per pixel: the gather over the pixel's 4 pairs, from the texture
+//              stage's premultiplied colours (covered: (rgb, 1), background: 0) into the buffer
+//              the composite reads.
 //
 // Adjacency without a hash map. Marching tets puts one mesh vertex on each sign-changing grid
 // edge, and the reference joins triangles that share two vertex ids, i.e. two grid edges. The two
@@ -48,6 +50,7 @@ struct AaParams {
 @group(0) @binding(9) var id_tex: texture_2d<u32>;                  // triangle id + 1, 0 = background
 @group(0) @binding(10) var<storage, read> color: array<vec4f>;      // premultiplied RGBA per pixel
 @group(0) @binding(11) var<storage, read_write> aa_out: array<vec4f>;
+@group(0) @binding(12) var<storage, read_write> pairs: array<vec2f>;  // per pixel: right, lower pair
 
 const MAX_WALK: i32 = 16;  // raster.h kAaMaxWalk
 
@@ -87,46 +90,46 @@ fn grid_edge(v: vec4u, mask: u32, k: u32, j: u32) -> vec2u {
   return vec2u(min(v[e.x], v[e.y]), max(v[e.x], v[e.y]));
 }
 
-fn has_vertex(v: vec4u, a: u32) -> bool {
-  return v.x == a || v.y == a || v.z == a || v.w == a;
-}
-
 fn vertex_ijk(v: u32) -> vec3i {
   let n = G.res + 1u;
   return vec3i(i32(v % n), i32((v / n) % n), i32(v / (n * n)));
 }
 
+// Corner sets of the 6 tetrahedra of a cube (tets.wgsl TET_CORNERS as 8-bit masks: bit c for
+// corner c), tets 0-3 in TET_SETS_A, 4-5 in TET_SETS_B, 8 bits each.
+const TET_SETS_A: u32 = 0xC58DA38Bu;  // {0,1,3,7} {0,1,5,7} {0,2,3,7} {0,2,6,7}
+const TET_SETS_B: u32 = 0x0000D1B1u;  // {0,4,5,7} {0,4,6,7}
+
+fn tet_corner_set(s: u32) -> u32 {
+  return select(TET_SETS_B >> (8u * (s - 4u)), TET_SETS_A >> (8u * s), s < 4u) & 0xFFu;
+}
+
 // The tetrahedron other than `own` that holds grid vertices a, b, c (a face), or -1 (grid
-// boundary). The face lies in one cube, or on the face between two cubes (one axis where all
-// three vertices agree): at most two candidate cubes, six tetrahedra each.
+// boundary). The face lies inside one cube (both its tetrahedra are in that cube), or on the
+// square between two cubes (the one axis along which all three vertices agree): at most two
+// candidate cubes, whose six tetrahedra are tested by corner sets.
 fn other_tet(own: u32, a: u32, b: u32, c: u32) -> i32 {
   let pa = vertex_ijk(a);
   let pb = vertex_ijk(b);
   let pc = vertex_ijk(c);
   let lo = min(min(pa, pb), pc);
   let hi = max(max(pa, pb), pc);
+  let flat = vec3i(select(vec3<bool>(false), vec3<bool>(true), hi == lo));
   let res = i32(G.res);
-  for (var d = 0; d < 8; d++) {
-    var cube = vec3i(0);
-    var ok = true;
-    for (var ax = 0; ax < 3; ax++) {
-      let bit = (d >> u32(ax)) & 1;
-      // Spanning axis: the cube starts at lo (one choice). Flat axis: lo - 1 or lo.
-      if (hi[ax] > lo[ax]) {
-        ok = ok && bit == 0;
-        cube[ax] = lo[ax];
-      } else {
-        cube[ax] = lo[ax] - 1 + bit;
-      }
-      ok = ok && cube[ax] >= 0 && cube[ax] < res;
-    }
-    if (!ok) { continue; }
-    let base = u32(cube.x + res * (cube.y + res * cube.z)) * 6u;
+  let n_cubes = select(1, 2, any(hi == lo));
+  for (var d = 0; d < n_cubes; d++) {
+    // Flat axis: the cube below (d = 0) or above (d = 1) the square; spanning axes: lo.
+    let o = lo - flat + flat * d;
+    if (any(o < vec3i(0)) || any(o >= vec3i(res))) { continue; }
+    let rel = vec3u(pa - o);
+    let rb = vec3u(pb - o);
+    let rc = vec3u(pc - o);
+    let need = (1u << (rel.x | (rel.y << 1u) | (rel.z << 2u))) | (1u << (rb.x | (rb.y << 1u) | (rb.z << 2u))) |
+               (1u << (rc.x | (rc.y << 1u) | (rc.z << 2u)));
+    let base = u32(o.x + res * (o.y + res * o.z)) * 6u;
     for (var s = 0u; s < 6u; s++) {
       let t = base + s;
-      if (t == own) { continue; }
-      let v = tet_vertices(G.res, t);
-      if (has_vertex(v, a) && has_vertex(v, b) && has_vertex(v, c)) { return i32(t); }
+      if (t != own && (tet_corner_set(s) & need) == need) { return i32(t); }
     }
   }
   return -1;
@@ -235,20 +238,22 @@ fn tri_main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 
 // NDC depth of triangle t at pixel (x, y)'s centre: raster.h tri_setup's plane coefficients and
 // tri_eval's zn / wn, the value the reference rasteriser stores for the pixel.
+// Plane coefficients of edge function i (p = vertex i+1, q = vertex i+2), as tri_setup.
+fn plane(p: vec4f, q: vec4f) -> vec3f {
+  return vec3f(p.x * q.y - q.x * p.y, q.w * p.y - p.w * q.y, q.x * p.w - p.x * q.w);
+}
+
 fn pixel_depth(t: u32, x: u32, y: u32) -> f32 {
   let px = 2.0 * (f32(x) + 0.5) / f32(A.width) - 1.0;
   let py = 1.0 - 2.0 * (f32(y) + 0.5) / f32(A.height);
-  var v: array<vec4f, 3>;
-  for (var i = 0u; i < 3u; i++) { v[i] = clip_of(t, i); }
-  var zc = vec3f(0.0);
-  var wc = vec3f(0.0);
-  for (var i = 0u; i < 3u; i++) {
-    let p = v[(i + 1u) % 3u];
-    let q = v[(i + 2u) % 3u];
-    let e = vec3f(p.x * q.y - q.x * p.y, q.w * p.y - p.w * q.y, q.x * p.w - p.x * q.w);
-    zc += e * v[i].z;
-    wc += e * v[i].w;
-  }
+  let v0 = clip_of(t, 0u);
+  let v1 = clip_of(t, 1u);
+  let v2 = clip_of(t, 2u);
+  let e0 = plane(v1, v2);
+  let e1 = plane(v2, v0);
+  let e2 = plane(v0, v1);
+  let zc = e0 * v0.z + e1 * v1.z + e2 * v2.z;
+  let wc = e0 * v0.w + e1 * v1.w + e2 * v2.w;
   let zn = zc.x + zc.y * px + zc.z * py;
   let wn = wc.x + wc.y * px + wc.z * py;
   return zn / wn;
@@ -288,22 +293,20 @@ fn aa_exit(tri: u32, f: vec2f, o: vec2f) -> Exit {
   return r;
 }
 
-
 fn pixel_id(x: u32, y: u32) -> i32 {
   return i32(textureLoad(id_tex, vec2u(x, y), 0).x) - 1;
 }
 
-// raster.h aa_pair for pixels p = (xp, yp) (left / upper) and q = (xq, yq): the weight of the change
-// of the pixel `side` (1: p, 2: q; 0: none). Evaluated identically from either pixel.
+// raster.h aa_pair for pixels p = (xp, yp) (left / upper) and q = (xq, yq), covered by triangles
+// tp and tq (-1: none): the weight of the change of the pixel `side` (1: p, 2: q; 0: none).
+// Evaluated identically from either pixel.
 struct Pair {
   side: i32,
   w: f32,
 }
 
-fn aa_pair(xp: u32, yp: u32, xq: u32, yq: u32) -> Pair {
+fn aa_pair(xp: u32, yp: u32, xq: u32, yq: u32, tp: i32, tq: i32) -> Pair {
   var r = Pair(0, 0.0);
-  let tp = pixel_id(xp, yp);
-  let tq = pixel_id(xq, yq);
   if (tp == tq) { return r; }
   var front: i32;
   if (tp < 0) {
@@ -356,6 +359,33 @@ fn aa_pair(xp: u32, yp: u32, xq: u32, yq: u32) -> Pair {
   return r;
 }
 
+// aa_pair's result as one signed weight: +w when p changes, -w when q changes, 0 for neither
+// (w = |t - 1/2| > 0 whenever a pixel changes).
+fn signed_weight(pr: Pair) -> f32 {
+  return select(select(0.0, -pr.w, pr.side == 2), pr.w, pr.side == 1);
+}
+
+// Each pair once: pixel (x, y) with its right neighbour (.x) and the one below (.y).
+@compute @workgroup_size(8, 8)
+fn pair_main(@builtin(global_invocation_id) gid: vec3u) {
+  let x = gid.x;
+  let y = gid.y;
+  if (x >= A.width || y >= A.height) { return; }
+  let t = pixel_id(x, y);
+  var r = vec2f(0.0);
+  if (x + 1u < A.width) {
+    let tq = pixel_id(x + 1u, y);
+    if (tq != t) { r.x = signed_weight(aa_pair(x, y, x + 1u, y, t, tq)); }
+  }
+  if (y + 1u < A.height) {
+    let tq = pixel_id(x, y + 1u);
+    if (tq != t) { r.y = signed_weight(aa_pair(x, y, x, y + 1u, t, tq)); }
+  }
+  pairs[y * A.width + x] = r;
+}
+
+// The gather (render_ref.cpp step 7): the pixel's colour plus, for each of its pairs in the
+// reference's order (left, right, up, down) that changes this pixel, w (C_other - C_pixel).
 @compute @workgroup_size(8, 8)
 fn pixel_main(@builtin(global_invocation_id) gid: vec3u) {
   let x = gid.x;
@@ -363,24 +393,17 @@ fn pixel_main(@builtin(global_invocation_id) gid: vec3u) {
   if (x >= A.width || y >= A.height) { return; }
   let p = y * A.width + x;
   let cp = color[p];
+  let here = pairs[p];
   var acc = cp;
-  // Neighbours in the reference's order: left, right, up, down. For the right and lower
-  // neighbours this pixel is the pair's first pixel (p changes on side 1), otherwise the second.
-  let dx = array<i32, 4>(-1, 1, 0, 0);
-  let dy = array<i32, 4>(0, 0, -1, 1);
-  for (var n = 0; n < 4; n++) {
-    let qx = i32(x) + dx[n];
-    let qy = i32(y) + dy[n];
-    if (qx < 0 || qx >= i32(A.width) || qy < 0 || qy >= i32(A.height)) { continue; }
-    let first = n == 1 || n == 3;
-    var pr: Pair;
-    if (first) {
-      pr = aa_pair(x, y, u32(qx), u32(qy));
-    } else {
-      pr = aa_pair(u32(qx), u32(qy), x, y);
-    }
-    if (pr.side != select(2, 1, first)) { continue; }
-    acc += pr.w * (color[u32(qy) * A.width + u32(qx)] - cp);
+  if (x > 0u) {
+    let w = pairs[p - 1u].x;  // this pixel is the pair's q
+    if (w < 0.0) { acc += -w * (color[p - 1u] - cp); }
   }
+  if (here.x > 0.0) { acc += here.x * (color[p + 1u] - cp); }
+  if (y > 0u) {
+    let w = pairs[p - A.width].y;
+    if (w < 0.0) { acc += -w * (color[p - A.width] - cp); }
+  }
+  if (here.y > 0.0) { acc += here.y * (color[p + A.width] - cp); }
   aa_out[p] = acc;
 }

@@ -3,8 +3,8 @@
  * Everything is created in the constructor (and on resize); a frame only writes uniforms and
  * records passes: condition -> deform (MLP, or a baked clip's deltas) -> marching tets (count,
  * prefix sum, emit, indirect args) -> raster G-buffer -> texture -> antialiasing (per triangle:
- * adjacency and silhouette mask; per pixel: the gather over neighbour pairs) -> composite. No
- * readback on the frame path, and no buffer or texture is created there.
+ * adjacency and silhouette mask; per pixel pair: the decision; per pixel: the gather) ->
+ * composite. No readback on the frame path, and no buffer or texture is created there.
  */
 import mlpWgsl from '../../shaders/mlp.wgsl';
 import tetsWgsl from '../../shaders/tets.wgsl';
@@ -56,6 +56,7 @@ interface Pipelines {
   raster: GPURenderPipeline;
   texture: GPUComputePipeline;
   aaTri: GPUComputePipeline;
+  aaPair: GPUComputePipeline;
   aaPixel: GPUComputePipeline;
   composite: Map<GPUTextureFormat, GPURenderPipeline>;
   compositeModule: GPUShaderModule;
@@ -101,6 +102,7 @@ function pipelines(device: GPUDevice): Pipelines {
     }),
     texture: compute(mod(mlpWgsl + textureWgsl)),
     aaTri: compute(aaModule, 'tri_main'),
+    aaPair: compute(aaModule, 'pair_main'),
     aaPixel: compute(aaModule, 'pixel_main'),
     composite: new Map(),
     compositeModule: mod(compositeWgsl),
@@ -151,6 +153,7 @@ export class Renderer {
   // Size-dependent
   private color!: GPUBuffer;
   private aaColor!: GPUBuffer;
+  private aaPairs!: GPUBuffer;
   private canonTex!: GPUTexture;
   private idTex!: GPUTexture;
   private depthTex!: GPUTexture;
@@ -165,6 +168,7 @@ export class Renderer {
   private pRaster: GPURenderPipeline;
   private pTexture: GPUComputePipeline;
   private pAaTri: GPUComputePipeline;
+  private pAaPair: GPUComputePipeline;
   private pAaPixel: GPUComputePipeline;
   private pComposite: Map<GPUTextureFormat, GPURenderPipeline>;
   private compositeModule: GPUShaderModule;
@@ -179,6 +183,7 @@ export class Renderer {
   private bgRaster!: GPUBindGroup;
   private bgTexture!: GPUBindGroup;
   private bgAaTri!: GPUBindGroup;
+  private bgAaPair!: GPUBindGroup;
   private bgAaPixel!: GPUBindGroup;
   private bgComposite = new Map<GPUTextureFormat, GPUBindGroup>();
   // Scratch for uniforms, reused every frame.
@@ -280,6 +285,7 @@ export class Renderer {
     this.pRaster = pl.raster;
     this.pTexture = pl.texture;
     this.pAaTri = pl.aaTri;
+    this.pAaPair = pl.aaPair;
     this.pAaPixel = pl.aaPixel;
     this.pComposite = pl.composite;
     this.compositeModule = pl.compositeModule;
@@ -393,6 +399,7 @@ export class Renderer {
     if (width === this.width && height === this.height) return;
     if (this.color) this.releaseBuffer(this.color);
     if (this.aaColor) this.releaseBuffer(this.aaColor);
+    if (this.aaPairs) this.releaseBuffer(this.aaPairs);
     for (const t of [this.canonTex, this.idTex, this.depthTex, this.readTex]) if (t) this.releaseTexture(t);
     if (this.readBuf) this.releaseBuffer(this.readBuf);
     this.readTex = null;
@@ -402,6 +409,7 @@ export class Renderer {
     const m = this.model;
     this.color = this.buffer(width * height * 16, U.STORAGE);
     this.aaColor = this.buffer(width * height * 16, U.STORAGE);
+    this.aaPairs = this.buffer(width * height * 8, U.STORAGE);
     this.canonTex = this.texture([width, height], 'rgba32float', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
     this.idTex = this.texture([width, height], 'r32uint', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
     this.depthTex = this.texture([width, height], 'depth32float', TU.RENDER_ATTACHMENT);
@@ -416,9 +424,10 @@ export class Renderer {
     this.device.queue.writeBuffer(this.texParams, 0, ab);
     this.device.queue.writeBuffer(this.compParams, 0, new Uint32Array([width, height, m.width, m.height]));
     this.bgTexture = this.bind(this.pTexture, [this.texParams, this.texWeights, this.tables, this.cond, this.canonTex.createView(), this.idTex.createView(), this.color]);
-    this.bgAaPixel = this.bindAt(this.pAaPixel, {
-      4: this.triVerts, 5: this.camera, 7: this.triInfo, 8: this.compParams, 9: this.idTex.createView(), 10: this.color, 11: this.aaColor,
+    this.bgAaPair = this.bindAt(this.pAaPair, {
+      4: this.triVerts, 5: this.camera, 7: this.triInfo, 8: this.compParams, 9: this.idTex.createView(), 12: this.aaPairs,
     });
+    this.bgAaPixel = this.bindAt(this.pAaPixel, { 8: this.compParams, 10: this.color, 11: this.aaColor, 12: this.aaPairs });
     this.bgComposite.clear();
   }
 
@@ -548,6 +557,9 @@ export class Renderer {
     pass.setPipeline(this.pAaTri);
     pass.setBindGroup(0, this.bgAaTri);
     pass.dispatchWorkgroupsIndirect(this.drawArgs, 16);
+    pass.setPipeline(this.pAaPair);
+    pass.setBindGroup(0, this.bgAaPair);
+    pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 8));
     pass.setPipeline(this.pAaPixel);
     pass.setBindGroup(0, this.bgAaPixel);
     pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 8));
