@@ -228,6 +228,35 @@ describe('failed loads', () => {
     expect(r.same).toBe(true);
     await page.close();
   });
+
+  it('baked deltas of the wrong size or with NaN are refused before any GPU allocation (ASSET_LIMIT)', async () => {
+    const page = await openPage();
+    const r = await page.evaluate(async () => {
+      const h = (window as any).harness;
+      const p = new h.Player(document.getElementById('c'));
+      await p.loadModel(h.syntheticModel());
+      const buffers = h.gpuObjectCount.buffers;
+      const out: { code: string; message: string }[] = [];
+      const m = h.syntheticModel({ clipFrames: 10 });
+      const active = m.active ? m.active.length : m.sdf.filter((v: number) => Math.abs(v) <= m.activeBand).length;
+      const good = new Float32Array(10 * active * 4);
+      const nan = good.slice();
+      nan[5] = NaN;
+      for (const baked of [new Float32Array(7), nan, good]) {
+        m.clips[0].baked = baked;
+        try { await p.loadModel(m); out.push({ code: 'accepted', message: '' }); } catch (e: any) { out.push({ code: e.code, message: e.message }); }
+        if (baked !== good) out.push({ code: String(h.gpuObjectCount.buffers === buffers), message: '' });
+      }
+      const clips = p.clips;
+      p.dispose();
+      return { out, clips };
+    });
+    expect(r.out.map((o) => o.code)).toEqual(['ASSET_LIMIT', 'true', 'ASSET_LIMIT', 'true', 'accepted']);
+    expect(r.out[0].message).toMatch(/baked deltas has 7 values/);
+    expect(r.out[2].message).toMatch(/not finite/);
+    expect(r.clips[0].baked).toBe(true);
+    await page.close();
+  });
 });
 
 describe('disposal', () => {
