@@ -71,8 +71,8 @@ window.harness = {
     }
     return true;
   },
-  // Loads a .dyntet by URL (fetch, decodeAsset, assetToModel), gives each clip its baked deltas
-  // (the asset's BAKE chunks) unless assetToModel already did, and renders frame `frame` of clip 0
+  // Loads a .dyntet by URL (fetch, decodeAsset, assetToModel, which must attach each clip's baked
+  // deltas from the asset's BAKE chunks), and renders frame `frame` of clip 0
   // on the shared device as RGBA8 base64. opts.baked: play from the baked deltas (else the
   // deformation MLP); opts.zeroBaked: replace the deltas with zeros (shows which deltas are drawn).
   async renderClip(url, width, height, frame, opts = {}) {
@@ -88,8 +88,8 @@ window.harness = {
       const model = await dyntet.assetToModel(asset);
       for (const b of asset.baked) {
         const clip = model.clips.find((c) => c.name === b.clip);
-        if (clip && !clip.baked) clip.baked = b.deltas;
-        if (clip && opts.zeroBaked) clip.baked = new Float32Array(clip.baked.length);
+        if (!clip?.baked || clip.baked.length !== b.deltas.length) throw new Error(`assetToModel did not attach the baked deltas of clip ${b.clip}`);
+        if (opts.zeroBaked) clip.baked = new Float32Array(clip.baked.length);
       }
       await p.loadModel(model);
       p.bakedPlayback = !!opts.baked;

@@ -137,7 +137,8 @@ export async function assetToModel(a: Asset): Promise<ModelData> {
       blendshapes.set(c.coefficients.subarray(f * COEFFS, f * COEFFS + NUM_BLENDSHAPES), f * NUM_BLENDSHAPES);
       poses.set(c.coefficients.subarray(f * COEFFS + NUM_BLENDSHAPES, (f + 1) * COEFFS), f * POSE_SIZE);
     }
-    return { name: c.name, fps: c.fps, blendshapes, poses };
+    // The clip's baked per-frame deltas (BAKE chunk), when the asset has them.
+    return { name: c.name, fps: c.fps, blendshapes, poses, baked: a.baked.find((b) => b.clip === c.name)?.deltas ?? null };
   });
   return {
     name: m.name, width: m.frame.width, height: m.frame.height, fovyDeg: m.camera.fovyDeg, znear: m.camera.znear, zfar: m.camera.zfar,
