@@ -45,7 +45,7 @@ PY
       --time-limit "$MINUTES" --quiet > "$OUT/$name-fit.txt" 2>&1
     # Size-vs-quality curve: the same run exported at smaller budgets (BUDGETS="3MB 2MB 1MB").
     for b in ${BUDGETS:-}; do
-      node trainer/bin/dyntet-train.mjs export "$run" --out "$run/$name-$b.dyntet" --device cuda --check 4 --min-psnr 0 --json \
+      node trainer/bin/dyntet-train.mjs export "$run" --out "$run/$name-$b.dyntet" --budget "$b" --device cuda --check 4 --min-psnr 0 --json \
         | tail -1 | sed "s/^{/{\"budget\":\"$b\",/" >> "$OUT/$name-curve.jsonl" 2>&1
     done
     node trainer/bin/dyntet-train.mjs export "$run" --out "$run/$name.dyntet" --device cuda --check 4 ${ATTRIBUTION:+--attribution "$ATTRIBUTION"} > "$OUT/$name-export.txt" 2>&1  # last: export.json is its
