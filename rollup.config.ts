@@ -25,13 +25,27 @@ export const SDK_ENTRIES: Record<string, string> = {
   sources: 'sdk/src/sources/index.ts',
 };
 
-/** `import code from './x.wgsl'` gives the shader source as a string. */
+/**
+ * WGSL without its comments and indentation: the commented files in shaders/ stay the source;
+ * the bundle ships only what the compiler reads. WGSL has no string literals, so every `//` starts
+ * a comment (the shaders use no block comments; a file with one is shipped as written).
+ */
+export function stripWgsl(src: string): string {
+  if (src.includes('/*')) return src;
+  return src
+    .split('\n')
+    .map((line) => line.replace(/\/\/.*$/, '').trim())
+    .filter((line) => line.length > 0)
+    .join('\n') + '\n';
+}
+
+/** `import code from './x.wgsl'` gives the shader source as a string (comments stripped). */
 function wgslText(): Plugin {
   return {
     name: 'dyntet-wgsl',
     load(id) {
       if (!id.endsWith('.wgsl')) return null;
-      return { code: `export default ${JSON.stringify(readFileSync(id, 'utf8'))};`, map: { mappings: '' } };
+      return { code: `export default ${JSON.stringify(stripWgsl(readFileSync(id, 'utf8')))};`, map: { mappings: '' } };
     },
   };
 }
