@@ -159,6 +159,21 @@ describe('baked clip playback (BAKE chunk) against the CPU reference renderer', 
     });
   }
 
+  it('plays a clip stored as a basis (expanded one frame at a time) exactly as the same deltas stored directly', async () => {
+    const basisUrl = `${server.url}/build/fixtures/synthetic-baked-basis.dyntet`;
+    const asset = await decodeAsset(new Uint8Array(readFileSync(join(REPO_ROOT, 'build', 'fixtures', 'synthetic-baked-basis.dyntet'))));
+    const b = asset.baked[0];
+    expect(b.basis?.size).toBe(b.frames); // the fixture: one vector per frame, identity weights
+    expect(Array.from(b.deltas.subarray(0, 4000))).toEqual(Array.from(bakedAsset.baked[0].deltas.subarray(0, 4000)));
+    for (const t of [12, 22]) {
+      const fromBasis = await page.evaluate(([u, w, h, f]) => (window as any).harness.renderClip(u, w, h, f, { baked: true }),
+        [basisUrl, bakedReference.width, bakedReference.height, t] as const);
+      const direct = await playerFrame(t, { baked: true });
+      expect(fromBasis.info).toMatchObject({ baked: true });
+      expect(Buffer.from(fromBasis.pixels, 'base64').equals(Buffer.from(direct.pixels))).toBe(true);
+    }
+  });
+
   it('draws the deltas it is given: zero deltas give the undeformed head, as in the reference', async () => {
     const { width, height } = bakedReference;
     const t = 22;

@@ -47,6 +47,7 @@ const modules = [
       '_dt_asset_metadata', '_dt_asset_tensor_count', '_dt_asset_tensor_data', '_dt_asset_tensor_dtype', '_dt_asset_active_count',
       '_dt_asset_active_data', '_dt_asset_clip_count', '_dt_asset_clip_name', '_dt_asset_clip_fps', '_dt_asset_clip_frames',
       '_dt_asset_clip_data', '_dt_asset_baked_count', '_dt_asset_baked_clip', '_dt_asset_baked_frames', '_dt_asset_baked_data',
+      '_dt_asset_baked_basis_size', '_dt_asset_baked_mean', '_dt_asset_baked_basis', '_dt_asset_baked_weights',
       '_dt_asset_has_plate', '_dt_asset_plate_encoding', '_dt_asset_plate_width', '_dt_asset_plate_height', '_dt_asset_plate_size',
       '_dt_asset_plate_data', '_dt_asset_close'],
   },

@@ -82,7 +82,7 @@ function sizeTable(a) {
     ['condition encoder', t.conditionParams.byteLength],
     ['hash-grid tables', t.hashTables.byteLength],
     ['texture MLP', t.textureParams.byteLength],
-    ['clips (tracks + baked)', t.clips.reduce((s, c) => s + (c.coefficients?.byteLength ?? 0), 0) + t.baked.reduce((s, b) => s + (b.deltas?.byteLength ?? 0), 0)],
+    ['clips (tracks + baked)', t.clips.reduce((s, c) => s + (c.coefficients?.byteLength ?? 0), 0) + t.baked.reduce((s, b) => s + (b.basis ? b.basis.mean.byteLength + b.basis.vectors.byteLength + b.basis.weights.byteLength : b.deltas.byteLength), 0)],
     ['background plate', t.plate?.data?.byteLength ?? 0],
   ];
   const table = el('table', { id: 'sizes' }, el('tr', {}, el('th', { text: 'part' }), el('th', { text: 'decoded bytes' })));

@@ -76,6 +76,7 @@ window.harness = {
   // on the shared device as RGBA8 base64. opts.baked: play from the baked deltas (else the
   // deformation MLP); opts.zeroBaked: replace the deltas with zeros (shows which deltas are drawn).
   async renderClip(url, width, height, frame, opts = {}) {
+    const p2n = (b) => b.deltas.length / b.frames;
     await window.harness.clipDevice();
     const canvas = document.createElement('canvas');
     canvas.width = width;
@@ -88,8 +89,10 @@ window.harness = {
       const model = await dyntet.assetToModel(asset);
       for (const b of asset.baked) {
         const clip = model.clips.find((c) => c.name === b.clip);
-        if (!clip?.baked || clip.baked.length !== b.deltas.length) throw new Error(`assetToModel did not attach the baked deltas of clip ${b.clip}`);
-        if (opts.zeroBaked) clip.baked = new Float32Array(clip.baked.length);
+        // Direct deltas arrive as a Float32Array, a stored basis as the basis itself.
+        const attached = clip?.baked && (b.basis ? clip.baked === b.basis : clip.baked.length === b.frames * p2n(b));
+        if (!attached) throw new Error(`assetToModel did not attach the baked deltas of clip ${b.clip}`);
+        if (opts.zeroBaked) clip.baked = new Float32Array(b.deltas.length);
       }
       await p.loadModel(model);
       p.bakedPlayback = !!opts.baked;

@@ -68,6 +68,15 @@ DT_ASSET_EXPORT const float* dt_asset_baked_data(void* h, uint32_t i) {
   if (a->expanded[i].empty()) a->expanded[i] = a->asset.baked[i].expand();
   return a->expanded[i].data();
 }
+// The stored basis form (deltas(f) = mean + sum_k weights[f][k] basis[k]) without expanding it:
+// K (0 for the direct form), mean [active*4], basis [K][active*4], weights [frames][K].
+DT_ASSET_EXPORT uint32_t dt_asset_baked_basis_size(void* h, uint32_t i) {
+  const dyntet::BakedClip& b = H(h)->asset.baked[i];
+  return b.has_basis() ? b.basis.shape[0] : 0;
+}
+DT_ASSET_EXPORT const float* dt_asset_baked_mean(void* h, uint32_t i) { return H(h)->asset.baked[i].mean.data.data(); }
+DT_ASSET_EXPORT const float* dt_asset_baked_basis(void* h, uint32_t i) { return H(h)->asset.baked[i].basis.data.data(); }
+DT_ASSET_EXPORT const float* dt_asset_baked_weights(void* h, uint32_t i) { return H(h)->asset.baked[i].weights.data.data(); }
 DT_ASSET_EXPORT int dt_asset_has_plate(void* h) { return H(h)->asset.has_plate ? 1 : 0; }
 DT_ASSET_EXPORT uint32_t dt_asset_plate_encoding(void* h) { return (uint32_t)H(h)->asset.plate.encoding; }
 DT_ASSET_EXPORT uint32_t dt_asset_plate_width(void* h) { return H(h)->asset.plate.width; }

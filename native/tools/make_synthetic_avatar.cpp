@@ -2,10 +2,11 @@
 // checks that model.h's forward math gives it the intended behaviour, and dumps marching-tets
 // meshes of any .dyntet at given coefficients for tests.
 //
-//   make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N] [--bake]
+//   make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N] [--bake | --bake-basis]
 //     --bake also stores, for every clip, its baked per-frame deltas (a BAKE chunk, f16, direct
 //     form): the deformation MLP's output for each active vertex at each frame's condition window,
-//     so a player replaying the deltas draws what running the MLP draws.
+//     so a player replaying the deltas draws what running the MLP draws. --bake-basis stores the
+//     same values in the basis form (frames vectors, identity weights).
 //   make_synthetic_avatar check [--resolution R]
 //   make_synthetic_avatar mesh --in FILE [--set name=value ...] --out FILE.json
 //
@@ -33,7 +34,7 @@ namespace {
 
 const char* kUsage =
     "usage:\n"
-    "  make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N] [--bake]\n"
+    "  make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N] [--bake | --bake-basis]\n"
     "  make_synthetic_avatar check [--resolution R]\n"
     "  make_synthetic_avatar mesh --in FILE.dyntet --out FILE.json [--set blendshapeName=value ...]\n"
     "  make_synthetic_avatar render --in FILE.dyntet --out FILE.rgba [--set name=value ...] [--yaw DEG] [--pitch DEG]\n"
@@ -167,7 +168,7 @@ GridSpec grid_of(const AssetMetadata& m) {
 // Baked deltas of every clip of an asset (render_ref.h step 2): per frame, the condition of the
 // frame's window (model.h clamp rule) and deform_vertex of every active vertex, (dx, dy, dz,
 // dsdf) per vertex, in the direct form.
-void bake_clips(Asset& asset) {
+void bake_clips(Asset& asset, bool as_basis) {
   const AssetMetadata& m = asset.metadata;
   const int R = m.grid_res, W = m.condition.window;
   const size_t na = asset.active.size();
@@ -194,6 +195,17 @@ void bake_clips(Asset& asset) {
         deform_vertex(m.deform, asset.deform.data.data(), u, cond, m.condition.out_dim, asset.elastic.data[v], d, &d[3]);
       }
     }
+    if (as_basis) {
+      // The same deltas in the basis form (K = frames, mean 0, identity weights): expanding it
+      // gives back exactly the direct form's f16 values, so players can be checked against both.
+      b.basis = b.deltas;
+      b.deltas = Tensor{};
+      b.mean.shape = {(uint32_t)(na * 4)};
+      b.mean.data.assign(na * 4, 0.f);
+      b.weights.shape = {frames, frames};
+      b.weights.data.assign((size_t)frames * frames, 0.f);
+      for (uint32_t f = 0; f < frames; ++f) b.weights.data[(size_t)f * frames + f] = 1.f;
+    }
     asset.baked.push_back(std::move(b));
   }
 }
@@ -205,11 +217,11 @@ bool write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   return (bool)f;
 }
 
-int cmd_write(const std::string& out_path, const synth::Options& o, bool bake) {
+int cmd_write(const std::string& out_path, const synth::Options& o, bool bake, bool bake_basis) {
   const synth::Avatar a = synth::build(o);
   std::vector<uint8_t> bytes;
   Asset asset = to_asset(a);
-  if (bake) bake_clips(asset);
+  if (bake || bake_basis) bake_clips(asset, bake_basis);
   const AssetStatus st = write_asset(asset, bytes);
   if (!st.ok()) {
     std::fprintf(stderr, "make_synthetic_avatar: the asset writer refused the avatar (%s): %s\n", asset_error_name(st.code), st.message.c_str());
@@ -220,7 +232,7 @@ int cmd_write(const std::string& out_path, const synth::Options& o, bool bake) {
     return 1;
   }
   std::printf("wrote %s: %zu bytes, grid R=%d, %dx%d, clip of %d frames%s\n", out_path.c_str(), bytes.size(), o.grid_res, o.width, o.height,
-              o.clip_frames, bake ? ", baked" : "");
+              o.clip_frames, bake_basis ? ", baked (basis form)" : bake ? ", baked" : "");
   return 0;
 }
 
@@ -483,7 +495,7 @@ int main(int argc, char** argv) {
     float bs[kNumBlendshapes] = {0};
     float yaw = 0.f, pitch = 0.f;
     int clip_index = -1, frames = 0;
-    bool bake = false;
+    bool bake = false, bake_basis = false;
     auto parse_float = [](const std::string& flag, const std::string& v) {
       char* end = nullptr;
       const float f = std::strtof(v.c_str(), &end);
@@ -501,6 +513,7 @@ int main(int argc, char** argv) {
       else if (flag == "--resolution") o.grid_res = parse_int(flag, value(), 4, 192);
       else if (flag == "--frames") o.clip_frames = frames = parse_int(flag, value(), 1, 100000);
       else if (flag == "--bake") bake = true;
+      else if (flag == "--bake-basis") bake_basis = true;
       else if (flag == "--clip") clip_index = parse_int(flag, value(), 0, 1000000);
       else if (flag == "--yaw") yaw = parse_float(flag, value());
       else if (flag == "--pitch") pitch = parse_float(flag, value());
@@ -525,7 +538,7 @@ int main(int argc, char** argv) {
     }
     if (verb == "write") {
       if (out.empty()) throw UsageFail{"write needs --out FILE"};
-      return cmd_write(out, o, bake);
+      return cmd_write(out, o, bake, bake_basis);
     }
     if (verb == "check") return cmd_check(o);
     if (verb == "mesh") {

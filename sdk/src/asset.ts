@@ -8,6 +8,7 @@ import { NUM_BLENDSHAPES, POSE_SIZE } from './coefficients.js';
 import { AssetError, type AssetErrorCode } from './errors.js';
 import type { ConditionConfig, HashGridConfig, MlpConfig, ModelClip, ModelData } from './model.js';
 import { setDefaultDecoder } from './player.js';
+import { expandBakedFrame, type BakedBasis } from './tracks.js';
 import { coreWasm, readCString } from './wasm/core.js';
 
 export { AssetError, type AssetErrorCode } from './errors.js';
@@ -38,8 +39,10 @@ export interface AssetBakedClip {
   /** Name of the clip the deltas belong to. */
   clip: string;
   frames: number;
-  /** frames x active x 4 (dx, dy, dz, dsdf), expanded from the stored (possibly basis) form. */
-  deltas: Float32Array;
+  /** The stored basis form (K > 0), or null when the asset stores the deltas directly. */
+  basis: BakedBasis | null;
+  /** frames x active x 4 (dx, dy, dz, dsdf); a basis is expanded on first access (it can be large). */
+  readonly deltas: Float32Array;
 }
 
 export interface AssetPlate {
@@ -100,8 +103,24 @@ export async function decodeAsset(source: Uint8Array | ArrayBuffer): Promise<Ass
     const baked: AssetBakedClip[] = [];
     for (let i = 0; i < w._dt_asset_baked_count(h); i++) {
       const frames = w._dt_asset_baked_frames(h, i);
-      const data = w._dt_asset_baked_data(h, i);
-      baked.push({ clip: readCString(w.HEAPU8, w._dt_asset_baked_clip(h, i)), frames, deltas: f32(data, frames * activeCount * 4) });
+      const clip = readCString(w.HEAPU8, w._dt_asset_baked_clip(h, i));
+      const size = w._dt_asset_baked_basis_size(h, i);
+      if (size === 0) {
+        baked.push({ clip, frames, basis: null, deltas: f32(w._dt_asset_baked_data(h, i), frames * activeCount * 4) });
+        continue;
+      }
+      // The basis form stays a basis: a 4 MB asset's clip would expand to ~100 MB of floats.
+      const basis: BakedBasis = { size, mean: f32(w._dt_asset_baked_mean(h, i), activeCount * 4),
+        vectors: f32(w._dt_asset_baked_basis(h, i), size * activeCount * 4), weights: f32(w._dt_asset_baked_weights(h, i), frames * size) };
+      let expanded: Float32Array | undefined;
+      baked.push({ clip, frames, basis, get deltas() {
+        if (!expanded) {
+          const n = activeCount * 4;
+          expanded = new Float32Array(frames * n);
+          for (let f = 0; f < frames; f++) expandBakedFrame(basis, f, expanded.subarray(f * n, (f + 1) * n));
+        }
+        return expanded;
+      } });
     }
     let plate: AssetPlate | null = null;
     if (w._dt_asset_has_plate(h)) {
@@ -138,7 +157,8 @@ export async function assetToModel(a: Asset): Promise<ModelData> {
       poses.set(c.coefficients.subarray(f * COEFFS + NUM_BLENDSHAPES, (f + 1) * COEFFS), f * POSE_SIZE);
     }
     // The clip's baked per-frame deltas (BAKE chunk), when the asset has them.
-    return { name: c.name, fps: c.fps, blendshapes, poses, baked: a.baked.find((b) => b.clip === c.name)?.deltas ?? null };
+    const b = a.baked.find((x) => x.clip === c.name);
+    return { name: c.name, fps: c.fps, blendshapes, poses, baked: b ? (b.basis ?? b.deltas) : null };
   });
   return {
     name: m.name, width: m.frame.width, height: m.frame.height, fovyDeg: m.camera.fovyDeg, znear: m.camera.znear, zfar: m.camera.zfar,

@@ -14,6 +14,7 @@ export { syntheticModel } from './synthetic.js';
 export type { SyntheticOptions } from './synthetic.js';
 export { BLENDSHAPE_NAMES, NUM_BLENDSHAPES, POSE_SIZE, blendshapeIndex } from './coefficients.js';
 export type { CoefficientFrame, CoefficientTrack, BlendshapeName } from './coefficients.js';
-export { resampleTrack, smoothTrack, dequantize16, conditionWindowInto } from './tracks.js';
+export { resampleTrack, smoothTrack, dequantize16, conditionWindowInto, expandBakedFrame } from './tracks.js';
+export type { BakedBasis } from './tracks.js';
 export { decodeAsset, assetToModel, AssetError } from './asset.js';
 export type { Asset, AssetMetadata, AssetClip, AssetBakedClip, AssetPlate, AssetErrorCode } from './asset.js';

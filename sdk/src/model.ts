@@ -4,6 +4,7 @@
  * the math); field names follow its structs.
  */
 import { PlayerError } from './player_error.js';
+import type { BakedBasis } from './tracks.js';
 
 export const ACT_NONE = 0;
 export const ACT_RELU = 1;
@@ -50,11 +51,12 @@ export interface ModelClip {
   /** frames x 16 pose values, frame-major (column-major 4x4 each). */
   poses: Float32Array;
   /**
-   * Baked deformation of this clip (the asset's BAKE chunk, expanded): frames x active x 4 values,
-   * (dx, dy, dz, dsdf) per active vertex in the order of the active list. When present the player
-   * uses them instead of running the deformation MLP while it plays the clip.
+   * Baked deformation of this clip (the asset's BAKE chunk): frames x active x 4 values, (dx, dy,
+   * dz, dsdf) per active vertex in the order of the active list, either expanded or as its stored
+   * basis (expanded one frame at a time while playing). When present the player uses them instead
+   * of running the deformation MLP while it plays the clip.
    */
-  baked?: Float32Array | null;
+  baked?: Float32Array | BakedBasis | null;
 }
 
 export interface ModelData {
@@ -231,8 +233,15 @@ export function validateModel(m: ModelData, limits?: GPUSupportedLimits): void {
     if (clip.baked) {
       if (nActive < 0) nActive = activeVertices(m).length;
       if (nActive === 0) bad(`clip "${clip.name}" has baked deltas but the avatar has no active vertices`);
-      checkLen(`clip "${clip.name}" baked deltas`, clip.baked, n * nActive * 4);
-      for (let i = 0; i < clip.baked.length; i++) if (!Number.isFinite(clip.baked[i])) bad(`clip "${clip.name}" baked delta ${i} is not finite`);
+      const parts: [string, Float32Array, number][] = clip.baked instanceof Float32Array
+        ? [['baked deltas', clip.baked, n * nActive * 4]]
+        : [['baked basis mean', clip.baked.mean, nActive * 4], ['baked basis vectors', clip.baked.vectors, clip.baked.size * nActive * 4],
+           ['baked basis weights', clip.baked.weights, n * clip.baked.size]];
+      if (!(clip.baked instanceof Float32Array)) intIn(`clip "${clip.name}" baked basis size`, clip.baked.size, 1, 1024);
+      for (const [what, a, len] of parts) {
+        checkLen(`clip "${clip.name}" ${what}`, a, len);
+        for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) bad(`clip "${clip.name}" ${what} value ${i} is not finite`);
+      }
     }
   }
   if (limits) {

@@ -16,6 +16,7 @@ import mtEmitWgsl from '../../shaders/mt_emit.wgsl';
 import rasterWgsl from '../../shaders/raster.wgsl';
 import textureWgsl from '../../shaders/texture.wgsl';
 import antialiasWgsl from '../../shaders/antialias.wgsl';
+import { expandBakedFrame, type BakedBasis } from './tracks.js';
 import compositeWgsl from '../../shaders/composite.wgsl';
 import { activeVertices, hashgridLevels, type ModelData } from './model.js';
 
@@ -137,7 +138,9 @@ export class Renderer {
   private deformInitParams!: GPUBuffer;
   private deformBakedParams!: GPUBuffer;
   private baked: GPUBuffer;
-  private bakedTrack: Float32Array | null = null;
+  private bakedTrack: Float32Array | BakedBasis | null = null;
+  // One frame of a basis-form track, expanded on the CPU before its upload (allocated once).
+  private bakedFrame: Float32Array | null = null;
   private gridParams: GPUBuffer;
   private emitParams: GPUBuffer;
   private scanLevels: { n: number; data: GPUBuffer; sums: GPUBuffer; params: GPUBuffer }[] = [];
@@ -441,9 +444,15 @@ export class Renderer {
    * or null to run the deformation MLP. Kept by reference; render() uploads frame t's deltas into a
    * preallocated buffer.
    */
-  setBakedTrack(deltas: Float32Array | null): void {
-    if (deltas && (this.nActive === 0 || deltas.length === 0 || deltas.length % (this.nActive * 4) !== 0))
-      throw new Error(`baked deltas have ${deltas.length} values, not a whole number of frames of ${this.nActive} x 4`);
+  setBakedTrack(deltas: Float32Array | BakedBasis | null): void {
+    if (deltas instanceof Float32Array) {
+      if (this.nActive === 0 || deltas.length === 0 || deltas.length % (this.nActive * 4) !== 0)
+        throw new Error(`baked deltas have ${deltas.length} values, not a whole number of frames of ${this.nActive} x 4`);
+    } else if (deltas) {
+      if (this.nActive === 0 || deltas.mean.length !== this.nActive * 4 || deltas.vectors.length !== deltas.size * this.nActive * 4)
+        throw new Error(`a baked basis needs a mean and ${deltas.size} vectors of ${this.nActive} x 4 values`);
+      this.bakedFrame ??= new Float32Array(this.nActive * 4);
+    }
     this.bakedTrack = deltas;
   }
 
@@ -497,10 +506,14 @@ export class Renderer {
     cam[19] = m.zfar;
     d.queue.writeBuffer(this.camera, 0, cam);
     const bt = this.bakedTrack;
-    if (bt) {
+    if (bt instanceof Float32Array) {
       const stride = this.nActive * 16;
       const f = Math.min(Math.max(t, 0), bt.byteLength / stride - 1);
       d.queue.writeBuffer(this.baked, 0, bt.buffer, bt.byteOffset + f * stride, stride);
+    } else if (bt) {
+      const f = Math.min(Math.max(t, 0), bt.weights.length / bt.size - 1);
+      expandBakedFrame(bt, f, this.bakedFrame!);
+      d.queue.writeBuffer(this.baked, 0, this.bakedFrame!);
     }
 
     const enc = d.createCommandEncoder();

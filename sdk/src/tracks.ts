@@ -43,3 +43,27 @@ export function conditionWindowInto(track: Float32Array, t: number, window: numb
     out.set(track.subarray(f * 52, f * 52 + 52), j * 52);
   }
 }
+
+/**
+ * Baked deltas kept in their stored basis form (the BAKE chunk's K > 0 form):
+ * deltas(f) = mean + sum_k weights[f * size + k] * vectors[k], each vector active x 4 floats.
+ * A clip of F frames costs (F + 1 + size) x ... instead of F x active x 4 floats.
+ */
+export interface BakedBasis {
+  size: number;
+  mean: Float32Array;
+  vectors: Float32Array;
+  weights: Float32Array;
+}
+
+/** Writes frame f of a basis into out (active x 4 floats): the per-frame CPU cost of a basis clip. */
+export function expandBakedFrame(b: BakedBasis, f: number, out: Float32Array): void {
+  const n = out.length;
+  out.set(b.mean.subarray(0, n));
+  for (let k = 0; k < b.size; k++) {
+    const w = b.weights[f * b.size + k];
+    if (w === 0) continue;
+    const v = b.vectors.subarray(k * n, (k + 1) * n);
+    for (let i = 0; i < n; i++) out[i] += w * v[i];
+  }
+}

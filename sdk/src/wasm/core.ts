@@ -29,6 +29,10 @@ export interface CoreWasm {
   _dt_asset_baked_clip(h: number, i: number): number;
   _dt_asset_baked_frames(h: number, i: number): number;
   _dt_asset_baked_data(h: number, i: number): number;
+  _dt_asset_baked_basis_size(h: number, i: number): number;
+  _dt_asset_baked_mean(h: number, i: number): number;
+  _dt_asset_baked_basis(h: number, i: number): number;
+  _dt_asset_baked_weights(h: number, i: number): number;
   _dt_asset_has_plate(h: number): number;
   _dt_asset_plate_encoding(h: number): number;
   _dt_asset_plate_width(h: number): number;
