@@ -44,6 +44,10 @@ describe('fit artifacts', () => {
     expect(r.stdout).toMatch(/ours \(over plate\)/);
     const e = JSON.parse(readFileSync(join(run, 'eval-results', 'eval.json'), 'utf8'));
     expect(e.methods.map((m: { name: string }) => m.name).join(' ')).toMatch(/ours.*baseline/);
+    // The run's report now carries the metrics table beside its curves.
+    const html = readFileSync(join(run, 'report', 'index.html'), 'utf8');
+    expect(html).toMatch(/nearest-frame 2-D baseline/);
+    expect(html).toMatch(/<svg/);
   }, 120_000);
 
   it('indexes a triangle soup by merging shared corners', () => {

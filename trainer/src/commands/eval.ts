@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, UsageError } from './command.js';
 
@@ -63,7 +63,8 @@ export default {
     if (pos.length !== 1) throw new UsageError(`expected one dataset folder, got ${pos.length}; usage: dyntet-train eval <dataset> --out <dir>`);
     // A fit run directory stands for its dataset, its held-out renders and its eval-results/ folder.
     const runJson = join(pos[0], 'run.json');
-    if (existsSync(runJson)) {
+    const runDir = existsSync(runJson) ? pos[0] : undefined;
+    if (runDir) {
       const info = JSON.parse(readFileSync(runJson, 'utf8')) as { dataset?: string };
       if (!info.dataset) throw new UsageError(`${runJson} names no dataset`);
       if (o.rendered === undefined) {
@@ -86,6 +87,12 @@ export default {
     });
     console.log(r.table);
     console.log(`eval: report at ${r.report}`);
+    if (runDir) {
+      // The run's own report gains the metrics table (reportRunDir reads <run>/eval.json).
+      copyFileSync(join(o.out, 'eval.json'), join(runDir, 'eval.json'));
+      const { reportRunDir } = await import('../report/index.js');
+      console.log(`eval: run report updated at ${reportRunDir(runDir)}`);
+    }
     return 0;
   },
 } satisfies Command;
