@@ -23,6 +23,30 @@ const mem = () => as.memory.buffer;
 const rows = [];
 function maxDiff(a, b) { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; }
 
+// One frame of a baked basis, the size of the may_5s avatar's clip: 8 vectors of 44,087 active
+// vertices x 4 (the player runs this once per frame of a basis-form clip).
+{
+  const k = 8, n = 44087 * 4, frames = 125;
+  const mean = new Float32Array(n).map((_, i) => Math.sin(i) * 0.01);
+  const vectors = new Float32Array(k * n).map((_, i) => Math.cos(i * 0.37) * 0.001);
+  const weights = new Float32Array(frames * k).map((_, i) => Math.sin(i * 1.7));
+  const basis = { size: k, mean, vectors, weights };
+  const out = new Float32Array(n);
+  const f = 17;
+  const tTs = time(() => ts.expandBakedFrame(basis, f, out));
+  as.reset();
+  const pm = as.alloc(n * 4), pb = as.alloc(k * n * 4), pw = as.alloc(k * 4), po = as.alloc(n * 4);
+  new Float32Array(mem(), pm, n).set(mean);
+  new Float32Array(mem(), pb, k * n).set(vectors);
+  new Float32Array(mem(), pw, k).set(weights.subarray(f * k, f * k + k));
+  const kernel = () => as.expandBakedFrame(pm, pb, pw, k, n, po);
+  const tAs = time(kernel);
+  const res = new Float32Array(n);
+  // With copies: the weights in, the frame out (mean and vectors stay in wasm memory for a clip).
+  const tAsCopy = time(() => { new Float32Array(mem(), pw, k).set(weights.subarray(f * k, f * k + k)); kernel(); res.set(new Float32Array(mem(), po, n)); });
+  rows.push(['expandBakedFrame, 8 x 176k (may_5s)', tTs, tAs, tAsCopy, maxDiff(out, new Float32Array(mem(), po, n))]);
+}
+
 // Dequantise a hash-grid table: 16 levels x 2^15 entries x 2 features.
 {
   const n = 16 * (1 << 15) * 2;

@@ -62,3 +62,24 @@ export function resampleTrack(src: usize, nIn: i32, channels: i32, fpsIn: f64, f
     }
   }
 }
+
+// One frame of a baked basis (sdk/src/tracks.ts expandBakedFrame): out = mean + sum_k w[k] basis[k],
+// n floats per vector, K vectors laid out one after the other.
+export function expandBakedFrame(mean: usize, basis: usize, w: usize, k: i32, n: i32, out: usize): void {
+  memory.copy(out, mean, <usize>n << 2);
+  for (let j = 0; j < k; j++) {
+    const wj = load<f32>(w + (<usize>j << 2));
+    if (wj == 0) continue;
+    const vw = f32x4.splat(wj);
+    const v = basis + (<usize>j * <usize>n << 2);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const o = out + (<usize>i << 2);
+      v128.store(o, f32x4.add(v128.load(o), f32x4.mul(vw, v128.load(v + (<usize>i << 2)))));
+    }
+    for (; i < n; i++) {
+      const o = out + (<usize>i << 2);
+      store<f32>(o, load<f32>(o) + wj * load<f32>(v + (<usize>i << 2)));
+    }
+  }
+}
