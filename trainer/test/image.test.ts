@@ -90,3 +90,16 @@ describe('Progress', () => {
     expect(formatDuration(3725)).toBe('1:02:05');
   });
 });
+
+describe('float images', async () => {
+  const { floatToImage, imageToFloat, rgbaImage } = await import('../src/image/index.js');
+  it('round-trips 8-bit values, clamps out-of-range floats, repeats gray and drops alpha', () => {
+    const img = floatToImage(new Float32Array([0, 0.5, 1, -0.2, 1.7, 254.6 / 255]), 2, 1);
+    expect(Array.from(img.data)).toEqual([0, 128, 255, 0, 255, 255]);
+    expect(Array.from(imageToFloat(img)).map((v) => Math.round(v * 255))).toEqual([0, 128, 255, 0, 255, 255]);
+    const gray = floatToImage(new Float32Array([0.25]), 1, 1, 1);
+    expect(Array.from(imageToFloat(gray)).map((v) => Math.round(v * 255))).toEqual([64, 64, 64]);
+    const rgba = rgbaImage(new Uint8ClampedArray([10, 20, 30, 40]), 1, 1);
+    expect(Array.from(imageToFloat(rgba)).map((v) => Math.round(v * 255))).toEqual([10, 20, 30]);
+  });
+});

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { UsageError, type Command } from './command.js';
 import { coefficientTrack, ExportError, loadReferenceWasm } from '../export/export.js';
 import { conditionWindow } from '../fit/data.js';
-import { createImage, decodePng, resize, type Image } from '../image/index.js';
+import { convertChannels, createImage, decodePng, floatToImage, imageToFloat, rgbaImage, resize, type Image } from '../image/index.js';
 import { createTrainer } from '../native/index.js';
 import { Progress } from '../progress.js';
 import { checkFfmpeg, writeVideo } from '../report/index.js';
@@ -49,24 +49,6 @@ export function readTrack(path: string): Track {
   }
 }
 
-function rgbaToImage(data: Uint8ClampedArray, w: number, h: number): Image {
-  const img = createImage(w, h, 3);
-  for (let i = 0; i < w * h; i++) for (let c = 0; c < 3; c++) img.data[i * 3 + c] = data[i * 4 + c];
-  return img;
-}
-
-function floatToImage(rgb: Float32Array, w: number, h: number): Image {
-  const img = createImage(w, h, 3);
-  for (let i = 0; i < rgb.length; i++) img.data[i] = Math.max(0, Math.min(255, Math.round(rgb[i] * 255)));
-  return img;
-}
-
-function toFloatRgb(img: Image): Float32Array {
-  const out = new Float32Array(img.width * img.height * 3);
-  for (let i = 0; i < img.width * img.height; i++) for (let c = 0; c < 3; c++) out[i * 3 + c] = img.data[i * img.channels + Math.min(c, img.channels - 1)] / 255;
-  return out;
-}
-
 export default {
   summary: 'render a coefficient track to a video from an asset or a run',
   usage,
@@ -109,7 +91,7 @@ export default {
       if (!v.black && existsSync(join(dataset, 'background.png'))) {
         let p = decodePng(readFileSync(join(dataset, 'background.png')));
         if (p.width !== cfg.width || p.height !== cfg.height) p = resize(p, cfg.width, cfg.height);
-        bg = toFloatRgb(p);
+        bg = imageToFloat(p);
       }
       const tr = track;
       count = Math.min(limit, tr.coefficients.length / 68);
@@ -149,7 +131,7 @@ export default {
         else if (p.encoding === 'rgba8') { img = createImage(p.width, p.height, 4); img.data.set(p.bytes); }
         else throw new UsageError(`${src}: its ${p.encoding} plate cannot be decoded here: render with --black`);
         if (img.width !== ref.width || img.height !== ref.height) img = resize(img, ref.width, ref.height);
-        bg = toFloatRgb(img);
+        bg = imageToFloat(img);
       }
       const tr = track;
       const n = tr.coefficients.length / 68;
@@ -163,7 +145,7 @@ export default {
             const img = ref.render({ window: conditionWindow(blend, f, ref.window), pose: tr.coefficients.slice(f * 68 + 52, f * 68 + 68),
               background: bg, baked: baked?.subarray(f * A, (f + 1) * A) });
             progress?.update(f + 1);
-            yield rgbaToImage(img.data, img.width, img.height);
+            yield convertChannels(rgbaImage(img.data, img.width, img.height), 3);
           }
         } finally {
           ref.dispose();

@@ -10,7 +10,7 @@ import { ReferenceRenderer, type ReferenceWasm } from '@dyntet/player/reference'
 import { createTrainer, type ExportReport, type NativeTrainer, type Device } from '../native/index.js';
 import { checkDataset, conditionWindow } from '../fit/data.js';
 import { psnr } from '../fit/fit.js';
-import { decodePng, encodePng, resize } from '../image/index.js';
+import { decodePng, encodePng, imageToFloat, rgbaImage, resize } from '../image/index.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -94,8 +94,7 @@ export async function exportRun(a: ExportArgs): Promise<ExportResult> {
   const ref = ReferenceRenderer.open(wasm, bytes);
   const checks: FrameCheck[] = [];
   try {
-    const bg = new Float32Array(S * S * 3);
-    for (let i = 0; i < bg.length; i++) bg[i] = plateImg.data[Math.floor(i / 3) * plateImg.channels + (i % 3)] / 255;
+    const bg = imageToFloat(plateImg);
     const blend: Float32Array[] = [];
     for (let f = 0; f < tracking.frames.length; f++) blend.push(track.subarray(f * 68, f * 68 + 52));
     const val: number[] = meta.split.val;
@@ -105,19 +104,14 @@ export async function exportRun(a: ExportArgs): Promise<ExportResult> {
       const window = conditionWindow(blend, f, cfg.cond_window);
       const pose = track.subarray(f * 68 + 52, f * 68 + 68);
       const want = trainer.render({ pose, window, background: bg }).rgb;
-      const toFloat = (img: { data: Uint8ClampedArray }) => {
-        const o = new Float32Array(S * S * 3);
-        for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) o[i * 3 + c] = img.data[i * 4 + c] / 255;
-        return o;
-      };
+      const toFloat = (img: { data: Uint8ClampedArray }) => imageToFloat(rgbaImage(img.data, S, cfg.height));
       // The trainer's float output rounded to 8 bits as the reference's is, so both carry the same quantisation.
       const want8 = want.map((v) => Math.round(Math.min(1, Math.max(0, v)) * 255) / 255);
       const liveImg = toFloat(ref.render({ window, pose, background: bg }));
       const live = psnr(liveImg, want8);
       let real = decodePng(readFileSync(join(dataset, 'frames', `${String(f).padStart(6, '0')}.png`)));
       if (real.width !== S || real.height !== cfg.height) real = resize(real, S, cfg.height);
-      const realRgb = new Float32Array(S * S * 3);
-      for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) realRgb[i * 3 + c] = real.data[i * real.channels + c] / 255;
+      const realRgb = imageToFloat(real);
       const baked = deltas ? psnr(toFloat(ref.render({ window, pose, background: bg, baked: deltas.subarray(f * ref.activeCount * 4, (f + 1) * ref.activeCount * 4) })), want8) : null;
       checks.push({ frame: f, psnrLive: live, psnrBaked: baked, psnrRealLive: psnr(liveImg, realRgb) });
     }

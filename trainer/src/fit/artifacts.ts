@@ -5,16 +5,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BLENDSHAPE_NAMES } from '@dyntet/player';
-import { createImage, encodePng, type Image } from '../image/index.js';
+import { encodePng, floatToImage } from '../image/index.js';
 import type { NativeTrainer } from '../native/index.js';
 import { reportRunDir, writeMesh, type Mesh } from '../report/index.js';
 import { conditionWindow, type FitData } from './data.js';
-
-function toImage(rgb: Float32Array, S: number): Image {
-  const img = createImage(S, S, 3);
-  for (let i = 0; i < rgb.length; i++) img.data[i] = Math.max(0, Math.min(255, Math.round(rgb[i] * 255)));
-  return img;
-}
 
 /** Triangle soup (9 floats per triangle) to an indexed mesh, merging corners closer than 1e-4 cm. */
 export function indexSoup(soup: Float32Array): Mesh {
@@ -41,8 +35,8 @@ export function writeRunArtifacts(t: NativeTrainer, data: FitData, dir: string, 
     const f = data.val[k];
     const id = String(f.index).padStart(6, '0');
     const r = t.render({ pose: f.pose, window: conditionWindow(data.blendshapes, f.index, window), background: data.background });
-    writeFileSync(join(dir, 'val', `${id}_real.png`), encodePng(toImage(f.image, S)));
-    writeFileSync(join(dir, 'val', `${id}_ours.png`), encodePng(toImage(r.rgb, S)));
+    writeFileSync(join(dir, 'val', `${id}_real.png`), encodePng(floatToImage(f.image, S, S)));
+    writeFileSync(join(dir, 'val', `${id}_ours.png`), encodePng(floatToImage(r.rgb, S, S)));
   }
   // Meshes: canonical (neutral coefficients) and the held-out frames with the widest and the
   // most closed jaw, in canonical face space (cm).

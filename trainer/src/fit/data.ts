@@ -1,7 +1,7 @@
 /** Loads a prepared dataset for training, checked up front so that bad input fails before native work. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodePng, resize, type Image } from '../image/index.js';
+import { decodePng, imageToFloat, resize, type Image } from '../image/index.js';
 
 export class FitDataError extends Error {
   override name = 'FitDataError';
@@ -36,10 +36,7 @@ function need(dir: string, rel: string): string {
 }
 
 function toFloat(img: Image, size: number, channels: 1 | 3): Float32Array {
-  const r = img.width === size && img.height === size ? img : resize(img, size, size);
-  const out = new Float32Array(size * size * channels);
-  for (let i = 0; i < size * size; i++) for (let c = 0; c < channels; c++) out[i * channels + c] = r.data[i * r.channels + Math.min(c, r.channels - 1)] / 255;
-  return out;
+  return imageToFloat(img.width === size && img.height === size ? img : resize(img, size, size), channels);
 }
 
 /** Reads dataset.json and tracking.json and checks every file a run needs; loads nothing heavy. */

@@ -2,7 +2,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTrainer, type Device, type NativeTrainer, type TrainerConfig } from '../native/index.js';
-import { encodePng, createImage, resize } from '../image/index.js';
+import { encodePng, createImage, floatToImage, resize } from '../image/index.js';
 import { writeRunArtifacts } from './artifacts.js';
 import { conditionWindow, loadDataset, type FitData, type FitFrame } from './data.js';
 
@@ -64,12 +64,6 @@ export function psnr(a: Float32Array, b: Float32Array): number {
   return mse > 0 ? -10 * Math.log10(mse) : 99;
 }
 
-function toPng(rgb: Float32Array, S: number): Uint8Array {
-  const img = createImage(S, S, 3);
-  for (let i = 0; i < rgb.length; i++) img.data[i] = Math.max(0, Math.min(255, Math.round(rgb[i] * 255)));
-  return encodePng(img);
-}
-
 export function atomicWrite(path: string, bytes: Uint8Array | string): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, bytes);
@@ -87,7 +81,7 @@ export function validate(t: NativeTrainer, data: FitData, window: number, dir?: 
   for (const f of data.val) {
     const r = t.render({ pose: f.pose, window: conditionWindow(data.blendshapes, f.index, window), background: data.background });
     sum += psnr(r.rgb, f.image);
-    if (dir) writeFileSync(join(dir, `${String(f.index).padStart(6, '0')}.png`), toPng(r.rgb, data.size));
+    if (dir) writeFileSync(join(dir, `${String(f.index).padStart(6, '0')}.png`), encodePng(floatToImage(r.rgb, data.size, data.size)));
   }
   return sum / data.val.length;
 }
