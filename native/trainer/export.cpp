@@ -218,6 +218,8 @@ std::vector<uint8_t> export_asset(Trainer& t, const ExportOptions& o, ExportRepo
   const std::vector<ParamBlock>& layout = t.layout();
   const std::vector<float> sdf = slice(params, layout, "sdf");
   const std::vector<float> elastic = slice(params, layout, "elastic");
+  const std::vector<float> deform = slice(params, layout, "deform"), condition = slice(params, layout, "condition");
+  const std::vector<float> hash = slice(params, layout, "hashgrid"), texture = slice(params, layout, "texture");
   const uint32_t nv = (uint32_t)sdf.size();
 
   // Active vertices: exactly the trainer's test (|canonical sdf| < band).
@@ -256,12 +258,11 @@ std::vector<uint8_t> export_asset(Trainer& t, const ExportOptions& o, ExportRepo
     a.sdf = make_tensor(sdf_clamped, {nv}, tier.sdf);
     a.elastic = make_tensor(elastic, {nv}, tier.elastic);
     a.active = active;
-    a.deform = make_tensor(slice(params, layout, "deform"), {(uint32_t)slice(params, layout, "deform").size()}, tier.mlp);
-    a.condition = make_tensor(slice(params, layout, "condition"), {(uint32_t)slice(params, layout, "condition").size()}, tier.mlp);
-    const std::vector<float> hash = slice(params, layout, "hashgrid");
+    a.deform = make_tensor(deform, {(uint32_t)deform.size()}, tier.mlp);
+    a.condition = make_tensor(condition, {(uint32_t)condition.size()}, tier.mlp);
     a.hash_grid = tier.hash.quant == QuantMode::PerRow ? make_tensor(hash, {(uint32_t)hg.levels, hash_row}, tier.hash)
                                                        : make_tensor(hash, {(uint32_t)hash.size()}, tier.hash);
-    a.texture = make_tensor(slice(params, layout, "texture"), {(uint32_t)slice(params, layout, "texture").size()}, tier.mlp);
+    a.texture = make_tensor(texture, {(uint32_t)texture.size()}, tier.mlp);
     for (const ExportClip& c : o.clips) {
       Clip clip;
       clip.name = c.name;
