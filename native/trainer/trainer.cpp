@@ -33,7 +33,7 @@ const std::vector<ConfigField>& trainer_config_fields() {
       F_A(box_max, 2), F_A(init_center, 0), F_A(init_center, 1), F_A(init_center, 2), F_A(init_radii, 0),
       F_A(init_radii, 1), F_A(init_radii, 2), F_F(init_elastic), F_F(active_band_cells), F_I(width), F_I(height),
       F_F(fovy_deg), F_I(cond_window), F_I(cond_dim), F_I(deform_freq), F_I(deform_width), F_I(deform_hidden),
-      F_F(sdf_delta_scale), F_I(freeze_sdf_delta), F_I(hash_levels), F_I(hash_features), F_I(hash_log2_table),
+      F_F(sdf_delta_scale), F_I(freeze_sdf_delta), F_I(texture_moves_geometry), F_I(hash_levels), F_I(hash_features), F_I(hash_log2_table),
       F_I(hash_base_res), F_I(hash_finest_res), F_I(tex_width), F_I(tex_hidden), F_F(w_photo), F_F(w_silhouette), F_F(w_ssim),
       F_F(w_box), F_F(w_prior), F_I(prior_steps), F_F(w_elastic), F_F(max_elastic), F_F(w_sdf_reg_start),
       F_F(w_sdf_reg_end), F_I(sdf_reg_steps), F_F(lr), F_F(lr_hash), F_F(lr_grid), F_I(lr_decay_steps),
@@ -104,6 +104,7 @@ void validate_config(const TrainerConfig& c) {
   need(c.lr > 0 && c.lr_hash > 0 && c.lr_grid > 0, "learning rates must be positive");
   need(c.adam_beta1 >= 0 && c.adam_beta1 < 1 && c.adam_beta2 >= 0 && c.adam_beta2 < 1, "adam betas must be in [0, 1)");
   need(c.max_triangles >= 0, "max_triangles must be >= 0 (0: automatic)");
+  need(c.texture_moves_geometry == 0 || c.texture_moves_geometry == 1, "texture_moves_geometry must be 0 or 1");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -113,6 +114,7 @@ namespace ops {
 struct Shapes {
   int R, V, B, H, W, cd;
   float bmin[3], bmax[3], band;
+  int texture_moves_geometry;
   GridSpec grid;  // R and the box again, as grid.h takes them
   Camera cam;
   ConditionConfig cond;
@@ -169,6 +171,9 @@ void march(Backend be, const Shapes S, const float* vsdf, int* counter, int cap,
 
 // Corner record: px, py, z_ndc, 1/w, u (normalised canonical position, 3). 7 floats.
 constexpr int kCorner = 7;
+// Corner gradient record: d/d(px, py, 1/w, u0, u1, u2), the same quantities as the corner record
+// minus depth (which only decides visibility). 6 floats per corner, 18 per triangle.
+constexpr int kCornerGrad = 6;
 
 void corners(Backend be, const Shapes S, int ntri, const int* tris, const int* tri_frame, const float* vpos,
              const float* vsdf, const float* poses, float* corner) {
@@ -371,6 +376,7 @@ struct Trainer::Impl {
     float cell = 1e30f;
     for (int a = 0; a < 3; ++a) cell = std::min(cell, (cfg.box_max[a] - cfg.box_min[a]) / S.R);
     S.band = cfg.active_band_cells * cell;
+    S.texture_moves_geometry = cfg.texture_moves_geometry;
     S.cam.fovy_deg = cfg.fovy_deg; S.cam.width = cfg.width; S.cam.height = cfg.height;
     S.cond = ConditionConfig{};
     S.cond.window = cfg.cond_window; S.cond.out_dim = cfg.cond_dim;
@@ -450,7 +456,7 @@ struct Trainer::Impl {
     ssim_value.resize(be, 1);
     vpos.resize(be, B * V * 3); vsdf.resize(be, B * V); gvpos.resize(be, B * V * 3); gvsdf.resize(be, B * V);
     tris.resize(be, (size_t)cap * 6); tri_frame.resize(be, cap);
-    corner.resize(be, (size_t)cap * 3 * ops::kCorner); gcorner.resize(be, (size_t)cap * 6);
+    corner.resize(be, (size_t)cap * 3 * ops::kCorner); gcorner.resize(be, (size_t)cap * 3 * ops::kCornerGrad);
     depth.resize(be, B * HW); pix_tri.resize(be, B * HW); pix_u.resize(be, B * HW * 3);
     base.resize(be, B * HW * 4); aa.resize(be, B * HW * 4); gout.resize(be, B * HW * 4); grgb.resize(be, B * HW * 3);
     images.resize(be, B * HW * 3); masks.resize(be, B * HW); poses.resize(be, (size_t)B * 16);
@@ -601,18 +607,19 @@ void aa_backward(Backend be, const Shapes S, const int* pix_tri, const float* co
     float ga[2], gb[2];
     aa_crossing_backward_px(sx[ia], sy[ia], sx[ib], sy[ib], cx, cy, ox, oy, gs, ga, gb);
     for (int a = 0; a < 2; ++a) {
-      if (ga[a] != 0.f) atomic_add(gcorner + (int64_t)t * 6 + ia * 2 + a, ga[a]);
-      if (gb[a] != 0.f) atomic_add(gcorner + (int64_t)t * 6 + ib * 2 + a, gb[a]);
+      if (ga[a] != 0.f) atomic_add(gcorner + ((int64_t)t * 3 + ia) * kCornerGrad + a, ga[a]);
+      if (gb[a] != 0.f) atomic_add(gcorner + ((int64_t)t * 3 + ib) * kCornerGrad + a, gb[a]);
     }
   });
 }
 
-void texture_backward(Backend be, const Shapes S, const int* pix_tri, const float* pix_u, const float* cond,
-                      const float* hparams, const float* tparams, const float* grgb, float* ghash, float* gtex,
-                      float* gcond) {
+void texture_backward(Backend be, const Shapes S, const int* pix_tri, const float* pix_u, const float* corner,
+                      const float* cond, const float* hparams, const float* tparams, const float* grgb, float* ghash,
+                      float* gtex, float* gcond, float* gcorner) {
   const int64_t HW = (int64_t)S.H * S.W;
   launch_1d(be, S.B * HW, [=] DT_LAMBDA(int64_t i) {
-    if (pix_tri[i] < 0) return;
+    const int t = pix_tri[i];
+    if (t < 0) return;
     float g[3] = {grgb[i * 3], grgb[i * 3 + 1], grgb[i * 3 + 2]};
     if (g[0] == 0.f && g[1] == 0.f && g[2] == 0.f) return;
     const int b = (int)(i / HW);
@@ -623,8 +630,60 @@ void texture_backward(Backend be, const Shapes S, const int* pix_tri, const floa
     for (int k = 0; k < S.cd; ++k) in[ne + k] = cond[b * S.cd + k];
     float gin[kMaxWidth];
     train::mlp_backward_point(S.tex.mlp, tparams, in, g, gtex, gin);
-    train::hashgrid_backward_point(S.hash, hparams, u, gin, ghash, nullptr);
+    float gu[3] = {0.f, 0.f, 0.f};
+    train::hashgrid_backward_point(S.hash, hparams, u, gin, ghash, S.texture_moves_geometry ? gu : nullptr);
     for (int k = 0; k < S.cd; ++k) atomic_add_warp(gcond + b * S.cd + k, gin[ne + k]);
+    if (!S.texture_moves_geometry || (gu[0] == 0.f && gu[1] == 0.f && gu[2] == 0.f)) return;
+    // The texture's gradient moves the geometry: u = sum_c lambda_c U_c with perspective-correct
+    // weights lambda_c = w_c q_c / sum_k w_k q_k (w: screen barycentrics, q = 1/w_clip), so dL/du
+    // reaches the corners' canonical positions U_c (hence the SDF through the crossing point) and,
+    // through the barycentrics, their screen positions and depths (hence the deformation).
+    const float* cr = corner + (int64_t)t * 3 * kCorner;
+    const int x = (int)(i % S.W), y = (int)((i % HW) / S.W);
+    const float px = x + 0.5f, py = y + 0.5f;
+    const float* A = cr; const float* Bc = cr + kCorner; const float* C = cr + 2 * kCorner;
+    const float area = edge_fn(A[0], A[1], Bc[0], Bc[1], C[0], C[1]);
+    if (!(fabsf(area) >= 1e-12f)) return;
+    float w[3], q[3], pw[3], sum = 0.f;
+    w[0] = edge_fn(Bc[0], Bc[1], C[0], C[1], px, py) / area;
+    w[1] = edge_fn(C[0], C[1], A[0], A[1], px, py) / area;
+    w[2] = edge_fn(A[0], A[1], Bc[0], Bc[1], px, py) / area;
+    for (int c = 0; c < 3; ++c) { q[c] = cr[c * kCorner + 3]; pw[c] = w[c] * q[c]; sum += pw[c]; }
+    if (!(sum > 1e-20f)) return;
+    float glam[3], lam[3], dot = 0.f;
+    float* gc = gcorner + (int64_t)t * 3 * kCornerGrad;
+    for (int c = 0; c < 3; ++c) {
+      lam[c] = pw[c] / sum;
+      glam[c] = gu[0] * cr[c * kCorner + 4] + gu[1] * cr[c * kCorner + 5] + gu[2] * cr[c * kCorner + 6];
+      dot += lam[c] * glam[c];
+      for (int a = 0; a < 3; ++a) atomic_add(gc + c * kCornerGrad + 3 + a, lam[c] * gu[a]);
+    }
+    float gw[3];
+    for (int c = 0; c < 3; ++c) {
+      const float gpw = (glam[c] - dot) / sum;  // d lambda_c / d pw_k = (delta_ck - lambda_c) / sum
+      gw[c] = gpw * q[c];
+      atomic_add(gc + c * kCornerGrad + 2, gpw * w[c]);
+    }
+    // w_c = N_c / area with N_0 = E(B, C, p), N_1 = E(C, A, p), N_2 = E(A, B, p), area = E(A, B, C)
+    // and E(a, b, p) = (bx - ax)(py - ay) - (by - ay)(px - ax) (raster.h's edge_fn).
+    float gN[3], garea = 0.f;
+    for (int c = 0; c < 3; ++c) { gN[c] = gw[c] / area; garea -= gw[c] * w[c] / area; }
+    float gxy[3][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+    // dE(a, b, p)/da = (by - py, px - bx), dE/db = (py - ay, ax - px).
+    auto edge_grad = [&](int ia, int ib, float ptx, float pty, float gE) {
+      const float* pa = cr + ia * kCorner; const float* pb = cr + ib * kCorner;
+      gxy[ia][0] += gE * (pb[1] - pty); gxy[ia][1] += gE * (ptx - pb[0]);
+      gxy[ib][0] += gE * (pty - pa[1]); gxy[ib][1] += gE * (pa[0] - ptx);
+    };
+    edge_grad(1, 2, px, py, gN[0]);
+    edge_grad(2, 0, px, py, gN[1]);
+    edge_grad(0, 1, px, py, gN[2]);
+    // area = E(A, B, C) also depends on C: dE/dp = (ay - by, bx - ax).
+    edge_grad(0, 1, C[0], C[1], garea);
+    gxy[2][0] += garea * (A[1] - Bc[1]); gxy[2][1] += garea * (Bc[0] - A[0]);
+    for (int c = 0; c < 3; ++c)
+      for (int a = 0; a < 2; ++a)
+        if (gxy[c][a] != 0.f) atomic_add(gc + c * kCornerGrad + a, gxy[c][a]);
   });
 }
 
@@ -634,8 +693,12 @@ void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, cons
                      float* gvsdf) {
   launch_1d(be, (int64_t)ntri * 3, [=] DT_LAMBDA(int64_t i) {
     const int t = (int)(i / 3), c = (int)(i % 3), b = tri_frame[t];
-    const float gx = gcorner[t * 6 + c * 2], gy = gcorner[t * 6 + c * 2 + 1];
-    if ((gx == 0.f && gy == 0.f) || corner[i * kCorner + 3] <= 0.f) return;
+    const float* gc = gcorner + i * kCornerGrad;
+    const float gx = gc[0], gy = gc[1], gq = gc[2];
+    const float gU[3] = {gc[3], gc[4], gc[5]};
+    if ((gx == 0.f && gy == 0.f && gq == 0.f && gU[0] == 0.f && gU[1] == 0.f && gU[2] == 0.f) ||
+        corner[i * kCorner + 3] <= 0.f)
+      return;
     const int va = tris[t * 6 + c * 2], vb = tris[t * 6 + c * 2 + 1];
     const int64_t ia = (int64_t)b * S.V + va, ib = (int64_t)b * S.V + vb;
     const float sa = vsdf[ia], sb = vsdf[ib];
@@ -647,11 +710,11 @@ void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, cons
     const float f = 1.f / tanf(0.5f * S.cam.fovy_deg * 3.14159265358979f / 180.f);
     const float aspect = (float)S.cam.width / (float)S.cam.height;
     const float X = f / aspect * v[0], Y = f * v[1], W = -v[2];
-    // px = (X/W * .5 + .5) * width, py = (.5 - Y/W * .5) * height, W = -v2.
+    // px = (X/W * .5 + .5) * width, py = (.5 - Y/W * .5) * height, q = 1/W, W = -v2.
     float gv[3];
     gv[0] = gx * 0.5f * S.cam.width * (f / aspect) / W;
     gv[1] = -gy * 0.5f * S.cam.height * f / W;
-    gv[2] = gx * 0.5f * S.cam.width * X / (W * W) - gy * 0.5f * S.cam.height * Y / (W * W);
+    gv[2] = gx * 0.5f * S.cam.width * X / (W * W) - gy * 0.5f * S.cam.height * Y / (W * W) + gq / (W * W);
     float gp[3];
     for (int a = 0; a < 3; ++a) gp[a] = M[a * 4 + 0] * gv[0] + M[a * 4 + 1] * gv[1] + M[a * 4 + 2] * gv[2];
     // Through the crossing point (marching_tets.h's interpolation) to both grid vertices.
@@ -660,6 +723,13 @@ void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, cons
     for (int a = 0; a < 3; ++a) {
       atomic_add(gvpos + ia * 3 + a, ga[a]);
       atomic_add(gvpos + ib * 3 + a, gb[a]);
+    }
+    // The canonical position crosses the same edge between the undisplaced lattice points.
+    if (gU[0] != 0.f || gU[1] != 0.f || gU[2] != 0.f) {
+      float ua[3], ub[3];
+      grid_vertex_unit(S.R, va, ua);
+      grid_vertex_unit(S.R, vb, ub);
+      mt_interpolate_backward(ua, ub, sa, sb, gU, (float*)nullptr, (float*)nullptr, &gsa, &gsb);
     }
     if (gsa != 0.f) atomic_add(gvsdf + ia, gsa);
     if (gsb != 0.f) atomic_add(gvsdf + ib, gsb);
@@ -879,8 +949,8 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   }
   ops::aa_backward(be, S, pix_tri.data(), corner.data(), base.data(), gout.data(), grgb.data(), gcorner.data());
   mark("bwd antialias");
-  ops::texture_backward(be, S, pix_tri.data(), pix_u.data(), cond.data(), P("hashgrid"), P("texture"), grgb.data(),
-                        G("hashgrid"), G("texture"), gcond.data());
+  ops::texture_backward(be, S, pix_tri.data(), pix_u.data(), corner.data(), cond.data(), P("hashgrid"), P("texture"),
+                        grgb.data(), G("hashgrid"), G("texture"), gcond.data(), gcorner.data());
   mark("bwd texture (hash grid + MLP)");
   ops::corner_backward(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(),
                        corner.data(), gcorner.data(), gvpos.data(), gvsdf.data());

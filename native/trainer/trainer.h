@@ -44,6 +44,9 @@ struct TrainerConfig {
   int deform_hidden = 2;
   float sdf_delta_scale = 0.5f;
   int freeze_sdf_delta = 0;
+  // 1: the texture's gradient at covered pixels moves the geometry (through the interpolated
+  // canonical position and the barycentrics, as in DynTet); 0: only silhouettes move it.
+  int texture_moves_geometry = 1;
   // Texture: hash grid + MLP.
   int hash_levels = 16;
   int hash_features = 2;

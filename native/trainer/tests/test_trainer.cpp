@@ -266,6 +266,58 @@ static void test_errors() {
   CHECK(threw, "bad tex_width not reported by name");
 }
 
+// The texture's gradient moves the geometry (texture_moves_geometry): where it matters most, the
+// analytic gradient of the deformation MLP and the SDF matches central finite differences with
+// the term on and misses them with it off (so this check can tell the two apart).
+static void test_texture_moves_geometry() {
+  const scene::Sphere s;
+  TrainerConfig c = scene::small_config();
+  c.w_sdf_reg_start = c.w_sdf_reg_end = 0.f;
+  c.w_silhouette = 0.f;  // the interior term is what is checked; silhouettes still act through colour
+  c.w_ssim = 0.f;
+  Trainer t(c, Device::CPU);
+  for (int k = 0; k < 40; ++k) t.step(scene::make_frames(s, c, 2, k).batch());  // a textured sphere
+  auto f = scene::make_frames(s, c, 2, 1);
+  for (auto& w : f.windows) w = 0.3f;
+  const Batch batch = f.batch();
+  std::vector<float> g_on, g_off;
+  t.gradient(batch, &g_on);
+  const std::vector<float> p0 = t.parameters();
+  TrainerConfig c_off = c;
+  c_off.texture_moves_geometry = 0;
+  Trainer t_off(c_off, Device::CPU);
+  t_off.set_parameters(p0);
+  t_off.gradient(batch, &g_off);
+  int on_ok = 0, off_bad = 0, checked = 0;
+  for (const ParamBlock& blk : t.layout()) {
+    if (blk.name != "deform" && blk.name != "sdf") continue;
+    std::vector<size_t> idx;
+    for (size_t i = blk.offset; i < blk.offset + blk.count; ++i) idx.push_back(i);
+    std::partial_sort(idx.begin(), idx.begin() + 4, idx.end(), [&](size_t a, size_t b) {
+      return std::fabs(g_on[a] - g_off[a]) > std::fabs(g_on[b] - g_off[b]);
+    });
+    for (int q = 0; q < 4; ++q) {
+      const size_t i = idx[q];
+      const float eps = blk.name == "sdf" ? 2e-3f : 1e-4f;
+      std::vector<float> p = p0;
+      p[i] = p0[i] + eps; t.set_parameters(p);
+      const float lp = t.gradient(batch, nullptr).total;
+      p[i] = p0[i] - eps; t.set_parameters(p);
+      const float lm = t.gradient(batch, nullptr).total;
+      const double fd = (lp - lm) / (2.0 * eps);
+      auto rel = [&](double a) { return std::fabs(fd - a) / std::max({std::fabs(fd), std::fabs(a), 1e-12}); };
+      std::printf("texture->geometry %-6s [%zu] fd %+.5e analytic on %+.5e (rel %.3f) off %+.5e (rel %.3f)\n",
+                  blk.name.c_str(), i - blk.offset, fd, g_on[i], rel(g_on[i]), g_off[i], rel(g_off[i]));
+      ++checked;
+      if (rel(g_on[i]) < 0.1) ++on_ok;
+      if (rel(g_off[i]) > 0.3) ++off_bad;
+    }
+  }
+  t.set_parameters(p0);
+  CHECK(on_ok * 4 >= checked * 3, "texture->geometry: only %d of %d gradients match finite differences", on_ok, checked);
+  CHECK(off_bad * 2 >= checked, "texture->geometry: switching the term off changed only %d of %d gradients", off_bad, checked);
+}
+
 int main() {
   test_errors();
   test_marching_matches_core();
@@ -273,6 +325,7 @@ int main() {
   test_determinism();
   test_checkpoint();
   test_gradients();
+  test_texture_moves_geometry();
   test_learns_sphere();
   if (failures) { std::printf("%d check(s) failed\n", failures); return 1; }
   std::printf("all trainer checks passed\n");
