@@ -1,4 +1,5 @@
-// `dyntet-train demo` with no --avatar renders the embedded trained avatar (README's main command):
+// `dyntet-train demo --sheet` with no --avatar renders the embedded trained avatar (the contact
+// sheet of README's main command):
 // 512x512 frames over its PNG plate, the mouth region responding to jawOpen.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 const still = (name: string): Image => decodePng(readFileSync(join(dir, 'out', 'stills', `${name}.png`)));
 const px = (img: Image, x: number, y: number) => [0, 1, 2].map((c) => img.data[(y * img.width + x) * img.channels + c]);
 
-describe('dyntet-train demo (default avatar)', () => {
+describe('dyntet-train demo --sheet (default avatar)', () => {
   it('renders the trained may_5s avatar over its plate', () => {
     expect(readFileSync(join(dir, 'out', 'contact_sheet.txt'), 'utf8')).toContain('may_5s.dyntet');
     expect(DEFAULT_AVATAR).toMatch(/demos[/\\]avatars[/\\]may_5s\.dyntet$/);

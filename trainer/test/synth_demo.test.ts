@@ -1,4 +1,4 @@
-// `dyntet-train demo` on the synthetic avatar, through the real native renderer: the contact
+// `dyntet-train demo --sheet` on the synthetic avatar, through the real native renderer: the contact
 // sheet and stills are written, and the stills differ where the expressions say they should.
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ function diff(a: Image, b: Image, x0: number, y0: number, x1: number, y1: number
   return s / ((x1 - x0) * (y1 - y0) * 3);
 }
 
-describe('dyntet-train demo', () => {
+describe('dyntet-train demo --sheet', () => {
   it('writes the contact sheet, its legend and one still per expression', () => {
     const sheet = decodePng(readFileSync(result.sheet));
     // 8 stills + 6 clip frames = 14 cells, 4 per row, 128 px cells with 4 px gaps.

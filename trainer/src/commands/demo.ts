@@ -1,12 +1,14 @@
-// `dyntet-train demo`: renders the default avatar at a few expressions and through its built-in
-// clip on the CPU (no GPU needed) and writes a contact sheet PNG, the stills, and an MP4 when
-// ffmpeg is on PATH. Frames come from the reference renderer (native/core/render_ref.h) through
-// the native tool. Until a trained default avatar ships, the default is the synthetic test
-// avatar (dyntet-train synth), generated on first use.
+// `dyntet-train demo`: serves the gallery (demos/) with the embedded default avatar on 127.0.0.1
+// and prints its address; `--screenshot OUT.png` renders one gallery frame in headless Chromium
+// instead; `--sheet` renders the default avatar at a few expressions and through its built-in
+// clip on the CPU (no GPU, no browser) and writes a contact sheet PNG, the stills, and an MP4 when
+// ffmpeg is on PATH. Sheet frames come from the reference renderer (native/core/render_ref.h)
+// through the native tool.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, extname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { blit, createImage, decodePng, encodePng, resize, type Image } from '../image/index.js';
 import type { Command } from './command.js';
@@ -14,7 +16,6 @@ import { UsageError } from './command.js';
 import { synthToolPath, writeSyntheticAvatar } from './synth.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-/** Where the generated default avatar lives (build/ is not committed). */
 /** The embedded default: the avatar trained on may_5s (demos/avatars/README.md says how it was made). */
 export const DEFAULT_AVATAR = join(REPO_ROOT, 'demos', 'avatars', 'may_5s.dyntet');
 /** The synthetic test head, generated into build/ when the trained avatar is absent. */
@@ -34,20 +35,34 @@ export const STILLS: { name: string; label: string; args: string[] }[] = [
   { name: 'look-down', label: 'pitch +20, blink 0.5', args: ['--pitch', '20', '--set', 'eyeBlinkLeft=0.5', '--set', 'eyeBlinkRight=0.5'] },
 ];
 
-interface DemoOptions {
+export interface DemoOptions {
+  /** serve: the gallery on 127.0.0.1 (the default); sheet: the CPU contact sheet; screenshot: one gallery frame, headless. */
+  mode: 'serve' | 'sheet' | 'screenshot';
   out: string;
   avatar?: string;
   clipFrames?: number;
   video: boolean;
-  serve?: boolean;
   port?: number;
   screenshot?: string;
+  /** Avatar canvas size of --screenshot, in pixels. */
+  size?: number;
 }
 
-function parseArgs(args: string[]): DemoOptions {
-  const o: DemoOptions = { out: 'out', video: true };
+/** Options that only the contact sheet reads. */
+const SHEET_ONLY = ['--out', '--frames', '--no-video'];
+
+export function parseArgs(args: string[]): DemoOptions {
+  const o: DemoOptions = { mode: 'serve', out: 'out', video: true };
+  const seen: string[] = [];
+  const modes = new Set<DemoOptions['mode']>();
+  const int = (a: string, v: string, min: number, max: number, what: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${a} needs ${what}, got "${v}"`);
+    return n;
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    seen.push(a);
     const next = () => {
       const v = args[++i];
       if (v === undefined) throw new UsageError(`${a} needs a value`);
@@ -55,21 +70,21 @@ function parseArgs(args: string[]): DemoOptions {
     };
     if (a === '--out') o.out = next();
     else if (a === '--avatar') o.avatar = next();
-    else if (a === '--frames') {
-      const v = next();
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 100000) throw new UsageError(`--frames needs a positive integer, got "${v}"`);
-      o.clipFrames = n;
-    } else if (a === '--no-video') o.video = false;
-    else if (a === '--serve') o.serve = true;
-    else if (a === '--port') {
-      const v = next();
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port needs a port number 0-65535, got "${v}"`);
-      o.port = n;
-    } else if (a === '--screenshot') o.screenshot = next();
+    else if (a === '--frames') o.clipFrames = int(a, next(), 1, 100000, 'a positive integer');
+    else if (a === '--no-video') o.video = false;
+    else if (a === '--sheet') modes.add('sheet');
+    else if (a === '--serve') modes.add('serve');
+    else if (a === '--port') o.port = int(a, next(), 0, 65535, 'a port number 0-65535');
+    else if (a === '--screenshot') { o.screenshot = next(); modes.add('screenshot'); }
+    else if (a === '--size') o.size = int(a, next(), 16, 2048, 'a size in pixels, 16-2048');
     else throw new UsageError(`unknown option "${a}" (see dyntet-train demo --help)`);
   }
+  if (modes.size > 1) throw new UsageError(`${[...modes].map((m) => `--${m}`).join(' and ')} are different modes: pick one`);
+  o.mode = [...modes][0] ?? 'serve';
+  const misplaced = SHEET_ONLY.filter((k) => seen.includes(k));
+  if (o.mode !== 'sheet' && misplaced.length)
+    throw new UsageError(`${misplaced.join(', ')} ${misplaced.length > 1 ? 'apply' : 'applies'} to the CPU contact sheet: add --sheet`);
+  if (o.mode === 'sheet' && (o.port !== undefined || o.size !== undefined)) throw new UsageError('--port and --size apply to the gallery, not to --sheet');
   return o;
 }
 
@@ -123,7 +138,10 @@ function haveFfmpeg(): boolean {
   return spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status === 0;
 }
 
-export async function runDemo(o: DemoOptions): Promise<{ sheet: string; video?: string; stills: string[] }> {
+/** What the contact sheet reads. */
+export type SheetOptions = Pick<DemoOptions, 'out' | 'avatar' | 'clipFrames' | 'video'>;
+
+export async function runDemo(o: SheetOptions): Promise<{ sheet: string; video?: string; stills: string[] }> {
   const t0 = Date.now();
   let avatar = o.avatar ? resolve(o.avatar) : existsSync(DEFAULT_AVATAR) ? DEFAULT_AVATAR : SYNTHETIC_AVATAR;
   if (o.avatar && !existsSync(avatar)) throw new UsageError(`--avatar ${o.avatar}: no such file`);
@@ -200,85 +218,191 @@ export async function runDemo(o: DemoOptions): Promise<{ sheet: string; video?: 
 }
 
 export default {
-  summary: 'render the default avatar on the CPU: contact sheet PNG (+ MP4) in ./out',
+  summary: 'serve the gallery with the default avatar on 127.0.0.1 (--screenshot, --sheet: no display needed)',
   usage: [
-    'Usage: dyntet-train demo [--out DIR] [--avatar FILE.dyntet] [--frames N] [--no-video]',
+    'Usage: dyntet-train demo [--port N] [--avatar FILE.dyntet]',
+    '       dyntet-train demo --screenshot OUT.png [--size PX] [--avatar FILE.dyntet]',
+    '       dyntet-train demo --sheet [--out DIR] [--avatar FILE.dyntet] [--frames N] [--no-video]',
     '',
-    'Renders an avatar at a few expressions and through its built-in clip with the CPU renderer',
-    '(no GPU) and writes DIR/contact_sheet.png, DIR/contact_sheet.txt (what each cell shows),',
-    'DIR/stills/*.png and, when ffmpeg is on PATH, DIR/clip.mp4.',
+    'By default, serves the gallery (demos/, built into demos/dist when missing or older than its',
+    'sources) on 127.0.0.1 and prints its address: the default avatar playing its clip, sliders for',
+    'the 52 blendshapes and the head angles, webcam and ONNX-model driving, and any .dyntet dropped',
+    'on the page. Ctrl+C (or SIGTERM) stops the server.',
     '',
     'The default avatar is demos/avatars/may_5s.dyntet, trained on the may_5s clip (see',
     'demos/avatars/README.md); without it, the synthetic test head (generated into build/fixtures).',
     '',
     'Options:',
-    '  --out DIR            output folder (default ./out)',
-    '  --avatar FILE        render this .dyntet instead of the default avatar',
+    '  --port N             port of the gallery (default 8080, or a free one when 8080 is taken;',
+    '                       0 always picks a free one)',
+    '  --avatar FILE        also serve this .dyntet and open it (with --sheet: render it instead)',
+    '  --screenshot OUT.png instead of serving: render one frame of the avatar page in headless',
+    '                       Chromium (WebGPU, software where there is no GPU) and write OUT.png',
+    '  --size PX            avatar size of --screenshot (default 256)',
+    '  --serve              serve the gallery (the default; kept for scripts)',
+    '',
+    'For machines without a browser GPU or without Chromium: --sheet renders the avatar at a few',
+    'expressions and through its built-in clip with the CPU reference renderer and writes',
+    'DIR/contact_sheet.png, DIR/contact_sheet.txt (what each cell shows), DIR/stills/*.png and,',
+    'when ffmpeg is on PATH, DIR/clip.mp4.',
+    '  --sheet              the CPU contact sheet instead of the gallery',
+    '  --out DIR            its output folder (default ./out)',
     `  --frames N           render the first N frames of the clip (default ${DEFAULT_CLIP_FRAMES})`,
     '  --no-video           skip the MP4',
-    '  --serve              instead: serve the gallery (demos/) on 127.0.0.1 and print its address',
-    '  --port N             port for --serve (default 8080; 0 picks a free one)',
-    '  --screenshot OUT.png instead: render a gallery frame headlessly in Chromium (WebGPU) to OUT.png',
   ].join('\n'),
   async run(args: string[]): Promise<number> {
     const o = parseArgs(args);
-    if (o.serve || o.screenshot) return serveGallery(o);
-    await runDemo(o);
-    return 0;
+    if (o.mode === 'sheet') {
+      await runDemo(o);
+      return 0;
+    }
+    if (o.mode === 'screenshot') return screenshotGallery(o);
+    return serveUntilStopped(o);
   },
 } satisfies Command;
 
 const GALLERY_TYPES: Record<string, string> = {
-  '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json',
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm',
+  '.json': 'application/json', '.png': 'image/png', '.mp4': 'video/mp4', '.webm': 'video/webm', '.dyntet': 'application/octet-stream',
 };
+export const GALLERY_DIST = join(REPO_ROOT, 'demos', 'dist');
 
-/** Serves demos/dist (built first when missing) on 127.0.0.1; with --screenshot renders one frame in Chromium and stops. */
-async function serveGallery(o: DemoOptions): Promise<number> {
-  const dist = join(REPO_ROOT, 'demos', 'dist');
-  if (!existsSync(join(dist, 'index.html'))) {
-    if (!existsSync(SYNTHETIC_AVATAR)) writeSyntheticAvatar({ out: SYNTHETIC_AVATAR, resolution: 48, width: 320, height: 320 });
-    const build = join(REPO_ROOT, 'demos', 'build.mjs');
-    const { buildGallery } = (await import(pathToFileURL(build).href)) as { buildGallery(): Promise<string> };
-    await buildGallery();
+/** Newest modification time (ms) of the files under `path` (a file or a folder), 0 when absent. */
+function newest(path: string): number {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return readdirSync(path).reduce((m, f) => Math.max(m, newest(join(path, f))), st.mtimeMs);
+}
+
+/** Builds demos/dist with demos/build.mjs when it is missing or older than what it is built from. */
+export async function ensureGallery(): Promise<string> {
+  const built = newest(join(GALLERY_DIST, 'index.html'));
+  const inputs = ['demos/src', 'demos/index.html', 'demos/build.mjs', 'demos/avatars', 'sdk/dist'].map((p) => newest(join(REPO_ROOT, p)));
+  if (built && inputs.every((t) => t <= built)) return GALLERY_DIST;
+  if (!existsSync(join(REPO_ROOT, 'sdk', 'dist', 'index.js'))) throw new UsageError('the SDK is not built: run `npm run build` (./dyntet demo builds everything)');
+  if (!existsSync(SYNTHETIC_AVATAR)) writeSyntheticAvatar({ out: SYNTHETIC_AVATAR, resolution: 48, width: 320, height: 320 });
+  console.log('building the gallery (demos/build.mjs)...');
+  const { buildGallery } = (await import(pathToFileURL(join(REPO_ROOT, 'demos', 'build.mjs')).href)) as { buildGallery(out: string): Promise<string> };
+  // Built beside, then swapped in: a build cut short (Ctrl+C) never leaves a half gallery that looks current.
+  const tmp = join(REPO_ROOT, 'build', `gallery-${process.pid}`);
+  try {
+    await buildGallery(tmp);
+    rmSync(GALLERY_DIST, { recursive: true, force: true });
+    renameSync(tmp, GALLERY_DIST);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
-  const { createServer } = await import('node:http');
-  const { extname, normalize } = await import('node:path');
+  return GALLERY_DIST;
+}
+
+export interface GalleryServer {
+  /** http://127.0.0.1:PORT/ */
+  url: string;
+  /** Page address that opens `avatar` (or the index). */
+  page: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves demos/dist on 127.0.0.1 (a secure context: WebGPU and the camera work there). An
+ * --avatar file is served as user/NAME and the page address opens it. A port of undefined means
+ * 8080, or a free port when 8080 is taken.
+ */
+export async function startGalleryServer(o: { port?: number; avatar?: string } = {}): Promise<GalleryServer> {
+  const dist = await ensureGallery();
+  let userPath = '';
+  let userFile = '';
+  if (o.avatar) {
+    userFile = resolve(o.avatar);
+    if (!existsSync(userFile)) throw new UsageError(`--avatar ${o.avatar}: no such file`);
+    userPath = `user/${basename(userFile).replace(/[^A-Za-z0-9._-]/g, '_')}`;
+  }
   const server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    const file = join(dist, path.endsWith('/') ? path + 'index.html' : path);
-    if (path.includes('..') || !existsSync(file)) return void res.writeHead(404).end('not found');
-    res.writeHead(200, { 'content-type': GALLERY_TYPES[extname(file)] ?? 'application/octet-stream' });
-    res.end(readFileSync(file));
+    let path: string;
+    try {
+      path = posix.normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+    } catch {
+      return void res.writeHead(400).end('bad request');
+    }
+    const file = userPath && path === `/${userPath}` ? userFile : join(dist, path.endsWith('/') ? path + 'index.html' : path);
+    if (path.includes('..') || !existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end('not found');
+    res.writeHead(200, { 'content-type': GALLERY_TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+    res.end(req.method === 'HEAD' ? undefined : readFileSync(file));
   });
-  const port = o.screenshot ? 0 : (o.port ?? 8080);
-  await new Promise<void>((ok, fail) => server.once('error', (e) => fail(new UsageError(`cannot listen on 127.0.0.1:${port} (${e.message}): pick another with --port`))).listen(port, '127.0.0.1', ok));
-  const addr = server.address();
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}/`;
-  if (!o.screenshot) {
-    console.log(`gallery: ${url}  (Ctrl+C stops)`);
-    await new Promise<void>((ok) => process.once('SIGINT', () => server.close(() => ok())));
-    return 0;
+  const listen = (port: number) => new Promise<void>((ok, fail) => {
+    const onError = (e: Error) => fail(e);
+    server.once('error', onError).listen(port, '127.0.0.1', () => { server.off('error', onError); ok(); });
+  });
+  try {
+    await listen(o.port ?? 8080);
+  } catch (e) {
+    if (o.port !== undefined || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE')
+      throw new UsageError(`cannot listen on 127.0.0.1:${o.port ?? 8080} (${(e as Error).message}): pick another port with --port`);
+    await listen(0); // 8080 is taken: any free port
   }
+  const addr = server.address();
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`;
+  const page = userPath ? `${url}?src=${encodeURIComponent(userPath)}#avatar=${encodeURIComponent(userPath)}` : url;
+  return {
+    url,
+    page,
+    close: () => new Promise<void>((ok) => {
+      server.close(() => ok());
+      server.closeAllConnections(); // keep-alive connections of an open browser tab
+    }),
+  };
+}
+
+/** `dyntet-train demo`: serves until Ctrl+C or SIGTERM, then closes the server and returns 0. */
+async function serveUntilStopped(o: DemoOptions): Promise<number> {
+  const g = await startGalleryServer(o);
+  console.log([
+    `gallery: ${g.page}`,
+    '  open it in a browser with WebGPU (Chrome, Edge); Ctrl+C stops the server.',
+    '  no display? `./dyntet demo --screenshot out.png` renders a frame headlessly; `./dyntet demo --sheet` renders a contact sheet on the CPU.',
+  ].join('\n'));
+  // The handlers stay installed (signal handles do not keep Node alive): a second signal while
+  // closing, e.g. Ctrl+C reaching both ./dyntet and this process, is not fatal.
+  const signal = await new Promise<NodeJS.Signals>((ok) => {
+    process.on('SIGINT', ok);
+    process.on('SIGTERM', ok);
+  });
+  await g.close();
+  console.log(`gallery stopped (${signal})`);
+  return 0;
+}
+
+/** --screenshot: the avatar page in headless Chromium (WebGPU, SwiftShader without a GPU), one frame to a PNG. */
+async function screenshotGallery(o: DemoOptions): Promise<number> {
+  const g = await startGalleryServer({ port: 0, avatar: o.avatar });
   try {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
       headless: true,
       args: ['--no-sandbox', '--no-first-run', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader'],
+    }).catch((e: Error) => {
+      throw new UsageError(`could not start Chromium (${e.message.split('\n')[0]}): install it (apt-get install chromium) or set CHROMIUM; --sheet needs no browser`);
     });
     try {
       const page = await browser.newPage();
-      await page.goto(`${url}index.html?size=256#avatar=default`);
-      await page.waitForFunction(() => Number(document.getElementById('avatar')?.dataset.frames ?? 0) >= 1, undefined, { timeout: 300_000 });
-      const err = await page.locator('#error:not([hidden])').count();
-      if (err) throw new UsageError(`the gallery reported: ${await page.locator('#error').textContent()}`);
-      await page.locator('#avatar').screenshot({ path: resolve(o.screenshot) });
+      const size = o.size ?? 256;
+      const id = o.avatar ? new URL(g.page).hash.slice('#avatar='.length) : 'default';
+      const search = new URL(g.page).search.replace(/^\?/, '');
+      await page.goto(`${g.url}index.html?size=${size}${search ? `&${search}` : ''}#avatar=${id}`);
+      await page.waitForFunction(() => Number(document.getElementById('avatar')?.dataset.frames ?? 0) >= 1 || !document.getElementById('error')?.hidden,
+        undefined, { timeout: 300_000 });
+      if (await page.locator('#error:not([hidden])').count()) throw new UsageError(`the gallery reported: ${await page.locator('#error').textContent()}`);
+      // Paused, the GPU's queue drains and the canvas holds the frame of the time it stopped at.
+      await page.click('#pause', { force: true }).catch(() => {});
+      await page.locator('#avatar').screenshot({ path: resolve(o.screenshot!), timeout: 300_000 });
     } finally {
       await browser.close();
     }
-    console.log(`wrote ${resolve(o.screenshot)}`);
+    console.log(`wrote ${resolve(o.screenshot!)}`);
     return 0;
   } finally {
-    server.close();
+    await g.close();
   }
 }
