@@ -1,6 +1,12 @@
 #include "mlp.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#if defined(__CUDACC__)
+#include <mma.h>
+#endif
 
 namespace dyntet {
 namespace train {
@@ -245,27 +251,493 @@ FusedPlan plan_backward(const MlpConfig& c, int64_t n) {
   return pl;
 }
 
+// Tensor cores for the TF32 tiled path: WMMA needs sm_80 or newer (the host refuses older devices).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define DT_TILED_WMMA 1
+namespace wmma = nvcuda::wmma;
+#else
+#define DT_TILED_WMMA 0
+#endif
+
+// ---- tiled kernels (begin; tests/tiled_mlp_emulation.py compiles this region on CPU threads)
+// One launch computes C (M x J) = sum over k of A(m, k) B(k, j) for a block tile of TBM x TBN,
+// with A(m, k) = A[m * a_sm + k * a_sk] and B(k, j) = B[k * b_sk + j * b_sj] in global memory.
+// Per layer of points x (n x in, row-major) and weights W (out x in, row-major):
+//   forward  (mode 0): M = points, J = out, K = in:  A = x, B(k, j) = W[j][k]; C = act(bias + .)
+//   input grad (mode 1): M = points, J = in, K = out: A = G, B(k, j) = W[k][j]; C = . * act'(h)
+//   weight grad (mode 2): M = out, J = in, K = points of this split (blockIdx.z): A(m, k) = G[k][m],
+//     B(k, j) = x[k][j]; C is added to this split's partial sums (bias: row sums of A).
+constexpr int TBM = 128, TBN = 64, TBK = 16, TTHREADS = 128;
+constexpr int TLDA = TBM + 4, TLDB = TBN + 4;  // padded smem rows; multiples of 4 floats (WMMA ldm)
+constexpr int TNA = TBM * TBK / TTHREADS, TNB = TBN * TBK / TTHREADS;
+constexpr int kTileSmemFloatsSimt = TBK * TLDA + TBK * TLDB;
+constexpr int kTileSmemFloatsTc = TBM * TLDB;  // the accumulator staging tile (aliases the operand tiles)
+static_assert(kTileSmemFloatsTc >= kTileSmemFloatsSimt, "staging tile covers the operand tiles");
+
+struct TileArgs {
+  int mode = 0;                   // 0 forward, 1 input gradient, 2 weight gradient
+  int M = 0, J = 0;
+  int64_t K = 0;                  // summed extent (mode 2: points of the chunk)
+  int64_t kps = 0;                // mode 2: points per split (a multiple of TBK)
+  const float* A = nullptr;
+  int64_t a_sm = 0, a_sk = 0;
+  const float* B = nullptr;
+  int64_t b_sk = 0, b_sj = 0;
+  float* C = nullptr;             // modes 0, 1: C[m * ldc + j]
+  int64_t ldc = 0;
+  const float* bias = nullptr;    // mode 0
+  int act = 0;                    // mode 0: the layer's activation; mode 1: the one whose derivative multiplies
+  const float* gy = nullptr;      // mode 0: when set, C = gy * act'(y) (output gradient of the last layer)
+  const float* dact = nullptr;    // mode 1: the activation outputs h (ldc-strided); null: no factor
+  float* P = nullptr;             // mode 2: partial sums of split 0 at this layer's parameter offset
+  int64_t p_stride = 0;           // mode 2: floats between splits' partial sums
+};
+
+// Row of the 8 rows of a thread's register tile (two groups of 4, half a tile apart) and the same
+// for columns; the groups keep a warp's float4 shared-memory reads free of bank conflicts.
+__device__ __forceinline__ int tile_row(int ty, int i) { return i < 4 ? ty * 4 + i : TBM / 2 + ty * 4 + i - 4; }
+__device__ __forceinline__ int tile_col(int tx, int j) { return j < 4 ? tx * 4 + j : TBN / 2 + tx * 4 + j - 4; }
+
+template <bool TC>
+__global__ void __launch_bounds__(TTHREADS) mlp_tile_kernel(TileArgs a) {
+  extern __shared__ __align__(128) float tsm[];
+  float* As = tsm;                // [TBK][TLDA]: As[k][m] = A(m0 + m, k0 + k)
+  float* Bs = tsm + TBK * TLDA;   // [TBK][TLDB]: Bs[k][j] = B(k0 + k, j0 + j)
+  const int tid = threadIdx.x, tx = tid % 8, ty = tid / 8;
+  const int m0 = blockIdx.x * TBM, j0 = blockIdx.y * TBN;
+  int64_t k0 = 0, k1 = a.K;
+  if (a.mode == 2) {
+    k0 = (int64_t)blockIdx.z * a.kps;
+    k1 = k0 + a.kps < a.K ? k0 + a.kps : a.K;
+  }
+  // Global loads walk the unit-stride index fastest (coalesced).
+  const bool a_kfast = a.a_sk == 1, b_jfast = a.b_sj == 1;
+  float ra[TNA], rb[TNB];
+  auto load = [&](int64_t kt) {
+#pragma unroll
+    for (int r = 0; r < TNA; ++r) {
+      const int e = tid + r * TTHREADS;
+      const int m = a_kfast ? e / TBK : e % TBM, k = a_kfast ? e % TBK : e / TBM;
+      const int64_t gk = kt + k;
+      ra[r] = (m0 + m < a.M && gk < k1) ? a.A[(int64_t)(m0 + m) * a.a_sm + gk * a.a_sk] : 0.f;
+    }
+#pragma unroll
+    for (int r = 0; r < TNB; ++r) {
+      const int e = tid + r * TTHREADS;
+      const int j = b_jfast ? e % TBN : e / TBK, k = b_jfast ? e / TBN : e % TBK;
+      const int64_t gk = kt + k;
+      rb[r] = (j0 + j < a.J && gk < k1) ? a.B[gk * a.b_sk + (int64_t)(j0 + j) * a.b_sj] : 0.f;
+    }
+  };
+  auto store = [&]() {
+#pragma unroll
+    for (int r = 0; r < TNA; ++r) {
+      const int e = tid + r * TTHREADS;
+      const int m = a_kfast ? e / TBK : e % TBM, k = a_kfast ? e % TBK : e / TBM;
+      As[k * TLDA + m] = ra[r];
+    }
+#pragma unroll
+    for (int r = 0; r < TNB; ++r) {
+      const int e = tid + r * TTHREADS;
+      const int j = b_jfast ? e % TBN : e / TBK, k = b_jfast ? e / TBN : e % TBK;
+      Bs[k * TLDB + j] = rb[r];
+    }
+  };
+
+  float acc[8][8];
+  // fp32 forward: start from the bias, like the CPU loop (bias first, then inputs ascending).
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int gj = j0 + tile_col(tx, j);
+    const float b0 = (!TC && a.mode == 0 && gj < a.J) ? a.bias[gj] : 0.f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[i][j] = b0;
+  }
+  const bool bias_rows = a.mode == 2 && blockIdx.y == 0 && tid < TBM;
+  float bsum = 0.f;
+#if DT_TILED_WMMA
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> fc[2][4];
+  if (TC) {
+#pragma unroll
+    for (int fi = 0; fi < 2; ++fi)
+#pragma unroll
+      for (int fj = 0; fj < 4; ++fj) wmma::fill_fragment(fc[fi][fj], 0.f);
+  }
+#endif
+
+  if (k0 < k1) load(k0);
+  for (int64_t kt = k0; kt < k1; kt += TBK) {
+    __syncthreads();  // everyone is done reading the previous tiles
+    store();
+    __syncthreads();
+    if (kt + TBK < k1) load(kt + TBK);  // next tiles into registers while this one is used
+    if (bias_rows)
+      for (int kk = 0; kk < TBK; ++kk) bsum += As[kk * TLDA + tid];
+    if (!TC) {
+#pragma unroll
+      for (int kk = 0; kk < TBK; ++kk) {
+        const float4 a0 = *reinterpret_cast<const float4*>(As + kk * TLDA + ty * 4);
+        const float4 a1 = *reinterpret_cast<const float4*>(As + kk * TLDA + TBM / 2 + ty * 4);
+        const float4 b0 = *reinterpret_cast<const float4*>(Bs + kk * TLDB + tx * 4);
+        const float4 b1 = *reinterpret_cast<const float4*>(Bs + kk * TLDB + TBN / 2 + tx * 4);
+        const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+        const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i)
+#pragma unroll
+          for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+      }
+    }
+#if DT_TILED_WMMA
+    else {
+      // Warp w owns rows [32w, 32w + 32) x all TBN columns: 2 x 4 fragments of 16 x 16.
+      const int w = tid / 32;
+#pragma unroll
+      for (int kk = 0; kk < TBK; kk += 8) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa[2];
+        wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb[4];
+#pragma unroll
+        for (int fi = 0; fi < 2; ++fi) {
+          wmma::load_matrix_sync(fa[fi], As + kk * TLDA + w * 32 + fi * 16, TLDA);
+          for (int t = 0; t < fa[fi].num_elements; ++t) fa[fi].x[t] = wmma::__float_to_tf32(fa[fi].x[t]);
+        }
+#pragma unroll
+        for (int fj = 0; fj < 4; ++fj) {
+          wmma::load_matrix_sync(fb[fj], Bs + kk * TLDB + fj * 16, TLDB);
+          for (int t = 0; t < fb[fj].num_elements; ++t) fb[fj].x[t] = wmma::__float_to_tf32(fb[fj].x[t]);
+        }
+#pragma unroll
+        for (int fi = 0; fi < 2; ++fi)
+#pragma unroll
+          for (int fj = 0; fj < 4; ++fj) wmma::mma_sync(fc[fi][fj], fa[fi], fb[fj], fc[fi][fj]);
+      }
+    }
+#endif
+  }
+#if DT_TILED_WMMA
+  if (TC) {
+    // Stage the accumulators through shared memory (aliasing the operand tiles) into the same
+    // per-thread 8 x 8 layout as the fp32 path, so both share the epilogue.
+    float* Cs = tsm;
+    const int w = tid / 32;
+    __syncthreads();
+#pragma unroll
+    for (int fi = 0; fi < 2; ++fi)
+#pragma unroll
+      for (int fj = 0; fj < 4; ++fj)
+        wmma::store_matrix_sync(Cs + (w * 32 + fi * 16) * TLDB + fj * 16, fc[fi][fj], TLDB, wmma::mem_row_major);
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) acc[i][j] = Cs[tile_row(ty, i) * TLDB + tile_col(tx, j)];
+  }
+#endif
+
+  float* P = a.mode == 2 ? a.P + (int64_t)blockIdx.z * a.p_stride : nullptr;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int gm = m0 + tile_row(ty, i);
+    if (gm >= a.M) continue;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int gj = j0 + tile_col(tx, j);
+      if (gj >= a.J) continue;
+      float v = acc[i][j];
+      if (a.mode == 0) {
+        if (TC) v += a.bias[gj];
+        const int64_t o = (int64_t)gm * a.ldc + gj;
+        const float y = activate(a.act, v);
+        a.C[o] = a.gy ? a.gy[o] * act_grad_from_output(a.act, y) : y;
+      } else if (a.mode == 1) {
+        const int64_t o = (int64_t)gm * a.ldc + gj;
+        a.C[o] = a.dact ? v * act_grad_from_output(a.act, a.dact[o]) : v;
+      } else {
+        P[(int64_t)gm * a.J + gj] += v;  // one owner per element and split: no atomics
+      }
+    }
+  }
+  if (bias_rows && m0 + tid < a.M) P[(int64_t)a.M * a.J + m0 + tid] += bsum;
+}
+
+// g[w] += sum over splits s (ascending) of P[s * np + w].
+__global__ void mlp_partial_reduce_kernel(const float* __restrict__ P, int S, int64_t np, float* __restrict__ g) {
+  const int64_t w = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (w >= np) return;
+  float s = 0.f;
+  for (int z = 0; z < S; ++z) s += P[(int64_t)z * np + w];
+  g[w] += s;
+}
+
+inline int64_t tile_blocks(int64_t v, int t) { return (v + t - 1) / t; }
+
+// Workspace floats per point: backward keeps every hidden output plus two gradient buffers of the
+// widest layer; forward two buffers of the widest hidden layer.
+inline int64_t tiled_floats_per_point(const MlpConfig& c, bool backward) {
+  const int L = mlp_layer_count(c);
+  int64_t hidden = 0, maxh = 0, maxw = 0;
+  for (int k = 0; k < L; ++k) {
+    const int64_t o = mlp_layer_out(c, k), i = mlp_layer_in(c, k);
+    if (k + 1 < L) { hidden += o; maxh = o > maxh ? o : maxh; }
+    maxw = o > maxw ? o : maxw;
+    maxw = i > maxw ? i : maxw;
+  }
+  return backward ? hidden + 2 * maxw : 2 * maxh;
+}
+
+// The layer loops over chunks of points. Launcher: tile(tc, gx, gy, gz, args), zero(ptr, floats),
+// reduce(P, S, np, g) (the CUDA one launches the kernels above; the CPU emulation runs them on threads).
+template <class Launcher>
+void tiled_forward_run(const MlpParams& p, bool tc, float* ws, int64_t chunk, Launcher& run) {
+  const MlpConfig& c = p.cfg;
+  const int L = mlp_layer_count(c);
+  int maxh = 0;
+  for (int k = 0; k + 1 < L; ++k) maxh = mlp_layer_out(c, k) > maxh ? mlp_layer_out(c, k) : maxh;
+  float* F[2] = {ws, ws + (int64_t)maxh * chunk};
+  for (int64_t c0 = 0; c0 < p.n; c0 += chunk) {
+    const int nc = (int)(p.n - c0 < chunk ? p.n - c0 : chunk);
+    const float* W = p.params;
+    for (int k = 0; k < L; ++k) {
+      const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
+      TileArgs t;
+      t.mode = 0; t.M = nc; t.J = n_out; t.K = n_in;
+      t.A = k == 0 ? p.x + c0 * c.in : F[(k - 1) & 1]; t.a_sm = n_in; t.a_sk = 1;
+      t.B = W; t.b_sk = 1; t.b_sj = n_in;
+      t.bias = W + (int64_t)n_out * n_in;
+      t.act = k == L - 1 ? c.out_act : c.hidden_act;
+      t.C = k == L - 1 ? p.y + c0 * c.out : F[k & 1]; t.ldc = n_out;
+      run.tile(tc, tile_blocks(nc, TBM), tile_blocks(n_out, TBN), 1, t);
+      W += (int64_t)n_out * (n_in + 1);
+    }
+  }
+}
+
+// ws: chunk * tiled_floats_per_point(c, true) floats; partial: S * mlp_param_count(c) floats.
+template <class Launcher>
+void tiled_backward_run(const MlpParams& p, bool tc, float* ws, float* partial, int64_t chunk, int S, Launcher& run) {
+  const MlpConfig& c = p.cfg;
+  const int L = mlp_layer_count(c);
+  const int64_t np = (int64_t)mlp_param_count(c);
+  int64_t woff[kMaxMlpLayers + 1];
+  float* H[kMaxMlpLayers + 1];  // H[k]: layer k's input for k >= 1 (hidden outputs)
+  int maxw = 0;
+  woff[0] = 0;
+  float* q = ws;
+  H[0] = nullptr;
+  for (int k = 0; k < L; ++k) {
+    const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
+    woff[k + 1] = woff[k] + (int64_t)n_out * (n_in + 1);
+    if (k + 1 < L) { H[k + 1] = q; q += (int64_t)n_out * chunk; }
+    maxw = n_out > maxw ? n_out : maxw;
+    maxw = n_in > maxw ? n_in : maxw;
+  }
+  float* G[2] = {q, q + (int64_t)maxw * chunk};
+  if (p.g_params) run.zero(partial, (size_t)S * np);
+  for (int64_t c0 = 0; c0 < p.n; c0 += chunk) {
+    const int nc = (int)(p.n - c0 < chunk ? p.n - c0 : chunk);
+    const float* x = p.x + c0 * c.in;
+    // Forward, keeping the hidden outputs; the last layer writes its output gradient G[0].
+    for (int k = 0; k < L; ++k) {
+      const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
+      const float* W = p.params + woff[k];
+      TileArgs t;
+      t.mode = 0; t.M = nc; t.J = n_out; t.K = n_in;
+      t.A = k == 0 ? x : H[k]; t.a_sm = n_in; t.a_sk = 1;
+      t.B = W; t.b_sk = 1; t.b_sj = n_in;
+      t.bias = W + (int64_t)n_out * n_in;
+      t.act = k == L - 1 ? c.out_act : c.hidden_act;
+      t.ldc = n_out;
+      if (k + 1 < L) t.C = H[k + 1];
+      else { t.C = G[0]; t.gy = p.g_y + c0 * c.out; }
+      run.tile(tc, tile_blocks(nc, TBM), tile_blocks(n_out, TBN), 1, t);
+    }
+    int cur = 0;
+    for (int k = L - 1; k >= 0; --k) {
+      const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
+      const float* W = p.params + woff[k];
+      const float* Ain = k == 0 ? x : H[k];
+      if (p.g_params) {  // before the input gradient: g_x may alias x
+        TileArgs t;
+        t.mode = 2; t.M = n_out; t.J = n_in; t.K = nc;
+        t.kps = tile_blocks(tile_blocks(nc, S), TBK) * TBK;
+        t.A = G[cur]; t.a_sm = 1; t.a_sk = n_out;
+        t.B = Ain; t.b_sk = n_in; t.b_sj = 1;
+        t.P = partial + woff[k]; t.p_stride = np;
+        run.tile(tc, tile_blocks(n_out, TBM), tile_blocks(n_in, TBN), S, t);
+      }
+      if (k > 0 || p.g_x) {
+        TileArgs t;
+        t.mode = 1; t.M = nc; t.J = n_in; t.K = n_out;
+        t.A = G[cur]; t.a_sm = n_out; t.a_sk = 1;
+        t.B = W; t.b_sk = n_in; t.b_sj = 1;
+        t.ldc = n_in;
+        if (k > 0) { t.C = G[cur ^ 1]; t.dact = H[k]; t.act = c.hidden_act; }
+        else t.C = p.g_x + c0 * c.in;
+        run.tile(tc, tile_blocks(nc, TBM), tile_blocks(n_in, TBN), 1, t);
+        cur ^= 1;
+      }
+    }
+  }
+  if (p.g_params) run.reduce(partial, S, np, p.g_params);
+}
+// ---- tiled kernels (end)
+
+struct CudaLauncher {
+  void tile(bool tc, int64_t gx, int64_t gy, int gz, const TileArgs& t) {
+    const dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)gz);
+    if (tc) mlp_tile_kernel<true><<<grid, TTHREADS, kTileSmemFloatsTc * sizeof(float)>>>(t);
+    else mlp_tile_kernel<false><<<grid, TTHREADS, kTileSmemFloatsSimt * sizeof(float)>>>(t);
+    cuda_check(cudaGetLastError(), "mlp_tile_kernel");
+  }
+  void zero(float* ptr, size_t floats) { cuda_check(cudaMemsetAsync(ptr, 0, floats * sizeof(float)), "cudaMemsetAsync"); }
+  void reduce(const float* P, int S, int64_t np, float* g) {
+    mlp_partial_reduce_kernel<<<(unsigned)tile_blocks(np, 256), 256>>>(P, S, np, g);
+    cuda_check(cudaGetLastError(), "mlp_partial_reduce_kernel");
+  }
+};
+
+// Grow-only device workspace of the tiled path (activations of a chunk, split partial sums).
+// Calls run on the default stream, in order, so one workspace serves them all.
+struct TiledWorkspace {
+  std::mutex mu;
+  Buffer<float> ws, partial;
+  float* get(Buffer<float>& b, size_t floats) {
+    if (b.size() < floats) { b = Buffer<float>(); b.resize(Backend::CUDA, floats); }
+    return b.data();
+  }
+};
+TiledWorkspace& tiled_workspace() {
+  static TiledWorkspace* w = new TiledWorkspace();  // never destroyed: no cudaFree after the runtime shuts down
+  return *w;
+}
+
+std::atomic<int64_t> g_tiled_max_chunk{0};
+constexpr int64_t kTiledBudgetBytes = 512ll << 20;
+constexpr int64_t kTiledPartialFloats = 32ll << 20;
+
+struct TiledPlan {
+  int64_t chunk = 0;
+  int S = 1;
+};
+
+TiledPlan tiled_plan(const MlpConfig& c, int64_t n, bool backward) {
+  TiledPlan pl;
+  const int64_t fpp = std::max<int64_t>(1, tiled_floats_per_point(c, backward));
+  int64_t chunk = std::max<int64_t>(4096, kTiledBudgetBytes / (4 * fpp));
+  chunk = std::min<int64_t>(chunk, 1ll << 22);
+  if (g_tiled_max_chunk.load() > 0) chunk = std::min<int64_t>(chunk, g_tiled_max_chunk.load());
+  if (chunk < n) chunk = std::max<int64_t>(TBM, chunk / TBM * TBM);
+  pl.chunk = std::min<int64_t>(chunk, n);
+  // Weight-gradient splits: ~1024 points each, at most 256, partial sums within budget.
+  const int64_t np = (int64_t)mlp_param_count(c);
+  pl.S = (int)std::max<int64_t>(1, std::min<int64_t>({pl.chunk / 1024, 256, kTiledPartialFloats / np}));
+  return pl;
+}
+
+bool tf32_supported() {
+  int dev = 0, major = 0;
+  cuda_check(cudaGetDevice(&dev), "cudaGetDevice");
+  cuda_check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
+  return major >= 8;
+}
+
+void tiled_forward(const MlpParams& p, bool tc) {
+  const TiledPlan pl = tiled_plan(p.cfg, p.n, false);
+  TiledWorkspace& w = tiled_workspace();
+  std::lock_guard<std::mutex> lock(w.mu);
+  float* ws = w.get(w.ws, (size_t)std::max<int64_t>(1, pl.chunk * tiled_floats_per_point(p.cfg, false)));
+  CudaLauncher run;
+  tiled_forward_run(p, tc, ws, pl.chunk, run);
+}
+
+void tiled_backward(const MlpParams& p, bool tc) {
+  const TiledPlan pl = tiled_plan(p.cfg, p.n, true);
+  TiledWorkspace& w = tiled_workspace();
+  std::lock_guard<std::mutex> lock(w.mu);
+  float* ws = w.get(w.ws, (size_t)(pl.chunk * tiled_floats_per_point(p.cfg, true)));
+  float* partial = p.g_params ? w.get(w.partial, (size_t)pl.S * mlp_param_count(p.cfg)) : nullptr;
+  CudaLauncher run;
+  tiled_backward_run(p, tc, ws, partial, pl.chunk, pl.S, run);
+}
+
 }  // namespace
 #endif
 
-const char* mlp_cuda_path(const MlpConfig& c) {
+namespace {
+std::atomic<int> g_default_path{-1};
+
+MlpCudaPath env_cuda_path() {
+  const char* e = std::getenv("DYNTET_MLP_PATH");
+  if (!e || !*e) return MlpCudaPath::Tiled;
+  const MlpCudaPath p = mlp_parse_cuda_path(e);
+  return p == MlpCudaPath::Auto ? MlpCudaPath::Tiled : p;
+}
+
+[[maybe_unused]] MlpCudaPath resolve_path(MlpCudaPath p) { return p == MlpCudaPath::Auto ? mlp_default_cuda_path() : p; }
+}  // namespace
+
+MlpCudaPath mlp_parse_cuda_path(const std::string& name) {
+  if (name == "auto") return MlpCudaPath::Auto;
+  if (name == "tiled") return MlpCudaPath::Tiled;
+  if (name == "tf32") return MlpCudaPath::TiledTF32;
+  if (name == "fused") return MlpCudaPath::Fused;
+  throw OpError("mlp: unknown CUDA path '" + name + "' (DYNTET_MLP_PATH): use tiled, tf32, fused or auto");
+}
+
+MlpCudaPath mlp_default_cuda_path() {
+  int v = g_default_path.load();
+  if (v < 0) {
+    v = (int)env_cuda_path();
+    g_default_path.store(v);
+  }
+  return (MlpCudaPath)v;
+}
+
+void mlp_set_cuda_path(MlpCudaPath path) {
+  g_default_path.store((int)(path == MlpCudaPath::Auto ? env_cuda_path() : path));
+}
+
+int64_t mlp_set_tiled_max_chunk(int64_t points) {
 #if defined(__CUDACC__)
-  return fused_eligible(c) ? "fused" : "per-point";
+  return g_tiled_max_chunk.exchange(points > 0 ? points : 0);
 #else
-  (void)c;
+  (void)points;
+  return 0;
+#endif
+}
+
+const char* mlp_cuda_path(const MlpConfig& c) { return mlp_cuda_path(c, MlpCudaPath::Auto); }
+
+const char* mlp_cuda_path(const MlpConfig& c, MlpCudaPath path) {
+#if defined(__CUDACC__)
+  switch (resolve_path(path)) {
+    case MlpCudaPath::TiledTF32: return tf32_supported() ? "tiled tf32" : "tiled";
+    case MlpCudaPath::Fused: return fused_eligible(c) ? "fused" : "per-point";
+    default: return "tiled";
+  }
+#else
+  (void)c; (void)path;
   return "none (CPU-only build)";
 #endif
 }
 
-std::string mlp_cuda_plan(const MlpConfig& c, int64_t n) {
+std::string mlp_cuda_plan(const MlpConfig& c, int64_t n) { return mlp_cuda_plan(c, n, MlpCudaPath::Auto); }
+
+std::string mlp_cuda_plan(const MlpConfig& c, int64_t n, MlpCudaPath path) {
 #if defined(__CUDACC__)
+  const MlpCudaPath r = resolve_path(path);
+  if (r == MlpCudaPath::Tiled || r == MlpCudaPath::TiledTF32) {
+    const TiledPlan f = tiled_plan(c, n, false), b = tiled_plan(c, n, true);
+    return std::string(mlp_cuda_path(c, r)) + " " + std::to_string(TBM) + "x" + std::to_string(TBN) + " tiles, chunks of " +
+           std::to_string(f.chunk) + " (fwd) / " + std::to_string(b.chunk) + " (bwd) points, dW in " + std::to_string(b.S) + " splits";
+  }
   if (!fused_eligible(c)) return "per-point";
   const FusedPlan f = plan_forward(c, n), b = plan_backward(c, n);
-  std::string s = f.ok ? "fwd tile " + std::to_string(f.P) : std::string("fwd per-point");
+  std::string s = f.ok ? "fused: fwd tile " + std::to_string(f.P) : std::string("fwd per-point");
   s += b.ok ? ", bwd tile " + std::to_string(b.P) + (b.acc ? " (grads on chip" : " (atomics per tile") + (b.wsm ? ")" : ", weights from global)") : ", bwd per-point";
   return s;
 #else
-  (void)c; (void)n;
+  (void)c; (void)n; (void)path;
   return "none (CPU-only build)";
 #endif
 }
@@ -276,6 +748,11 @@ void mlp_forward(Backend b, const MlpParams& p) {
   if (p.n == 0) return;
 #if defined(__CUDACC__)
   if (b == Backend::CUDA) {
+    const MlpCudaPath path = resolve_path(p.path);
+    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32) {
+      tiled_forward(p, path == MlpCudaPath::TiledTF32 && tf32_supported());
+      return;
+    }
     const FusedPlan pl = plan_forward(p.cfg, p.n);
     if (pl.ok) {
       mlp_fused_forward_kernel<<<pl.grid, pl.P, pl.smem>>>(p.cfg, p.n, p.params, p.x, p.y, (int)mlp_param_count(p.cfg));
@@ -297,6 +774,11 @@ void mlp_backward(Backend b, const MlpParams& p) {
   if (p.n == 0 || (!p.g_params && !p.g_x)) return;
 #if defined(__CUDACC__)
   if (b == Backend::CUDA) {
+    const MlpCudaPath path = resolve_path(p.path);
+    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32) {
+      tiled_backward(p, path == MlpCudaPath::TiledTF32 && tf32_supported());
+      return;
+    }
     const FusedPlan pl = plan_backward(p.cfg, p.n);
     if (pl.ok) {
       mlp_fused_backward_kernel<<<pl.grid, pl.P, pl.smem>>>(p.cfg, p.n, p.params, p.x, p.g_y, p.g_params, p.g_x,

@@ -2,11 +2,21 @@
 //
 // CPU: the straightforward per-point loop; the forward calls model.h's mlp_forward, the backward
 // recomputes the layer outputs with the same loop order and back-propagates them.
-// CUDA: for layers up to kFusedMaxWidth wide a fused kernel evaluates a tile of points per block
-// with the weights and every layer's activations in shared memory (fp32 throughout, the same sums
-// in the same order per point as the CPU loop); weight gradients are reduced over the tile (and
-// over all tiles a block handles, when shared memory allows) before one float atomicAdd per
-// weight, so their last bits vary between CUDA runs. Wider networks take the per-point path.
+// CUDA, three paths (MlpCudaPath; the default is Tiled):
+// - Tiled: one tiled fp32 GEMM launch per layer over a chunk of points (a block computes
+//   128 points x 64 outputs with an 8x8 register tile per thread, operand tiles streamed through
+//   shared memory). The backward stores every hidden layer's output of the chunk in a workspace,
+//   then per layer computes dX = dY W^T (times the activation's derivative) and dW = dY^T X, the
+//   latter split over point ranges into per-split partial sums that one pass adds into g_params
+//   at the end (no float atomics, so the result does not depend on the schedule). fp32 with the
+//   same per-output summation order as the CPU loop (bias first, inputs ascending, FMA).
+// - TiledTF32: the same tiling with tensor cores (WMMA m16n16k8, inputs rounded to TF32, fp32
+//   accumulation). Lower precision: opt-in only, checked with its own tolerance.
+// - Fused: the earlier kernels, up to kFusedMaxWidth wide: a tile of points per block with the
+//   weights and every layer's activations in shared memory, one thread per point; weight
+//   gradients reduced over the tile (and over all tiles of a persistent block when shared memory
+//   allows) before one float atomicAdd per weight, so their last bits vary between runs. Wider
+//   networks take the per-point path (one thread per point, atomics per weight: slow).
 #pragma once
 #include "ops_common.h"
 
@@ -16,6 +26,14 @@ namespace train {
 constexpr int kMaxMlpLayers = 8;    // hidden_layers + 1
 constexpr int kFusedMaxWidth = 128;
 
+// Which CUDA implementation mlp_forward/mlp_backward use (ignored on the CPU backend).
+enum class MlpCudaPath : int {
+  Auto = 0,       // the process default: mlp_set_cuda_path(), else $DYNTET_MLP_PATH, else Tiled
+  Tiled = 1,      // fp32 tiled GEMM per layer (default)
+  TiledTF32 = 2,  // tensor cores, TF32 inputs, fp32 accumulation (opt-in, lower precision)
+  Fused = 3,      // the earlier fused kernels (per-point above kFusedMaxWidth)
+};
+
 struct MlpParams {
   MlpConfig cfg;
   int64_t n = 0;
@@ -24,18 +42,31 @@ struct MlpParams {
   float* y = nullptr;             // forward: n x cfg.out
   const float* g_y = nullptr;     // backward: n x cfg.out
   float* g_params = nullptr;      // backward, accumulated; may be null
-  float* g_x = nullptr;           // backward, written; may be null
+  float* g_x = nullptr;           // backward, written; may be null (may alias x)
+  MlpCudaPath path = MlpCudaPath::Auto;
 };
 
 // Throws OpError for a config the ops cannot run (sizes, activations, depth).
 void mlp_validate(const MlpConfig& c, const char* op);
 void mlp_forward(Backend b, const MlpParams& p);
 void mlp_backward(Backend b, const MlpParams& p);
-// Which CUDA path mlp_* takes for this config ("fused" or "per-point"); for benchmarks and logs.
+// Process-wide CUDA path for MlpParams::path == Auto (the Trainer's ops and deform use Auto).
+// $DYNTET_MLP_PATH = tiled | tf32 | fused sets the initial value; Auto resets to that.
+void mlp_set_cuda_path(MlpCudaPath path);
+MlpCudaPath mlp_default_cuda_path();
+// Parses "tiled", "tf32", "fused" or "auto"; throws OpError otherwise.
+MlpCudaPath mlp_parse_cuda_path(const std::string& name);
+// Upper bound on the points the tiled path processes per chunk (0: automatic, from a workspace
+// budget of 512 MB). For tests of the chunking; returns the previous value.
+int64_t mlp_set_tiled_max_chunk(int64_t points);
+// Which CUDA path mlp_* takes for this config ("tiled", "tiled tf32", "fused" or "per-point");
+// for benchmarks and logs. Without `path`: the process default.
 const char* mlp_cuda_path(const MlpConfig& c);
-// The fused kernels' launch plan for n points (tile size, whether weight gradients stay on chip),
-// e.g. "fwd tile 128, bwd tile 64 (atomics per tile)"; needs a CUDA device in a CUDA build.
+const char* mlp_cuda_path(const MlpConfig& c, MlpCudaPath path);
+// The launch plan for n points, e.g. "fwd tile 128, bwd tile 64 (atomics per tile)" for the fused
+// kernels or the chunk and split counts of the tiled ones; needs a CUDA device in a CUDA build.
 std::string mlp_cuda_plan(const MlpConfig& c, int64_t n);
+std::string mlp_cuda_plan(const MlpConfig& c, int64_t n, MlpCudaPath path);
 
 // Per-point pieces, usable inside other ops' kernels (the Trainer's per-pixel texture and
 // per-vertex deformation backward passes call them).

@@ -41,16 +41,9 @@ DT_HD float act_grad_from_output(int act, float y) {
 }
 
 // Loss values are summed in double: with float atomics over ~10^6 pixels the sum would drift.
-DT_HD void atomic_add_double(double* p, double v) {
-#if defined(__CUDA_ARCH__)
-  atomicAdd(p, v);
-#else
-  *p += v;
-#endif
-}
-
 // Adds v into *p from per-element code. On CUDA the threads active at the call first sum their
-// values within the warp, so a loss over 10^6 pixels costs ~3*10^4 atomics, not 10^6.
+// values within the warp, so a loss over 10^6 pixels costs ~3*10^4 atomics, not 10^6. (A plain
+// double atomic add is launch.h's atomic_add(double*, double).)
 DT_HD void reduce_add_double(double* p, double v) {
 #if defined(__CUDA_ARCH__)
   namespace cg = cooperative_groups;

@@ -7,6 +7,7 @@ another. It checks the kernels' indexing, tiling (partial last tile, several til
 barrier placement against the CPU reference on small nets, for every backward plan (weight
 gradients on chip or per tile, weights in shared or global memory). It is a logic check only:
 tests/check_cuda.cpp on a real GPU remains the check of the CUDA build.
+Then runs tiled_mlp_emulation.py (the same kind of check for the tiled kernels).
 Usage: fused_mlp_emulation.py [--cxx g++]   (exit status non-zero on failure)
 """
 import argparse
@@ -102,7 +103,10 @@ def main():
         if r.returncode != 0:
             print("fused_mlp_emulation: compiling the emulation failed", file=sys.stderr)
             return 2
-        return subprocess.run([exe]).returncode
+        rc = subprocess.run([exe]).returncode
+    # The tiled kernels' emulation runs as part of the same test.
+    rc2 = subprocess.run([sys.executable, os.path.join(HERE, "tiled_mlp_emulation.py"), "--cxx", args.cxx]).returncode
+    return rc or rc2
 
 
 if __name__ == "__main__":
