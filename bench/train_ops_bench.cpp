@@ -1,4 +1,7 @@
-// Speed of the training ops on CUDA (forward + backward), medians over repeated runs.
+// Speed of the training ops on CUDA (forward + backward), medians over repeated runs, for each MLP
+// path: tiled fp32 (the default; plain keys), tiled TF32 tensor cores (keys ending "@tf32", opt-in,
+// lower precision) and the earlier fused kernels (keys ending "@fused"; skipped where they fall to
+// the per-point path).
 // Prints a table and, with --json FILE, writes the medians for bench/torch_reference.py, which
 // times the same shapes in PyTorch and prints the ratios.
 // Build: cmake -S native/train -B build -DDYNTET_CUDA=ON && ninja -C build dyntet_train_bench
@@ -30,21 +33,24 @@ Buffer<float> random_buffer(size_t n, float lo, float hi, uint64_t seed) {
   return b;
 }
 
-double median_ms(const std::function<void()>& f, int warmup = 3, int reps = 21) {
+// Median over 21 runs after 3 warm-up runs; 5 runs after 1 when one run takes over 50 ms.
+double median_ms(const std::function<void()>& f) {
   cudaEvent_t a, b;
   cudaEventCreate(&a);
   cudaEventCreate(&b);
-  for (int i = 0; i < warmup; ++i) f();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
+  auto timed = [&] {
     cudaEventRecord(a);
     f();
     cudaEventRecord(b);
     cudaEventSynchronize(b);
     float ms = 0;
     cudaEventElapsedTime(&ms, a, b);
-    t.push_back(ms);
-  }
+    return (double)ms;
+  };
+  const bool slow = timed() > 50.0;
+  for (int i = 0; i < (slow ? 0 : 2); ++i) timed();
+  std::vector<double> t;
+  for (int i = 0; i < (slow ? 5 : 21); ++i) t.push_back(timed());
   cuda_check(cudaGetLastError(), "benchmark");
   cudaEventDestroy(a);
   cudaEventDestroy(b);
@@ -65,9 +71,14 @@ void add(const std::string& key, const std::string& what, long long n, double ms
   std::fflush(stdout);
 }
 
+const char* path_suffix(MlpCudaPath path) {
+  return path == MlpCudaPath::TiledTF32 ? "@tf32" : path == MlpCudaPath::Fused ? "@fused" : "";
+}
+
 // Texture path: hash grid (16 x 2, 2^19, 16..4096) + MLP; forward and backward to the table,
 // the MLP weights and the positions.
-void bench_texture(int64_t n, int width, int hidden, const char* key) {
+void bench_texture(int64_t n, int width, int hidden, const std::string& key0, MlpCudaPath path) {
+  const std::string key = key0 + path_suffix(path);
   HashGridConfig hc;
   hc.levels = 16; hc.features = 2; hc.log2_table = 19; hc.base_res = 16; hc.finest_res = 4096;
   const HashGrid g = make_hashgrid(hc);
@@ -79,16 +90,19 @@ void bench_texture(int64_t n, int width, int hidden, const char* key) {
   HashGridParams hp; hp.grid = g; hp.n = n; hp.u = u.data(); hp.table = table.data(); hp.out = enc.data();
   hp.g_out = genc.data(); hp.g_table = gt.data(); hp.g_u = gu.data();
   MlpParams mp; mp.cfg = mc; mp.n = n; mp.params = w.data(); mp.x = enc.data(); mp.y = y.data(); mp.g_y = gy.data();
-  mp.g_params = gw.data(); mp.g_x = genc.data();
-  const std::string net = std::to_string(hidden) + "x" + std::to_string(width) + " MLP (" + mlp_cuda_path(mc) + ")";
-  if (std::strcmp(mlp_cuda_path(mc), "fused") != 0) {
-    std::printf("| %-28s | %-52s | %9lld | %9s |\n", key, (net + ": skipped, per-point path").c_str(), (long long)n, "n/a");
+  mp.g_params = gw.data(); mp.g_x = genc.data(); mp.path = path;
+  const std::string net = std::to_string(hidden) + "x" + std::to_string(width) + " MLP (" + mlp_cuda_path(mc, path) + ")";
+  const std::string plan = mlp_cuda_plan(mc, n, path);
+  if (plan.find("per-point") != std::string::npos) {
+    std::printf("| %-28s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, per-point path").c_str(), (long long)n, "n/a");
     return;
   }
-  std::printf("  (%s: %s)\n", net.c_str(), mlp_cuda_plan(mc, n).c_str());
-  add(std::string(key) + ".hash_fwd_bwd", "hash grid fwd+bwd (table, positions)", n, median_ms([&] {
-        gt.zero(); hashgrid_forward(GPU, hp); hashgrid_backward(GPU, hp); }));
-  add(std::string(key) + ".mlp_fwd_bwd", net + " fwd+bwd", n, median_ms([&] {
+  std::printf("  (%s: %s)\n", net.c_str(), plan.c_str());
+  if (path == MlpCudaPath::Tiled)
+    add(key + ".hash_fwd_bwd", "hash grid fwd+bwd (table, positions)", n, median_ms([&] {
+          gt.zero(); hashgrid_forward(GPU, hp); hashgrid_backward(GPU, hp); }));
+  add(key + ".mlp_fwd", net + " fwd", n, median_ms([&] { mlp_forward(GPU, mp); }));
+  add(key + ".mlp_fwd_bwd", net + " fwd+bwd", n, median_ms([&] {
         gw.zero(); mlp_forward(GPU, mp); mlp_backward(GPU, mp); }));
   add(key, "hash grid + " + net + " fwd+bwd", n, median_ms([&] {
         gt.zero(); gw.zero();
@@ -97,7 +111,9 @@ void bench_texture(int64_t n, int width, int hidden, const char* key) {
 
 // Geometry path: SDF MLP over all grid vertices (frequency encoding -> 128 x 2 -> sdf, elastic)
 // and the deformation MLP over the same vertices for B frames (128 x 2 -> 4), fwd + bwd.
-void bench_geometry(int64_t nv, int B, const char* key) {
+void bench_geometry(int64_t nv, int B, const std::string& key0, MlpCudaPath path) {
+  const std::string key = key0 + path_suffix(path);
+  mlp_set_cuda_path(path);  // deform's MLP runs on the process default
   const int nf = 6, enc = freq_encoding_size(nf), cd = 16;
   MlpConfig sc{enc, 128, 2, 2, kActReLU, kActNone};
   DeformConfig dc;
@@ -115,14 +131,20 @@ void bench_geometry(int64_t nv, int B, const char* key) {
   dp.params = dw.data(); dp.scratch_in = si.data(); dp.scratch_out = so.data(); dp.disp = disp.data(); dp.sdf_delta = sd.data();
   dp.g_disp = gd.data(); dp.g_sdf_delta = gsd.data(); dp.g_params = gdw.data(); dp.g_cond = gc.data(); dp.g_elastic = ge.data();
   std::printf("  (SDF MLP: %s; deformation MLP: %s)\n", mlp_cuda_plan(sc, nv).c_str(), mlp_cuda_plan(dc.mlp, nv * B).c_str());
-  add(std::string(key) + ".sdf", "SDF MLP 2x128 (freq 6) fwd+bwd", nv, median_ms([&] {
+  if (mlp_cuda_plan(dc.mlp, nv * B).find("per-point") != std::string::npos) {
+    std::printf("| %-28s | %-52s | %9lld | %9s |\n", key.c_str(), "skipped, per-point path", (long long)nv, "n/a");
+    mlp_set_cuda_path(MlpCudaPath::Auto);
+    return;
+  }
+  add(key + ".sdf", "SDF MLP 2x128 (freq 6) fwd+bwd", nv, median_ms([&] {
         gsw.zero(); freq_forward(GPU, fp); mlp_forward(GPU, mp); mlp_backward(GPU, mp); }));
-  add(std::string(key) + ".deform", "deformation MLP 2x128 (freq 6 + cond 16) fwd+bwd, B=" + std::to_string(B), nv, median_ms([&] {
+  add(key + ".deform", "deformation MLP 2x128 (freq 6 + cond 16) fwd+bwd, B=" + std::to_string(B), nv, median_ms([&] {
         gdw.zero(); gc.zero(); ge.zero(); deform_forward(GPU, dp); deform_backward(GPU, dp); }));
   add(key, "SDF + deformation fwd+bwd", nv, median_ms([&] {
         gsw.zero(); gdw.zero(); gc.zero(); ge.zero();
         freq_forward(GPU, fp); mlp_forward(GPU, mp); mlp_backward(GPU, mp);
         deform_forward(GPU, dp); deform_backward(GPU, dp); }));
+  mlp_set_cuda_path(MlpCudaPath::Auto);
 }
 }  // namespace
 
@@ -133,16 +155,19 @@ int main(int argc, char** argv) {
   try {
     cudaDeviceProp prop;
     cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-    std::printf("training ops on %s, fp32, median of 21 runs (ms)\n\n", prop.name);
+    std::printf("training ops on %s, median of 21 runs (ms); MLP paths: tiled fp32 (plain keys), @tf32, @fused\n\n", prop.name);
     std::printf("| %-28s | %-52s | %9s | %9s |\n|%s|%s|%s|%s|\n", "key", "what", "points", "ms",
                 std::string(30, '-').c_str(), std::string(54, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str());
+    const MlpCudaPath paths[] = {MlpCudaPath::Tiled, MlpCudaPath::TiledTF32, MlpCudaPath::Fused};
     for (int64_t n : {262144LL, 1048576LL}) {
       const std::string s = n == 262144 ? "262k" : "1M";
-      bench_texture(n, 64, 2, ("tex_2x64_" + s).c_str());
-      bench_texture(n, 128, 5, ("tex_5x128_" + s).c_str());
-      bench_texture(n, 256, 5, ("tex_5x256_" + s).c_str());
+      for (MlpCudaPath path : paths) {
+        bench_texture(n, 64, 2, "tex_2x64_" + s, path);
+        bench_texture(n, 128, 5, "tex_5x128_" + s, path);
+        bench_texture(n, 256, 5, "tex_5x256_" + s, path);
+      }
     }
-    bench_geometry(290000, 4, "geom_290k_b4");
+    for (MlpCudaPath path : paths) bench_geometry(290000, 4, "geom_290k_b4", path);
   } catch (const std::exception& e) {
     std::printf("error: %s\n", e.what());
     return 2;

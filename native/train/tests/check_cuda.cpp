@@ -2,7 +2,11 @@
 // backends; prints a table of errors and exits non-zero when one is out of tolerance.
 // Error = max_i |cuda_i - cpu_i| / max_i |cpu_i| (normwise over the array: float atomics and
 // FMA contraction reorder roundings, so single tiny entries carry no meaning on their own).
-// Tolerances: 1e-5 forward, 1e-4 gradients (fp32).
+// Tolerances: 1e-5 forward, 1e-4 gradients (fp32). The MLPs run on every CUDA path (tiled fp32,
+// the earlier fused kernels, and the opt-in TF32 tensor-core path with its own tolerance, see
+// check_mlp).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <string>
@@ -59,6 +63,20 @@ void report(const std::string& op, const char* part, const std::vector<float>& c
   }
   const double err = den > 0 ? num / den : num;
   const bool ok = finite && err <= tol && cpu.size() == cuda.size();
+  if (!ok) ++g_fail;
+  std::printf("| %-34s | %-10s | %10zu | %9.2e | %7.0e | %-4s |\n", op.c_str(), part, cpu.size(), err, tol, ok ? "ok" : "FAIL");
+}
+// Normwise rms error ||cuda - cpu||_2 / ||cpu||_2 (for the TF32 path, see check_mlp).
+void report_rms(const std::string& op, const char* part, const std::vector<float>& cpu, const std::vector<float>& cuda, double tol) {
+  double num = 0, den = 0;
+  bool finite = cpu.size() == cuda.size();
+  for (size_t i = 0; i < cpu.size() && finite; ++i) {
+    if (!std::isfinite(cuda[i]) || !std::isfinite(cpu[i])) finite = false;
+    num += ((double)cuda[i] - cpu[i]) * ((double)cuda[i] - cpu[i]);
+    den += (double)cpu[i] * cpu[i];
+  }
+  const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  const bool ok = finite && err <= tol;
   if (!ok) ++g_fail;
   std::printf("| %-34s | %-10s | %10zu | %9.2e | %7.0e | %-4s |\n", op.c_str(), part, cpu.size(), err, tol, ok ? "ok" : "FAIL");
 }
@@ -124,10 +142,22 @@ bool near_kink(const MlpConfig& c, const float* params, const float* x, float ma
   return false;
 }
 
-void check_mlp(MlpConfig c, int64_t n) {
+// path: which CUDA implementation (the CPU side is always the reference loop).
+// TF32 (opt-in): inputs of every product are rounded to a 10-bit mantissa (unit roundoff
+// u = 2^-11 = 4.9e-4), accumulation stays fp32. A layer's output then carries a relative error of
+// about u * sqrt(sum w^2 x^2) / |sum w x|, ~u for the random-sign sums here, growing by about that
+// much per layer: ~3e-3 rms after 6 layers, so 1e-2 rms for forward outputs. Gradients add one
+// more such error per layer, and where a hidden ReLU pre-activation lies within that error of the
+// kink (closer than the 1e-4 that near_kink keeps inputs from) TF32 may flip the unit and move that
+// point's input gradient by up to ~1/sqrt(width) of its size; with ~10^3 hidden units per point a
+// few per cent of the points can have one, so gradients get 5e-2 rms for ReLU-type nets and 1e-2
+// for smooth ones. rms, not max: a flipped unit is a legitimate outlier, a wrong tile is not (a
+// wrong tile or index shows as O(1) rms error; NaN fails regardless).
+void check_mlp(MlpConfig c, int64_t n, MlpCudaPath path = MlpCudaPath::Tiled, int64_t max_chunk = 0) {
   dt_test::Rng rng(23 + c.width);
-  const std::string name = "mlp " + std::to_string(c.in) + "-" + std::to_string(c.width) + "x" + std::to_string(c.hidden_layers) + "-" +
-                           std::to_string(c.out) + " (" + mlp_cuda_path(c) + ")";
+  std::string name = "mlp " + std::to_string(c.in) + "-" + std::to_string(c.width) + "x" + std::to_string(c.hidden_layers) + "-" +
+                     std::to_string(c.out) + " (" + mlp_cuda_path(c, path) + ")";
+  if (max_chunk) name += " chunk " + std::to_string(max_chunk);
   const float ws = 1.f / std::sqrt((float)std::max(c.in, c.width));
   std::vector<float> params = rng.vec(mlp_param_count(c), -2.f * ws, 2.f * ws), x = rng.vec(n * c.in, -1.f, 1.f);
   for (int64_t i = 0; i < n; ++i)
@@ -139,9 +169,19 @@ void check_mlp(MlpConfig c, int64_t n) {
   mlp_forward(Backend::CPU, p);
   mlp_backward(Backend::CPU, p);
   MlpParams d = p;
+  d.path = path;
   d.params = dev(params); d.x = dev(x); d.y = dev(y); d.g_y = dev(gy); d.g_params = dev(std::vector<float>(params.size(), 0.f)); d.g_x = dev(gx);
+  const int64_t old_chunk = mlp_set_tiled_max_chunk(max_chunk);
   mlp_forward(Backend::CUDA, d);
   mlp_backward(Backend::CUDA, d);
+  mlp_set_tiled_max_chunk(old_chunk);
+  if (std::string(mlp_cuda_path(c, path)) == "tiled tf32") {
+    const bool kinked = c.hidden_layers > 0 && (c.hidden_act == kActReLU || c.hidden_act == kActLeakyReLU);
+    report_rms(name, "forward", y, down(d.y, y.size()), 1e-2);
+    report_rms(name, "d/dparams", gp, down(d.g_params, gp.size()), kinked ? 5e-2 : 1e-2);
+    report_rms(name, "d/dx", gx, down(d.g_x, gx.size()), kinked ? 5e-2 : 1e-2);
+    return;
+  }
   report(name, "forward", y, down(d.y, y.size()), 1e-5);
   report(name, "d/dparams", gp, down(d.g_params, gp.size()), 1e-4);
   report(name, "d/dx", gx, down(d.g_x, gx.size()), 1e-4);
@@ -166,7 +206,9 @@ void check_condition() {
   report("condition (default)", "d/dwindow", gw, down(d.g_windows, gw.size()), 1e-4);
 }
 
-void check_deform() {
+void check_deform(MlpCudaPath path) {
+  mlp_set_cuda_path(path);
+  const std::string name = std::string("deform (B=2, ") + mlp_cuda_path(DeformConfig().mlp) + ")";
   dt_test::Rng rng(25);
   DeformConfig c;  // model.h's default: 6 frequencies, 16-d condition, 64 wide
   const int cd = 16, B = 2;
@@ -199,12 +241,13 @@ void check_deform() {
   d.disp = dev(disp); d.sdf_delta = dev(sd); d.g_disp = dev(gd); d.g_sdf_delta = dev(gs);
   d.g_params = dev(std::vector<float>(gp.size(), 0.f)); d.g_cond = dev(std::vector<float>(gc.size(), 0.f)); d.g_elastic = dev(std::vector<float>(n, 0.f));
   deform_forward(Backend::CUDA, d);
-  report("deform (default, B=2)", "disp", disp, down(d.disp, disp.size()), 1e-5);
-  report("deform (default, B=2)", "sdf delta", sd, down(d.sdf_delta, sd.size()), 1e-5);
+  report(name, "disp", disp, down(d.disp, disp.size()), 1e-5);
+  report(name, "sdf delta", sd, down(d.sdf_delta, sd.size()), 1e-5);
   deform_backward(Backend::CUDA, d);
-  report("deform (default, B=2)", "d/dparams", gp, down(d.g_params, gp.size()), 1e-4);
-  report("deform (default, B=2)", "d/dcond", gc, down(d.g_cond, gc.size()), 1e-4);
-  report("deform (default, B=2)", "d/delastic", ge, down(d.g_elastic, ge.size()), 1e-4);
+  report(name, "d/dparams", gp, down(d.g_params, gp.size()), 1e-4);
+  report(name, "d/dcond", gc, down(d.g_cond, gc.size()), 1e-4);
+  report(name, "d/delastic", ge, down(d.g_elastic, ge.size()), 1e-4);
+  mlp_set_cuda_path(MlpCudaPath::Auto);
 }
 
 // Runs one loss on both backends: `run(backend, value, in_ptrs..., grad)` via two closures.
@@ -320,13 +363,29 @@ int main() {
     HashGridConfig big; big.levels = 16; big.features = 2; big.log2_table = 19; big.base_res = 16; big.finest_res = 4096;
     check_hashgrid(big, 50000, "hashgrid 16x2, 2^19, 16..4096");
     check_freq();
-    check_mlp(MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid}, 20000);
-    check_mlp(MlpConfig{48, 16, 1, 4, kActLeakyReLU, kActNone}, 20000);
-    check_mlp(MlpConfig{39, 128, 3, 4, kActReLU, kActTanh}, 8000);
-    check_mlp(MlpConfig{32, 32, 2, 1, kActTanh, kActNone}, 20001);
-    check_mlp(MlpConfig{32, 256, 2, 3, kActReLU, kActNone}, 1000);
+    const MlpConfig mlps[] = {
+        MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid},   // texture 2x64
+        MlpConfig{48, 16, 1, 4, kActLeakyReLU, kActNone},
+        MlpConfig{39, 128, 3, 4, kActReLU, kActTanh},
+        MlpConfig{32, 32, 2, 1, kActTanh, kActNone},
+        MlpConfig{39, 128, 2, 2, kActReLU, kActNone},     // SDF
+        MlpConfig{55, 128, 2, 4, kActReLU, kActNone},     // deformation
+        MlpConfig{32, 256, 2, 3, kActReLU, kActNone},
+        MlpConfig{32, 256, 5, 3, kActReLU, kActSigmoid},  // texture 5x256
+        MlpConfig{20, 200, 2, 7, kActTanh, kActNone},
+    };
+    for (MlpCudaPath path : {MlpCudaPath::Tiled, MlpCudaPath::Fused, MlpCudaPath::TiledTF32})
+      for (const MlpConfig& c : mlps) {
+        const bool wide = std::max(c.width, c.in) > 128;
+        if (path == MlpCudaPath::Fused && wide && c.hidden_layers > 2) continue;  // per-point: slow, covered by the 2x256 net
+        check_mlp(c, wide ? 3000 : 20001, path);
+      }
+    // Several chunks (and g_params accumulated over them) on the tiled paths.
+    check_mlp(MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid}, 20001, MlpCudaPath::Tiled, 3000);
+    check_mlp(MlpConfig{55, 128, 2, 4, kActReLU, kActNone}, 9000, MlpCudaPath::TiledTF32, 4096);
     check_condition();
-    check_deform();
+    check_deform(MlpCudaPath::Tiled);
+    check_deform(MlpCudaPath::Fused);
     check_losses();
     check_adam();
     cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
