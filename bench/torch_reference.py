@@ -4,7 +4,8 @@ the same GPU and prints them beside our medians with the speed-up.
 
 PyTorch is only the yardstick here, never a dependency of the project.
 Our keys may carry a path suffix ("@tf32": tensor cores with TF32 inputs, opt-in; "@fused": the
-earlier fused kernels); plain keys are the default tiled fp32 path. Each gets its own row against
+earlier fused kernels; "+saved": the MLP backward from the forward's saved activations); plain keys
+are the default tiled fp32 path. Each gets its own row against
 the same PyTorch fp32 time; the targets are for the fp32 default.
 Usage: python3 bench/torch_reference.py --ours train_ops_bench.json [--json out.json]
 """
@@ -159,7 +160,7 @@ def main():
     for key, t in ref.items():
         target = next((v for k, v in TARGETS.items() if key.startswith(k)), None)
         q = QUOTED.get(key)
-        variants = [k for k in ours if k == key or k.startswith(key + "@")] or [key]
+        variants = [k for k in ours if k == key or k.startswith((key + "@", key + "+"))] or [key]
         for ok in sorted(variants, key=lambda k: (k != key, k)):
             o = ours.get(ok, {}).get("ms")
             sp = t / o if o else None

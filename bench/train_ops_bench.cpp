@@ -107,6 +107,14 @@ void bench_texture(int64_t n, int width, int hidden, const std::string& key0, Ml
   add(key, "hash grid + " + net + " fwd+bwd", n, median_ms([&] {
         gt.zero(); gw.zero();
         hashgrid_forward(GPU, hp); mlp_forward(GPU, mp); mlp_backward(GPU, mp); hashgrid_backward(GPU, hp); }));
+  if (path == MlpCudaPath::Fused) return;
+  // The backward from the forward's saved hidden outputs (MlpParams::acts) instead of recomputing.
+  Buffer<float> acts(GPU, (size_t)(mlp_hidden_count(mc) * n));
+  MlpParams ms = mp;
+  ms.acts = acts.data();
+  add(key + "+saved", "hash grid + " + net + " fwd+bwd, saved activations", n, median_ms([&] {
+        gt.zero(); gw.zero();
+        hashgrid_forward(GPU, hp); mlp_forward(GPU, ms); mlp_backward(GPU, ms); hashgrid_backward(GPU, hp); }));
 }
 
 // Geometry path: SDF MLP over all grid vertices (frequency encoding -> 128 x 2 -> sdf, elastic)

@@ -486,7 +486,8 @@ inline int64_t tiled_floats_per_point(const MlpConfig& c, bool backward) {
 }
 
 // The layer loops over chunks of points. Launcher: tile(tc, gx, gy, gz, args), zero(ptr, floats),
-// reduce(P, S, np, g) (the CUDA one launches the kernels above; the CPU emulation runs them on threads).
+// reduce(P, S, np, g), outgrad(count, y, g_y, act, G): G = g_y * act'(y). The CUDA one launches
+// the kernels above; the CPU emulation runs them on threads.
 template <class Launcher>
 void tiled_forward_run(const MlpParams& p, bool tc, float* ws, int64_t chunk, Launcher& run) {
   const MlpConfig& c = p.cfg;
@@ -497,17 +498,21 @@ void tiled_forward_run(const MlpParams& p, bool tc, float* ws, int64_t chunk, La
   for (int64_t c0 = 0; c0 < p.n; c0 += chunk) {
     const int nc = (int)(p.n - c0 < chunk ? p.n - c0 : chunk);
     const float* W = p.params;
+    float* prev = nullptr;
     for (int k = 0; k < L; ++k) {
       const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
+      float* out = F[k & 1];
+      if (p.acts && k + 1 < L) out = p.acts + (int64_t)k * c.width * p.n + c0 * n_out;  // saved for the backward
       TileArgs t;
       t.mode = 0; t.M = nc; t.J = n_out; t.K = n_in;
-      t.A = k == 0 ? p.x + c0 * c.in : F[(k - 1) & 1]; t.a_sm = n_in; t.a_sk = 1;
+      t.A = k == 0 ? p.x + c0 * c.in : prev; t.a_sm = n_in; t.a_sk = 1;
       t.B = W; t.b_sk = 1; t.b_sj = n_in;
       t.bias = W + (int64_t)n_out * n_in;
       t.act = k == L - 1 ? c.out_act : c.hidden_act;
-      t.C = k == L - 1 ? p.y + c0 * c.out : F[k & 1]; t.ldc = n_out;
+      t.C = k == L - 1 ? p.y + c0 * c.out : out; t.ldc = n_out;
       run.tile(tc, tile_blocks(nc, TBM), tile_blocks(n_out, TBN), 1, t);
       W += (int64_t)n_out * (n_in + 1);
+      prev = out;
     }
   }
 }
@@ -536,8 +541,13 @@ void tiled_backward_run(const MlpParams& p, bool tc, float* ws, float* partial, 
   for (int64_t c0 = 0; c0 < p.n; c0 += chunk) {
     const int nc = (int)(p.n - c0 < chunk ? p.n - c0 : chunk);
     const float* x = p.x + c0 * c.in;
-    // Forward, keeping the hidden outputs; the last layer writes its output gradient G[0].
-    for (int k = 0; k < L; ++k) {
+    if (p.acts) {
+      // Saved by mlp_forward: hidden outputs from acts, the output from y; G[0] = g_y * act'(y).
+      for (int k = 1; k < L; ++k) H[k] = p.acts + (int64_t)(k - 1) * c.width * p.n + c0 * c.width;
+      run.outgrad((int64_t)nc * c.out, p.y + c0 * c.out, p.g_y + c0 * c.out, c.out_act, G[0]);
+    }
+    // Otherwise the forward, keeping the hidden outputs; the last layer writes its output gradient G[0].
+    for (int k = 0; k < L && !p.acts; ++k) {
       const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
       const float* W = p.params + woff[k];
       TileArgs t;
@@ -588,6 +598,9 @@ struct CudaLauncher {
     if (tc) mlp_tile_kernel<true><<<grid, TTHREADS, kTileSmemFloatsTc * sizeof(float)>>>(t);
     else mlp_tile_kernel<false><<<grid, TTHREADS, kTileSmemFloatsSimt * sizeof(float)>>>(t);
     cuda_check(cudaGetLastError(), "mlp_tile_kernel");
+  }
+  void outgrad(int64_t count, const float* y, const float* gy, int act, float* G) {
+    launch_1d(Backend::CUDA, count, [=] DT_LAMBDA(int64_t i) { G[i] = gy[i] * act_grad_from_output(act, y[i]); });
   }
   void zero(float* ptr, size_t floats) { cuda_check(cudaMemsetAsync(ptr, 0, floats * sizeof(float)), "cudaMemsetAsync"); }
   void reduce(const float* P, int S, int64_t np, float* g) {
@@ -772,6 +785,7 @@ void mlp_backward(Backend b, const MlpParams& p) {
   mlp_validate(p.cfg, "mlp_backward");
   op_require(p.n >= 0 && (p.n == 0 || (p.params && p.x && p.g_y)), "mlp_backward", "params, x and g_y must be non-null for n > 0");
   if (p.n == 0 || (!p.g_params && !p.g_x)) return;
+  op_require(!p.acts || p.y, "mlp_backward", "y (the forward's output) must be non-null when acts is set");
 #if defined(__CUDACC__)
   if (b == Backend::CUDA) {
     const MlpCudaPath path = resolve_path(p.path);

@@ -44,7 +44,16 @@ struct MlpParams {
   float* g_params = nullptr;      // backward, accumulated; may be null
   float* g_x = nullptr;           // backward, written; may be null (may alias x)
   MlpCudaPath path = MlpCudaPath::Auto;
+  // Optional saved activations, mlp_hidden_count(cfg) x n floats on the backend. On the tiled CUDA
+  // paths mlp_forward stores every hidden layer's output there, and mlp_backward given the same
+  // acts (and y = that forward's output) uses them instead of recomputing the forward: about a
+  // quarter less work. Contract: backward must see acts and y exactly as that forward left them
+  // (same params, x, n). Other paths (CPU, fused) ignore it and recompute.
+  float* acts = nullptr;
 };
+
+// Floats per point of MlpParams::acts: the sum of the hidden layers' widths.
+inline int64_t mlp_hidden_count(const MlpConfig& c) { return (int64_t)c.hidden_layers * (c.hidden_layers > 0 ? c.width : 0); }
 
 // Throws OpError for a config the ops cannot run (sizes, activations, depth).
 void mlp_validate(const MlpConfig& c, const char* op);

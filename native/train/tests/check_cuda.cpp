@@ -153,11 +153,13 @@ bool near_kink(const MlpConfig& c, const float* params, const float* x, float ma
 // few per cent of the points can have one, so gradients get 5e-2 rms for ReLU-type nets and 1e-2
 // for smooth ones. rms, not max: a flipped unit is a legitimate outlier, a wrong tile is not (a
 // wrong tile or index shows as O(1) rms error; NaN fails regardless).
-void check_mlp(MlpConfig c, int64_t n, MlpCudaPath path = MlpCudaPath::Tiled, int64_t max_chunk = 0) {
+// saved: the CUDA forward stores the hidden outputs (MlpParams::acts) and the backward uses them.
+void check_mlp(MlpConfig c, int64_t n, MlpCudaPath path = MlpCudaPath::Tiled, int64_t max_chunk = 0, bool saved = false) {
   dt_test::Rng rng(23 + c.width);
   std::string name = "mlp " + std::to_string(c.in) + "-" + std::to_string(c.width) + "x" + std::to_string(c.hidden_layers) + "-" +
                      std::to_string(c.out) + " (" + mlp_cuda_path(c, path) + ")";
   if (max_chunk) name += " chunk " + std::to_string(max_chunk);
+  if (saved) name += " saved";
   const float ws = 1.f / std::sqrt((float)std::max(c.in, c.width));
   std::vector<float> params = rng.vec(mlp_param_count(c), -2.f * ws, 2.f * ws), x = rng.vec(n * c.in, -1.f, 1.f);
   for (int64_t i = 0; i < n; ++i)
@@ -171,6 +173,7 @@ void check_mlp(MlpConfig c, int64_t n, MlpCudaPath path = MlpCudaPath::Tiled, in
   MlpParams d = p;
   d.path = path;
   d.params = dev(params); d.x = dev(x); d.y = dev(y); d.g_y = dev(gy); d.g_params = dev(std::vector<float>(params.size(), 0.f)); d.g_x = dev(gx);
+  if (saved) d.acts = dev(std::vector<float>(std::max<int64_t>(1, mlp_hidden_count(c) * n), 0.f));
   const int64_t old_chunk = mlp_set_tiled_max_chunk(max_chunk);
   mlp_forward(Backend::CUDA, d);
   mlp_backward(Backend::CUDA, d);
@@ -383,6 +386,10 @@ int main() {
     // Several chunks (and g_params accumulated over them) on the tiled paths.
     check_mlp(MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid}, 20001, MlpCudaPath::Tiled, 3000);
     check_mlp(MlpConfig{55, 128, 2, 4, kActReLU, kActNone}, 9000, MlpCudaPath::TiledTF32, 4096);
+    // Backward from the forward's saved activations, in one and in several chunks.
+    check_mlp(MlpConfig{32, 256, 5, 3, kActReLU, kActSigmoid}, 3000, MlpCudaPath::Tiled, 0, true);
+    check_mlp(MlpConfig{39, 128, 2, 2, kActReLU, kActNone}, 20001, MlpCudaPath::Tiled, 3000, true);
+    check_mlp(MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid}, 20001, MlpCudaPath::TiledTF32, 0, true);
     check_condition();
     check_deform(MlpCudaPath::Tiled);
     check_deform(MlpCudaPath::Fused);

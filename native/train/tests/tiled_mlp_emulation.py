@@ -107,6 +107,9 @@ struct EmuLauncher {
     }
   }
   void zero(float* p, size_t n) { std::fill(p, p + n, 0.f); }
+  void outgrad(int64_t count, const float* y, const float* gy, int act, float* G) {
+    for (int64_t i = 0; i < count; ++i) G[i] = gy[i] * act_grad_from_output(act, y[i]);
+  }
   void reduce(const float* P, int S, int64_t np, float* g) {
     blockDim.x = 256;
     for (int64_t b = 0; b < (np + 255) / 256; ++b) for (int i = 0; i < 256; ++i) {
@@ -150,7 +153,8 @@ bool near_kink(const MlpConfig& c, const float* params, const float* x, float ma
 }
 
 int main() {
-  struct Case { MlpConfig c; int64_t n, chunk; int S; int grads; };  // grads: 3 both, 1 params only, 2 g_x only (aliasing x)
+  // grads: 3 both, 1 params only, 2 g_x only (aliasing x); saved: forward stores acts, backward uses them
+  struct Case { MlpConfig c; int64_t n, chunk; int S; int grads; bool saved = false; };
   const Case cases[] = {
     {MlpConfig{7, 16, 2, 3, kActReLU, kActSigmoid}, 77, 77, 1, 3},
     {MlpConfig{5, 70, 2, 4, kActLeakyReLU, kActNone}, 300, 128, 3, 3},
@@ -158,6 +162,8 @@ int main() {
     {MlpConfig{9, 0, 0, 5, kActTanh, kActNone}, 200, 256, 2, 1},
     {MlpConfig{20, 133, 1, 2, kActTanh, kActTanh}, 150, 150, 4, 3},
     {MlpConfig{17, 40, 3, 1, kActSigmoid, kActNone}, 260, 128, 5, 3},
+    {MlpConfig{17, 40, 3, 2, kActReLU, kActSigmoid}, 260, 128, 5, 3, true},
+    {MlpConfig{5, 70, 2, 4, kActLeakyReLU, kActNone}, 300, 128, 3, 2, true},
   };
   int fails = 0;
   for (const Case& k : cases)
@@ -183,6 +189,8 @@ int main() {
     q.g_x = k.grads == 2 ? xa.data() : ((k.grads & 2) ? gx2.data() : nullptr);
     const int64_t maxh = tiled_floats_per_point(c, false), maxb = tiled_floats_per_point(c, true);
     std::vector<float> wsf(std::max<int64_t>(1, maxh * k.chunk), NAN), wsb(maxb * k.chunk, NAN), part(k.S * np, NAN);
+    std::vector<float> acts(std::max<int64_t>(1, mlp_hidden_count(c) * n), NAN);
+    if (k.saved) q.acts = acts.data();
     EmuLauncher run;
     tiled_forward_run(q, tc, wsf.data(), k.chunk, run);
     tiled_backward_run(q, tc, wsb.data(), part.data(), k.chunk, k.S, run);
@@ -191,7 +199,7 @@ int main() {
     const double tf = tc ? 1e-2 : 1e-5, tg = tc ? 1e-2 : 1e-4;
     const bool ok = e1 <= tf && e2 <= tg && e3 <= tg;
     fails += !ok;
-    std::printf("%s %d-%dx%d-%d n=%lld chunk=%lld S=%d grads=%d: fwd %.2e dparams %.2e dx %.2e (%d launches) %s\n", tc ? "tf32" : "fp32",
+    std::printf("%s%s %d-%dx%d-%d n=%lld chunk=%lld S=%d grads=%d: fwd %.2e dparams %.2e dx %.2e (%d launches) %s\n", tc ? "tf32" : "fp32", k.saved ? " saved acts" : "",
                 c.in, c.width, c.hidden_layers, c.out, (long long)n, (long long)k.chunk, k.S, k.grads, e1, e2, e3, run.launches, ok ? "ok" : "FAIL");
   }
   return fails;
