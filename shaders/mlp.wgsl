@@ -1,37 +1,93 @@
-// Shared by deform.wgsl and texture.wgsl (prepended by the renderer): model.h's activate() and
-// mlp_forward() over the storage array `mlp_weights` declared by the including stage.
-// Layer k reads h[src..] and writes h[64 - src..]: two halves instead of two arrays, because WGSL
-// functions cannot take storage pointers portably.
-var<private> h: array<f32, 128>;
+// Shared by deform.wgsl and texture.wgsl (prepended by the renderer): model.h activate() and
+// mlp_forward() for a tile of MLP_POINTS points per workgroup of MLP_THREADS invocations, over the
+// storage array `mlp_weights` (vec4f) declared by the including stage.
+//
+// Why tiles and not one point per invocation: a per-invocation activation array indexed by loop
+// counters that are only known at run time cannot live in registers, so GPU compilers put it in
+// per-thread local memory (every multiply-add became a local load), and every invocation read
+// every weight for itself. Here the activations of the tile live in workgroup memory as
+// act[input * 8 + g] = the input's value for points 4g..4g+3, and each invocation computes a
+// block of 4 outputs x 4 points of a layer: per input one vec4 load of 4 points' activations
+// (shared by the 16 invocations of a row), one vec4 load of 4 weights (16 consecutive vec4s across
+// a row: coalesced and cached), and 16 multiply-adds into registers.
+//
+// Same math as the C++: every output starts from its bias and adds w[i] * x[i] for i = 0..n-1 in
+// order. Weights come repacked by the renderer (renderer.ts packMlp): per layer, n_in rows of
+// ceil(n_out / 4) vec4s (row i, vec4 g: W[4g..4g+3][i], zero past n_out), then the biases as
+// ceil(n_out / 4) vec4s. Widths and inputs are at most 64 (LIMITS.maxMlpWidth), outputs at most 4.
+const MLP_POINTS: u32 = 32u;
+const MLP_THREADS: u32 = 128u;
+const MLP_GROUPS: u32 = 8u;                 // MLP_POINTS / 4
+var<workgroup> act: array<vec4f, 512>;     // 64 inputs x 8 groups of 4 points: 8 KiB
 
-fn act(a: u32, x: f32) -> f32 {
+fn activate4(a: u32, x: vec4f) -> vec4f {
   switch a {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return select(0.01 * x, x, x > 0.0); }
+    case 1u: { return max(x, vec4f(0.0)); }
+    case 2u: { return select(0.01 * x, x, x > vec4f(0.0)); }
     case 3u: { return 1.0 / (1.0 + exp(-x)); }
     // Clamped: some backends build tanh from exp(2x), which overflows to NaN for large x.
-    case 4u: { return tanh(clamp(x, -15.0, 15.0)); }
+    case 4u: { return tanh(clamp(x, vec4f(-15.0), vec4f(15.0))); }
     default: { return x; }
   }
 }
 
-// Input in h[0..in_dim); returns the offset (0 or 64) of the output in h.
-fn mlp(in_dim: u32, width: u32, hidden: u32, out_dim: u32, hact: u32, oact: u32) -> u32 {
-  var p = 0u;
-  var src = 0u;
-  for (var k = 0u; k <= hidden; k++) {
-    let ni = select(width, in_dim, k == 0u);
-    let no = select(width, out_dim, k == hidden);
-    let a = select(hact, oact, k == hidden);
-    let dst = 64u - src;
-    let bias = p + no * ni;
-    for (var o = 0u; o < no; o++) {
-      var acc = mlp_weights[bias + o];
-      for (var i = 0u; i < ni; i++) { acc += mlp_weights[p + o * ni + i] * h[src + i]; }
-      h[dst + o] = act(a, acc);
+// Input d (< 64) of point p (< MLP_POINTS).
+fn mlp_set_input(p: u32, d: u32, x: f32) {
+  act[d * MLP_GROUPS + p / 4u][p % 4u] = x;
+}
+
+// The hidden layers, in place in `act`. Every invocation of the workgroup calls it with the same
+// (uniform) arguments, after a barrier that publishes the inputs. Returns the vec4 offset of the
+// output layer in mlp_weights; its inputs are then act rows 0..n_in-1, n_in = width (or in_dim
+// when hidden = 0).
+fn mlp_hidden(lid: u32, in_dim: u32, width: u32, hidden: u32, hact: u32) -> u32 {
+  let og = lid % 16u;               // outputs 4og..4og+3
+  let pg = lid / 16u;               // points 4pg..4pg+3
+  let no4 = (width + 3u) / 4u;
+  let busy = og < no4;
+  var base = 0u;
+  var ni = in_dim;
+  for (var k = 0u; k < hidden; k++) {
+    var a0 = vec4f(0.0);            // a_j: the 4 outputs of point 4pg + j
+    var a1 = vec4f(0.0);
+    var a2 = vec4f(0.0);
+    var a3 = vec4f(0.0);
+    if (busy) {
+      let b = mlp_weights[base + ni * no4 + og];
+      a0 = b; a1 = b; a2 = b; a3 = b;
+      for (var i = 0u; i < ni; i++) {
+        let w = mlp_weights[base + i * no4 + og];
+        let x = act[i * MLP_GROUPS + pg];
+        a0 += w * x.x;
+        a1 += w * x.y;
+        a2 += w * x.z;
+        a3 += w * x.w;
+      }
+      a0 = activate4(hact, a0);
+      a1 = activate4(hact, a1);
+      a2 = activate4(hact, a2);
+      a3 = activate4(hact, a3);
     }
-    p = bias + no;
-    src = dst;
+    workgroupBarrier();             // every read of this layer's inputs is done
+    if (busy) {
+      let r = 4u * og * MLP_GROUPS + pg;
+      act[r] = vec4f(a0.x, a1.x, a2.x, a3.x);
+      act[r + MLP_GROUPS] = vec4f(a0.y, a1.y, a2.y, a3.y);
+      act[r + 2u * MLP_GROUPS] = vec4f(a0.z, a1.z, a2.z, a3.z);
+      act[r + 3u * MLP_GROUPS] = vec4f(a0.w, a1.w, a2.w, a3.w);
+    }
+    workgroupBarrier();
+    base += (ni + 1u) * no4;
+    ni = width;
   }
-  return src;
+  return base;
+}
+
+// The output layer (at most 4 outputs, padded to a vec4) of point p, after mlp_hidden.
+fn mlp_out(p: u32, base: u32, ni: u32, oact: u32) -> vec4f {
+  let g = p / 4u;
+  let c = p % 4u;
+  var acc = mlp_weights[base + ni];
+  for (var i = 0u; i < ni; i++) { acc += mlp_weights[base + i] * act[i * MLP_GROUPS + g][c]; }
+  return activate4(oact, acc);
 }

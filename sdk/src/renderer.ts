@@ -19,7 +19,7 @@ import antialiasWgsl from '../../shaders/antialias.wgsl';
 import type { BakedBasis } from './tracks.js';
 import { loopsInstance, type LoopsWasm } from './wasm/loops.js';
 import compositeWgsl from '../../shaders/composite.wgsl';
-import { activeVertices, hashgridLevels, type ModelData } from './model.js';
+import { activeVertices, hashgridLevels, type MlpConfig, type ModelData } from './model.js';
 
 /** Live GPU objects created by all renderers; a debug aid for leak tests. */
 export const gpuObjectCount = { buffers: 0, textures: 0 };
@@ -47,9 +47,33 @@ function dispatch2d(n: number, wg: number): [number, number] {
   return [Math.ceil(groups / y), y];
 }
 
+/**
+ * An MLP's parameters (model.h layout: per layer W[out][in] row-major, then the biases) in the
+ * layout mlp.wgsl reads: per layer, `in` rows of ceil(out / 4) vec4s holding W[4g..4g+3][i] (zero
+ * past `out`), then the biases as ceil(out / 4) vec4s.
+ */
+export function packMlp(params: Float32Array, c: MlpConfig): Float32Array {
+  const layers: [number, number][] = [];
+  for (let k = 0; k <= c.hiddenLayers; k++) layers.push([k === 0 ? c.in : c.width, k === c.hiddenLayers ? c.out : c.width]);
+  const out = new Float32Array(layers.reduce((n, [ni, no]) => n + (ni + 1) * 4 * Math.ceil(no / 4), 0));
+  let src = 0;
+  let dst = 0;
+  for (const [ni, no] of layers) {
+    const no4 = 4 * Math.ceil(no / 4);
+    for (let o = 0; o < no; o++) {
+      for (let i = 0; i < ni; i++) out[dst + i * no4 + o] = params[src + o * ni + i];
+      out[dst + ni * no4 + o] = params[src + no * ni + o];
+    }
+    src += no * (ni + 1);
+    dst += (ni + 1) * no4;
+  }
+  return out;
+}
+
 interface Pipelines {
   cond: GPUComputePipeline;
   deform: GPUComputePipeline;
+  deformRest: GPUComputePipeline;
   count: GPUComputePipeline;
   scan: GPUComputePipeline;
   add: GPUComputePipeline;
@@ -76,9 +100,11 @@ function pipelines(device: GPUDevice): Pipelines {
   const emitModule = mod(tetsWgsl + mtEmitWgsl);
   const rasterModule = mod(rasterWgsl);
   const aaModule = mod(tetsWgsl + antialiasWgsl);
+  const deformModule = mod(mlpWgsl + deformWgsl);
   const p: Pipelines = {
     cond: compute(mod(conditionWgsl)),
-    deform: compute(mod(mlpWgsl + deformWgsl)),
+    deform: compute(deformModule, 'mlp_main'),
+    deformRest: compute(deformModule, 'main'),
     count: compute(mod(tetsWgsl + mtCountWgsl)),
     scan: compute(scanModule, 'scan_block'),
     add: compute(scanModule, 'add_block'),
@@ -163,9 +189,11 @@ export class Renderer {
   private canonTex!: GPUTexture;
   private idTex!: GPUTexture;
   private depthTex!: GPUTexture;
+  private gbufferViews!: [GPUTextureView, GPUTextureView, GPUTextureView];  // canon, id, depth
   // Pipelines and bind groups
   private pCond: GPUComputePipeline;
   private pDeform: GPUComputePipeline;
+  private pDeformRest: GPUComputePipeline;
   private pCount: GPUComputePipeline;
   private pScan: GPUComputePipeline;
   private pAdd: GPUComputePipeline;
@@ -245,7 +273,7 @@ export class Renderer {
     // One frame of baked deltas (active x 4 floats), rewritten per frame of a baked clip.
     this.baked = this.buffer(this.nActive * 16, U.STORAGE | U.COPY_DST);
     this.active = this.data(activeVertices(m).length ? activeVertices(m) : new Uint32Array(4), U.STORAGE);
-    this.deformWeights = this.data(m.deformParams, U.STORAGE);
+    this.deformWeights = this.data(packMlp(m.deformParams, m.deformMlp), U.STORAGE);
     this.sdf = this.data(m.sdf, U.STORAGE);
     this.elastic = this.data(m.elasticScale, U.STORAGE);
     this.verts = this.buffer(this.nVert * 16, U.STORAGE);
@@ -272,7 +300,7 @@ export class Renderer {
     this.camera = this.buffer(80, U.UNIFORM | U.COPY_DST);
     // Texture
     this.texParams = this.buffer(464, U.UNIFORM | U.COPY_DST);
-    this.texWeights = this.data(m.textureParams, U.STORAGE);
+    this.texWeights = this.data(packMlp(m.textureParams, m.textureMlp), U.STORAGE);
     this.tables = this.data(m.hashTables, U.STORAGE);
     this.compParams = this.buffer(16, U.UNIFORM | U.COPY_DST);
     this.bg = this.texture([m.width, m.height], 'rgba8unorm', TU.TEXTURE_BINDING | TU.COPY_DST);
@@ -283,6 +311,7 @@ export class Renderer {
     const pl = pipelines(device);
     this.pCond = pl.cond;
     this.pDeform = pl.deform;
+    this.pDeformRest = pl.deformRest;
     this.pCount = pl.count;
     this.pScan = pl.scan;
     this.pAdd = pl.add;
@@ -297,16 +326,19 @@ export class Renderer {
     this.compositeModule = pl.compositeModule;
 
     this.bgCond = this.bind(this.pCond, [this.condParams, this.condWeights, this.frames, this.cond]);
+    // deform.wgsl: mlp_main (MLP) and main (rest state, baked deltas) read different bindings.
+    this.bgDeform = this.bindAt(this.pDeform, {
+      0: this.deformParams, 1: this.deformWeights, 2: this.sdf, 3: this.elastic, 4: this.cond, 5: this.verts, 6: this.active,
+    });
     const deformRes = (params: GPUBuffer) =>
-      this.bind(this.pDeform, [params, this.deformWeights, this.sdf, this.elastic, this.cond, this.verts, this.active, this.baked]);
-    this.bgDeform = deformRes(this.deformParams);
+      this.bindAt(this.pDeformRest, { 0: params, 2: this.sdf, 5: this.verts, 6: this.active, 7: this.baked });
     this.bgDeformBaked = deformRes(this.deformBakedParams);
     {
       // Rest state of every vertex, once: inactive vertices keep it for the avatar's lifetime.
       const init = deformRes(this.deformInitParams);
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      pass.setPipeline(this.pDeform);
+      pass.setPipeline(this.pDeformRest);
       pass.setBindGroup(0, init);
       pass.dispatchWorkgroups(...dispatch2d(this.nVert, 64));
       pass.end();
@@ -419,6 +451,7 @@ export class Renderer {
     this.canonTex = this.texture([width, height], 'rgba32float', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
     this.idTex = this.texture([width, height], 'r32uint', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
     this.depthTex = this.texture([width, height], 'depth32float', TU.RENDER_ATTACHMENT);
+    this.gbufferViews = [this.canonTex.createView(), this.idTex.createView(), this.depthTex.createView()];
     const ab = new ArrayBuffer(464);
     const f = new Float32Array(ab);
     const u = new Uint32Array(ab);
@@ -429,9 +462,9 @@ export class Renderer {
     hashgridLevels(g).forEach((lv, l) => { u[20 + 4 * l] = lv.res; u[21 + 4 * l] = lv.dense; });
     this.device.queue.writeBuffer(this.texParams, 0, ab);
     this.device.queue.writeBuffer(this.compParams, 0, new Uint32Array([width, height, m.width, m.height]));
-    this.bgTexture = this.bind(this.pTexture, [this.texParams, this.texWeights, this.tables, this.cond, this.canonTex.createView(), this.idTex.createView(), this.color]);
+    this.bgTexture = this.bind(this.pTexture, [this.texParams, this.texWeights, this.tables, this.cond, this.gbufferViews[0], this.gbufferViews[1], this.color]);
     this.bgAaPair = this.bindAt(this.pAaPair, {
-      4: this.triVerts, 5: this.camera, 7: this.triInfo, 8: this.compParams, 9: this.idTex.createView(), 12: this.aaPairs,
+      4: this.triVerts, 5: this.camera, 7: this.triInfo, 8: this.compParams, 9: this.gbufferViews[1], 12: this.aaPairs,
     });
     this.bgAaPixel = this.bindAt(this.pAaPixel, { 8: this.compParams, 10: this.color, 11: this.aaColor, 12: this.aaPairs });
     this.bgComposite.clear();
@@ -537,9 +570,10 @@ export class Renderer {
     pass.dispatchWorkgroups(1);
     pass.end();
     pass = enc.beginComputePass({ timestampWrites: this.ts(1) });
-    pass.setPipeline(this.pDeform);
+    // The MLP runs 32 vertices per workgroup (mlp.wgsl tiles), baked deltas one per invocation.
+    pass.setPipeline(bt ? this.pDeformRest : this.pDeform);
     pass.setBindGroup(0, bt ? this.bgDeformBaked : this.bgDeform);
-    if (this.nActive > 0) pass.dispatchWorkgroups(...dispatch2d(this.nActive, 64));
+    if (this.nActive > 0) pass.dispatchWorkgroups(...dispatch2d(this.nActive, bt ? 64 : 32));
     pass.end();
     pass = enc.beginComputePass({ timestampWrites: this.ts(2) });
     pass.setPipeline(this.pCount);
@@ -564,10 +598,10 @@ export class Renderer {
     pass.end();
     const rp = enc.beginRenderPass({
       colorAttachments: [
-        { view: this.canonTex.createView(), loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
-        { view: this.idTex.createView(), loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
+        { view: this.gbufferViews[0], loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
+        { view: this.gbufferViews[1], loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
       ],
-      depthStencilAttachment: { view: this.depthTex.createView(), depthLoadOp: 'clear', depthClearValue: 1, depthStoreOp: 'store' },
+      depthStencilAttachment: { view: this.gbufferViews[2], depthLoadOp: 'clear', depthClearValue: 1, depthStoreOp: 'store' },
       timestampWrites: this.ts(3),
     });
     rp.setPipeline(this.pRaster);
@@ -578,7 +612,7 @@ export class Renderer {
     pass = enc.beginComputePass({ timestampWrites: this.ts(4) });
     pass.setPipeline(this.pTexture);
     pass.setBindGroup(0, this.bgTexture);
-    pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 8));
+    pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 4));  // 8x4-pixel tiles
     pass.end();
     pass = enc.beginComputePass({ timestampWrites: this.ts(5) });
     pass.setPipeline(this.pAaTri);
