@@ -24,7 +24,7 @@ echo "== CPU finite-difference tests"
 timeout 60 "$BUILD/dyntet_train_tests" > "$OUTDIR/train_ops_tests.txt" 2>&1 || status=1
 tail -1 "$OUTDIR/train_ops_tests.txt"
 echo "== CUDA vs CPU"
-timeout 150 "$BUILD/dyntet_check_cuda" 2>&1 | tee "$OUTDIR/check_cuda.txt"
+timeout 200 "$BUILD/dyntet_check_cuda" 2>&1 | tee "$OUTDIR/check_cuda.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 echo "== benchmarks ($(( $(date +%s) - t0 )) s so far)"
 timeout 150 "$BUILD/dyntet_train_bench" --json "$OUTDIR/train_ops_bench.json" 2>&1 | tee "$OUTDIR/train_ops_bench.txt"
