@@ -13,7 +13,7 @@ struct EmitParams {
 @group(0) @binding(2) var<storage, read> offsets: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 @group(0) @binding(4) var<uniform> E: EmitParams;
-@group(0) @binding(5) var<storage, read_write> draw_args: array<u32>;  // drawIndirect, then dispatchIndirect
+@group(0) @binding(5) var<storage, read_write> draw_args: array<u32>;  // [0]: 3 x triangles (drawIndirect layout), [4..6]: dispatchIndirect
 @group(0) @binding(6) var<storage, read> total: array<u32>;             // top-level scan total
 
 // grid.h grid_vertex_position: min + extent * (i / R).

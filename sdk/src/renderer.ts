@@ -2,7 +2,7 @@
  * The GPU side of the player: owns the pipelines, buffers and textures of one avatar on one device.
  * Everything is created in the constructor (and on resize); a frame only writes uniforms and
  * records passes: condition -> deform (MLP, or a baked clip's deltas) -> marching tets (count,
- * prefix sum, emit, indirect args) -> raster G-buffer -> texture -> antialiasing (per triangle:
+ * prefix sum, emit, indirect args) -> raster G-buffer (in compute) -> texture -> antialiasing (per triangle:
  * adjacency and silhouette mask; per pixel pair: the decision; per pixel: the gather) ->
  * composite. No readback on the frame path, and no buffer or texture is created there.
  */
@@ -37,7 +37,7 @@ export interface RendererOptions {
 // WebGPU's usage flags by value, so importing the player never touches WebGPU globals (server-side
 // rendering, pages without WebGPU that only want the typed NO_WEBGPU error).
 const U = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, VERTEX: 32, UNIFORM: 64, STORAGE: 128, INDIRECT: 256, QUERY_RESOLVE: 512 } as const;
-const TU = { COPY_SRC: 1, COPY_DST: 2, TEXTURE_BINDING: 4, RENDER_ATTACHMENT: 16 } as const;
+const TU = { COPY_SRC: 1, COPY_DST: 2, TEXTURE_BINDING: 4, STORAGE_BINDING: 8, RENDER_ATTACHMENT: 16 } as const;
 const MAP_READ = 1;
 
 function dispatch2d(n: number, wg: number): [number, number] {
@@ -79,7 +79,9 @@ interface Pipelines {
   add: GPUComputePipeline;
   emit: GPUComputePipeline;
   finish: GPUComputePipeline;
-  raster: GPURenderPipeline;
+  rasterDepth: GPUComputePipeline;
+  rasterId: GPUComputePipeline;
+  rasterResolve: GPUComputePipeline;
   texture: GPUComputePipeline;
   aaTri: GPUComputePipeline;
   aaPair: GPUComputePipeline;
@@ -110,24 +112,9 @@ function pipelines(device: GPUDevice): Pipelines {
     add: compute(scanModule, 'add_block'),
     emit: compute(emitModule, 'main'),
     finish: compute(emitModule, 'finish'),
-    raster: device.createRenderPipeline({
-      layout: 'auto',
-      vertex: {
-        module: rasterModule,
-        entryPoint: 'vs',
-        buffers: [{
-          arrayStride: 32,
-          attributes: [
-            { shaderLocation: 0, offset: 0, format: 'float32x3' },
-            { shaderLocation: 1, offset: 12, format: 'float32x3' },
-            { shaderLocation: 2, offset: 24, format: 'uint32' },
-          ],
-        }],
-      },
-      fragment: { module: rasterModule, entryPoint: 'fs', targets: [{ format: 'rgba32float' }, { format: 'r32uint' }] },
-      primitive: { topology: 'triangle-list', cullMode: 'none' },
-      depthStencil: { format: 'depth32float', depthWriteEnabled: true, depthCompare: 'less' },
-    }),
+    rasterDepth: compute(rasterModule, 'depth_main'),
+    rasterId: compute(rasterModule, 'id_main'),
+    rasterResolve: compute(rasterModule, 'resolve_main'),
     texture: compute(mod(mlpWgsl + textureWgsl)),
     aaTri: compute(aaModule, 'tri_main'),
     aaPair: compute(aaModule, 'pair_main'),
@@ -188,8 +175,10 @@ export class Renderer {
   private aaPairs!: GPUBuffer;
   private canonTex!: GPUTexture;
   private idTex!: GPUTexture;
-  private depthTex!: GPUTexture;
-  private gbufferViews!: [GPUTextureView, GPUTextureView, GPUTextureView];  // canon, id, depth
+  private gbufferViews!: [GPUTextureView, GPUTextureView];  // canon, id
+  // raster.wgsl: per pixel, the inverted depth key and triangle id of the frame's winner (0: none).
+  private zKey!: GPUBuffer;
+  private zId!: GPUBuffer;
   // Pipelines and bind groups
   private pCond: GPUComputePipeline;
   private pDeform: GPUComputePipeline;
@@ -199,7 +188,9 @@ export class Renderer {
   private pAdd: GPUComputePipeline;
   private pEmit: GPUComputePipeline;
   private pFinish: GPUComputePipeline;
-  private pRaster: GPURenderPipeline;
+  private pRasterDepth: GPUComputePipeline;
+  private pRasterId: GPUComputePipeline;
+  private pRasterResolve: GPUComputePipeline;
   private pTexture: GPUComputePipeline;
   private pAaTri: GPUComputePipeline;
   private pAaPair: GPUComputePipeline;
@@ -214,7 +205,9 @@ export class Renderer {
   private bgAdd: GPUBindGroup[] = [];
   private bgEmit!: GPUBindGroup;
   private bgFinish!: GPUBindGroup;
-  private bgRaster!: GPUBindGroup;
+  private bgRasterDepth!: GPUBindGroup;
+  private bgRasterId!: GPUBindGroup;
+  private bgRasterResolve!: GPUBindGroup;
   private bgTexture!: GPUBindGroup;
   private bgAaTri!: GPUBindGroup;
   private bgAaPair!: GPUBindGroup;
@@ -291,7 +284,7 @@ export class Renderer {
       n = blocks;
       data = sums;
     }
-    this.triVerts = this.buffer(this.maxTris * 3 * 32, U.STORAGE | U.VERTEX);
+    this.triVerts = this.buffer(this.maxTris * 3 * 32, U.STORAGE);
     // drawIndirect args, then the antialiasing pass's dispatchIndirect args (mt_emit.wgsl finish).
     this.drawArgs = this.buffer(32, U.STORAGE | U.INDIRECT | U.COPY_SRC);
     // Antialiasing, per triangle: the triangles across its 3 edges and its silhouette mask.
@@ -317,7 +310,9 @@ export class Renderer {
     this.pAdd = pl.add;
     this.pEmit = pl.emit;
     this.pFinish = pl.finish;
-    this.pRaster = pl.raster;
+    this.pRasterDepth = pl.rasterDepth;
+    this.pRasterId = pl.rasterId;
+    this.pRasterResolve = pl.rasterResolve;
     this.pTexture = pl.texture;
     this.pAaTri = pl.aaTri;
     this.pAaPair = pl.aaPair;
@@ -360,7 +355,6 @@ export class Renderer {
         { binding: 6, resource: { buffer: top } },
       ],
     });
-    this.bgRaster = this.bind(this.pRaster, [this.camera]);
     this.bgAaTri = this.bindAt(this.pAaTri, {
       0: this.gridParams, 1: this.verts, 2: offsets, 3: top, 4: this.triVerts, 5: this.camera, 7: this.triInfo, 8: this.compParams,
     });
@@ -438,7 +432,9 @@ export class Renderer {
     if (this.color) this.releaseBuffer(this.color);
     if (this.aaColor) this.releaseBuffer(this.aaColor);
     if (this.aaPairs) this.releaseBuffer(this.aaPairs);
-    for (const t of [this.canonTex, this.idTex, this.depthTex, this.readTex]) if (t) this.releaseTexture(t);
+    if (this.zKey) this.releaseBuffer(this.zKey);
+    if (this.zId) this.releaseBuffer(this.zId);
+    for (const t of [this.canonTex, this.idTex, this.readTex]) if (t) this.releaseTexture(t);
     if (this.readBuf) this.releaseBuffer(this.readBuf);
     this.readTex = null;
     this.readBuf = null;
@@ -448,10 +444,18 @@ export class Renderer {
     this.color = this.buffer(width * height * 16, U.STORAGE);
     this.aaColor = this.buffer(width * height * 16, U.STORAGE);
     this.aaPairs = this.buffer(width * height * 8, U.STORAGE);
-    this.canonTex = this.texture([width, height], 'rgba32float', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
-    this.idTex = this.texture([width, height], 'r32uint', TU.RENDER_ATTACHMENT | TU.TEXTURE_BINDING);
-    this.depthTex = this.texture([width, height], 'depth32float', TU.RENDER_ATTACHMENT);
-    this.gbufferViews = [this.canonTex.createView(), this.idTex.createView(), this.depthTex.createView()];
+    this.canonTex = this.texture([width, height], 'rgba32float', TU.STORAGE_BINDING | TU.TEXTURE_BINDING);
+    this.idTex = this.texture([width, height], 'r32uint', TU.STORAGE_BINDING | TU.TEXTURE_BINDING);
+    this.gbufferViews = [this.canonTex.createView(), this.idTex.createView()];
+    // Zero (empty) at creation; raster.wgsl resolve_main clears them again after every frame.
+    this.zKey = this.buffer(width * height * 4, U.STORAGE);
+    this.zId = this.buffer(width * height * 4, U.STORAGE);
+    const rasterRes = { 0: this.camera, 1: this.compParams, 2: this.triVerts, 3: this.drawArgs, 4: this.zKey };
+    this.bgRasterDepth = this.bindAt(this.pRasterDepth, rasterRes);
+    this.bgRasterId = this.bindAt(this.pRasterId, { ...rasterRes, 5: this.zId });
+    this.bgRasterResolve = this.bindAt(this.pRasterResolve, {
+      0: this.camera, 1: this.compParams, 2: this.triVerts, 4: this.zKey, 5: this.zId, 6: this.gbufferViews[0], 7: this.gbufferViews[1],
+    });
     const ab = new ArrayBuffer(464);
     const f = new Float32Array(ab);
     const u = new Uint32Array(ab);
@@ -596,19 +600,19 @@ export class Renderer {
     pass.setBindGroup(0, this.bgFinish);
     pass.dispatchWorkgroups(1);
     pass.end();
-    const rp = enc.beginRenderPass({
-      colorAttachments: [
-        { view: this.gbufferViews[0], loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
-        { view: this.gbufferViews[1], loadOp: 'clear', storeOp: 'store', clearValue: [0, 0, 0, 0] },
-      ],
-      depthStencilAttachment: { view: this.gbufferViews[2], depthLoadOp: 'clear', depthClearValue: 1, depthStoreOp: 'store' },
-      timestampWrites: this.ts(3),
-    });
-    rp.setPipeline(this.pRaster);
-    rp.setBindGroup(0, this.bgRaster);
-    rp.setVertexBuffer(0, this.triVerts);
-    rp.drawIndirect(this.drawArgs, 0);
-    rp.end();
+    // Rasterisation in compute (raster.wgsl): depth, then id, over the emitted triangles (the
+    // indirect counts of mt_emit's finish), then the per-pixel resolve into the G-buffer.
+    pass = enc.beginComputePass({ timestampWrites: this.ts(3) });
+    pass.setPipeline(this.pRasterDepth);
+    pass.setBindGroup(0, this.bgRasterDepth);
+    pass.dispatchWorkgroupsIndirect(this.drawArgs, 16);
+    pass.setPipeline(this.pRasterId);
+    pass.setBindGroup(0, this.bgRasterId);
+    pass.dispatchWorkgroupsIndirect(this.drawArgs, 16);
+    pass.setPipeline(this.pRasterResolve);
+    pass.setBindGroup(0, this.bgRasterResolve);
+    pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 8));
+    pass.end();
     pass = enc.beginComputePass({ timestampWrites: this.ts(4) });
     pass.setPipeline(this.pTexture);
     pass.setBindGroup(0, this.bgTexture);
@@ -663,6 +667,9 @@ export class Renderer {
     return out;
   }
 
+  /** GPU milliseconds from the first stage's start to the last stage's end, set by readTimings(). */
+  lastGpuSpanMs = NaN;
+
   /** Per-stage GPU milliseconds of the last submitted frame (timings option), or null. */
   async readTimings(): Promise<Record<Stage, number> | null> {
     if (!this.queryRead || this.queryRead.mapState !== 'unmapped') return null;
@@ -671,6 +678,7 @@ export class Renderer {
     this.queryRead.unmap();
     const out = {} as Record<Stage, number>;
     STAGES.forEach((s, i) => { out[s] = Number(t[2 * i + 1] - t[2 * i]) / 1e6; });
+    this.lastGpuSpanMs = Number(t[2 * STAGES.length - 1] - t[0]) / 1e6;
     return out;
   }
 
