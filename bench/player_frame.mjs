@@ -3,6 +3,8 @@
 // Plain JavaScript so the carried Node of the GPU machine runs it without a compiler.
 //   node bench/player_frame.mjs [--size 512] [--grid 64] [--levels 16] [--log2 15] [--width 64] [--frames 50]
 //   node bench/player_frame.mjs --asset avatar.dyntet [--frames 50]   (a trained asset, its first clip)
+// Prints wall time per frame (submit, then wait), back-to-back time per frame (all frames
+// submitted, one wait), the GPU span of a frame and each stage's GPU time (timestamp queries).
 // DAWN_NODE=path/to/dawn.node loads that binary instead of the npm package's.
 // Without a GPU: LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 import { readFileSync } from 'node:fs';
@@ -56,6 +58,7 @@ const firstFrame = performance.now() - t0;
 const tris = await r.triangleCount();
 
 const wall = [];
+const span = [];
 const stages = Object.fromEntries(STAGES.map((s) => [s, []]));
 for (let f = 0; f < frames; f++) {
   const t = f % n;
@@ -65,7 +68,17 @@ for (let f = 0; f < frames; f++) {
   wall.push(performance.now() - s);
   const ts = await r.readTimings();
   if (ts) for (const k of STAGES) stages[k].push(ts[k]);
+  if (ts) span.push(r.lastGpuSpanMs);
 }
+// Throughput: the same frames submitted back to back and waited for once, so the per-frame
+// submit-to-done latency of Node's event loop is not counted.
+const b0 = performance.now();
+for (let f = 0; f < frames; f++) {
+  const t = f % n;
+  r.render(target, t, n, clip.poses.subarray(t * 16, t * 16 + 16));
+}
+await device.queue.onSubmittedWorkDone();
+const backToBack = (performance.now() - b0) / frames;
 const med = (a) => (a.length ? [...a].sort((x, y) => x - y)[a.length >> 1] : NaN);
 console.log(`# player frame benchmark, ${new Date().toISOString()}`);
 console.log(`adapter: ${info.vendor ?? '?'} ${info.architecture ?? ''} ${info.description ?? ''} (timestamps: ${hasTs})`);
@@ -77,6 +90,12 @@ console.log('| measure | ms (median of ' + frames + ') |');
 console.log('| --- | ---: |');
 console.log(`| create renderer + first frame | ${firstFrame.toFixed(2)} |`);
 console.log(`| frame, wall (submit to done) | ${med(wall).toFixed(3)} |`);
+console.log(`| frame, back to back (${frames} submitted, one wait) | ${backToBack.toFixed(3)} |`);
+console.log(`| frame, GPU (first stage start to last stage end) | ${span.length ? med(span).toFixed(3) : 'n/a'} |`);
 for (const k of STAGES) console.log(`| stage ${k} (GPU) | ${stages[k].length ? med(stages[k]).toFixed(3) : 'n/a'} |`);
+// One line for a summary table (bench/run_player_gpu.sh collects the lines starting with ROW).
+const sceneName = args.asset ? `${model.name} (asset, R=${model.gridRes})` : `synthetic ${size}x${size} R=${grid} hash ${levels}x2 2^${log2} MLP ${mlpWidth}`;
+console.log(['ROW', sceneName, tris, med(wall).toFixed(3), backToBack.toFixed(3), span.length ? med(span).toFixed(3) : 'n/a',
+  ...STAGES.map((k) => (stages[k].length ? med(stages[k]).toFixed(3) : 'n/a'))].join(' | ') + ' |');
 r.dispose();
 device.destroy();
