@@ -38,7 +38,10 @@ export function webcamSource(options: WebcamOptions): CoefficientSource {
         const name = (e as DOMException)?.name;
         if (name === 'NotAllowedError' || name === 'SecurityError')
           throw new SourceError('CAMERA_DENIED', 'camera permission was refused: allow the camera for this page and try again');
-        throw new SourceError('NO_CAMERA', `no usable camera (${name ?? e}): connect a camera or close other apps using it`);
+        throw new SourceError('NO_CAMERA', name === 'NotFoundError' || name === 'OverconstrainedError'
+          ? `no camera was found (${name}): connect one and try again`
+          : name === 'NotReadableError' ? 'the camera could not be opened (NotReadableError): another app may be using it; close it and try again'
+            : `no usable camera (${name ?? e}): connect a camera or close other apps using it`);
       }
       const video = options.video ?? document.createElement('video');
       video.muted = true;

@@ -12,10 +12,26 @@ export interface CoefficientSource {
   stop(): void;
 }
 
+/**
+ * What went wrong in a coefficient source:
+ * - BAD_TRACK: a recorded track (JSON, CSV) is malformed;
+ * - NO_CAMERA, CAMERA_DENIED, TRACKER_FAILED: the webcam source;
+ * - BAD_INPUT: the caller's input (features not a whole number of rows, non-finite features,
+ *   a video the browser cannot decode);
+ * - MODEL_LOAD_FAILED: the ONNX model (or onnxruntime-web) did not load;
+ * - MODEL_SHAPE: the model's inputs or outputs do not fit the contract (count, type, feature
+ *   size, 52 blendshapes, a pose of 16 or 3 values);
+ * - INFERENCE_FAILED: the model loaded and fits, but failed while running;
+ * - NON_FINITE_OUTPUT: the model gave NaN or Infinity (nothing of that run is driven).
+ */
+export type SourceErrorCode =
+  | 'BAD_TRACK' | 'NO_CAMERA' | 'CAMERA_DENIED' | 'TRACKER_FAILED' | 'BAD_INPUT'
+  | 'MODEL_LOAD_FAILED' | 'MODEL_SHAPE' | 'INFERENCE_FAILED' | 'NON_FINITE_OUTPUT';
+
 /** A typed error of the coefficient sources: `code` says what went wrong, the message what to do. */
 export class SourceError extends Error {
   constructor(
-    readonly code: 'BAD_TRACK' | 'NO_CAMERA' | 'CAMERA_DENIED' | 'TRACKER_FAILED' | 'BAD_MODEL' | 'BAD_INPUT',
+    readonly code: SourceErrorCode,
     message: string,
   ) {
     super(message);
