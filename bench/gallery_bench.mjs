@@ -16,7 +16,7 @@ import { buildGallery } from '../demos/build.mjs';
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const RUNS = arg('--runs', 3), SIZE = arg('--size', 128);
 const dist = await buildGallery();
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.mp4': 'video/mp4' };
 const server = createServer((req, res) => {
   const p = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
   const f = join(dist, p);
@@ -83,7 +83,7 @@ const onnx = await added(async (page) => {
   await page.click('#onnx-start');
   await page.waitForSelector('#onnx-message[data-code]', { timeout: 300_000 });
   const code = await page.locator('#onnx-message').getAttribute('data-code');
-  if (code !== 'BAD_MODEL') throw new Error(`expected the invalid model to be refused after the runtime loaded, got ${await page.locator('#onnx-message').textContent()}`);
+  if (code !== 'MODEL_LOAD_FAILED') throw new Error(`expected the invalid model to be refused after the runtime loaded, got ${await page.locator('#onnx-message').textContent()}`);
 });
 await browser.close();
 server.close();

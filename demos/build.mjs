@@ -1,11 +1,12 @@
 // Builds the static gallery into demos/dist with rollup (no dev server): the page, its script
 // (the SDK from sdk/dist; MediaPipe and onnxruntime-web split into chunks loaded only by the
-// webcam and model buttons), the default avatar, MediaPipe's wasm + face model for the face
-// tracker, and onnxruntime-web's wasm for the ONNX model.
+// webcam and model buttons), the default avatar and its source video (from the shared folder,
+// when there), MediaPipe's wasm + face model for the face tracker, and onnxruntime-web's wasm for
+// the ONNX model.
 // Needs: npm run build:sdk and build/fixtures/default-avatar.dyntet (npm run build:fixtures).
 // Usage: node demos/build.mjs [--out DIR]
-import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rollup } from 'rollup';
 import nodeResolve from '@rollup/plugin-node-resolve';
@@ -33,6 +34,19 @@ function ortWasmOnly() {
   };
 }
 
+/** The META chunk's JSON of a .dyntet (docs/asset-format.md: chunk table at the u64 at 24, 32 bytes an entry). */
+function assetMetadata(bytes) {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const table = Number(v.getBigUint64(24, true));
+  for (let i = 0; i < v.getUint32(16, true); i++) {
+    const e = table + i * 32;
+    if (bytes.toString('latin1', e, e + 4) !== 'META') continue;
+    const at = Number(v.getBigUint64(e + 8, true));
+    return JSON.parse(bytes.toString('utf8', at, at + Number(v.getBigUint64(e + 16, true))));
+  }
+  return {};
+}
+
 export async function buildGallery(out = join(here, 'dist')) {
   for (const need of ['sdk/dist/index.js', 'sdk/dist/sources.js', 'sdk/dist/webcam.js', 'build/fixtures/default-avatar.dyntet'])
     if (!existsSync(join(root, need))) throw new Error(`demos/build.mjs: ${need} is missing; run npm run build:sdk and npm run build:fixtures first`);
@@ -52,6 +66,14 @@ export async function buildGallery(out = join(here, 'dist')) {
   mkdirSync(join(out, 'ort'));
   for (const f of ORT_FILES) copyFileSync(join(root, 'node_modules/onnxruntime-web/dist', f), join(out, 'ort', f));
   const shared = process.env.DYNTET_SHARED ?? join(root, '..', 'shared');
+  // The default avatar's source video, shown beside it, when the shared folder has it.
+  const video = assetMetadata(readFileSync(join(out, 'avatars', 'default.dyntet'))).source?.video;
+  if (typeof video === 'string' && video) {
+    const name = basename(video);
+    const from = join(shared, 'data', 'clips', name);
+    if (existsSync(from)) copyFileSync(from, join(out, 'avatars', name));
+    else console.warn(`demos/build.mjs: ${from} not found; the avatar page shows no source video`);
+  }
   const model = join(shared, 'data', 'models', 'face_landmarker.task');
   if (existsSync(model)) copyFileSync(model, join(out, 'mediapipe', 'face_landmarker.task'));
   else console.warn(`demos/build.mjs: ${model} not found; webcam driving will report that the tracker did not start`);

@@ -1,10 +1,13 @@
 // The gallery as a visitor uses it, in headless Chromium (SwiftShader) at 128x128: the index loads
 // with a poster, the avatar plays, the jawOpen slider moves the mouth and nothing far from it, a
 // corrupt drop shows a readable error and leaves the page working, a real video clip drives the
-// avatar through the face tracker and an ONNX model the test writes, a broken model and one that
-// fails while running give typed messages. Page screenshots are compared with goldens per renderer in e2e/goldens/gallery/
+// avatar through the face tracker and an ONNX model the test writes; models the test writes that
+// do not load, do not fit the contract, fail while running or give NaN/Infinity each give their
+// own typed message; the webcam button says when there is no camera or permission is refused.
+// Page screenshots are compared with goldens per renderer in e2e/goldens/gallery/
 // (refresh: DYNTET_UPDATE_GOLDENS=1 npx vitest run e2e/gallery.test.ts; failures write
 // actual/expected/diff PNGs to e2e/out/).
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -31,7 +34,7 @@ async function canvasShot(p: Page, selector = '#avatar'): Promise<RgbaImage> {
   await p.evaluate(() => window.scrollTo(0, 0));
   const box = await p.locator(selector).boundingBox();
   if (!box) throw new Error(`${selector} is not on the page`);
-  const img = pngToRgba(await p.screenshot({ clip: box }));
+  const img = pngToRgba(await p.screenshot({ clip: box, timeout: 120_000 }));
   if (img.width !== SIZE || img.height !== SIZE) throw new Error(`${selector} screenshot is ${img.width}x${img.height}, not ${SIZE}x${SIZE}: the canvas is not on whole pixels`);
   return img;
 }
@@ -101,6 +104,38 @@ const RETARGET: LinearDriver = { features: F, W: new Float32Array(F * 52), b: ne
 for (let k = 0; k < 52; k++) RETARGET.W[k * 52 + k] = 1.5;
 const JAW_OPEN = 25; // BLENDSHAPE_NAMES index
 
+// Models of a few nodes, written here (protobuf by hand; e2e/support/onnx_model.ts writes the
+// linear ones): input x [N, F], float32 or int64 initializers, declared outputs.
+const enc = new TextEncoder();
+const varint = (n: number): number[] => (n > 127 ? [(n & 127) | 128, ...varint(Math.floor(n / 128))] : [n]);
+const fVarint = (f: number, v: number) => [...varint(f << 3), ...varint(v)];
+const fBytes = (f: number, b: ArrayLike<number>) => [...varint((f << 3) | 2), ...varint(b.length), ...Array.from(b)];
+const fStr = (f: number, t: string) => fBytes(f, enc.encode(t));
+type Init = { name: string; dims: number[]; data: Float32Array | BigInt64Array };
+function onnxModel(nodes: { op: string; in: string[]; out: string; axis?: number }[], inits: Init[], outputs: [string, number][]): Uint8Array {
+  const tensor = (t: Init) => [...t.dims.flatMap((d) => fVarint(1, d)), ...fVarint(2, t.data instanceof Float32Array ? 1 : 7), ...fStr(8, t.name), ...fBytes(9, new Uint8Array(t.data.buffer.slice(0)))];
+  const valueInfo = (name: string, dims: (number | string)[]) => [...fStr(1, name), ...fBytes(2, fBytes(1, [...fVarint(1, 1),
+    ...fBytes(2, dims.flatMap((d) => fBytes(1, typeof d === 'number' ? fVarint(1, d) : fStr(2, d))))]))];
+  const graph = [
+    ...nodes.flatMap((n) => fBytes(1, [...n.in.flatMap((i) => fStr(1, i)), ...fStr(2, n.out), ...fStr(3, n.out), ...fStr(4, n.op),
+      ...(n.axis === undefined ? [] : fBytes(5, [...fStr(1, 'axis'), ...fVarint(3, n.axis), ...fVarint(20, 2)]))])),
+    ...fStr(2, 'gallery_test'), ...inits.flatMap((t) => fBytes(5, tensor(t))),
+    ...fBytes(11, valueInfo('x', ['N', F])), ...outputs.flatMap(([name, width]) => fBytes(12, valueInfo(name, ['N', width]))),
+  ];
+  return new Uint8Array([...fVarint(1, 8), ...fStr(2, 'dyntet-e2e'), ...fBytes(7, graph), ...fBytes(8, [...fStr(1, ''), ...fVarint(2, 13)])]);
+}
+/** Chooses `model` (and the may_5s clip), presses start and returns the typed message that follows. */
+async function startModel(name: string, model: Uint8Array): Promise<{ code: string | null; text: string | null }> {
+  await page.locator('#onnx-model').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(model) });
+  await page.locator('#drive-video').setInputFiles(sharedPath('data', 'clips', 'may_5s.mp4'));
+  await page.click('#onnx-start');
+  const msg = page.locator('#onnx-message[data-code]');
+  await msg.waitFor({ timeout: 90_000 });
+  expect(await msg.isVisible()).toBe(true);
+  expect(await msg.getAttribute('role')).toBe('alert');
+  return { code: await msg.getAttribute('data-code'), text: await msg.textContent() };
+}
+
 beforeAll(async () => {
   await buildGallery();
   server = await startServer(GALLERY_CSP);
@@ -147,7 +182,10 @@ describe('gallery', () => {
     await page.click('#pause', { force: true });
     const b = await canvasShot(page);
     expect(changes(a, b).count).toBeGreaterThan(0);
-    expect(await page.locator('#sizes').textContent()).toMatch(/hash-grid tables/);
+    // The size breakdown: each chunk as stored, adding up to the file the page downloaded.
+    expect(await page.locator('#sizes tr[data-chunk="HASH"] td').first().textContent()).toBe('hash-grid tables');
+    const file = statSync(join(REPO_ROOT, 'demos', 'dist', 'avatars', 'synthetic.dyntet')).size;
+    expect(await page.locator('#sizes tr.total').textContent()).toContain(file.toLocaleString('en'));
     expect(await page.locator('#overlay').textContent()).toMatch(/^\d+ fps, \d+ ms\/frame$/);
   });
 
@@ -180,23 +218,35 @@ describe('gallery', () => {
     await setSlider(page, 'jawOpen', 0.5);
   });
 
-  it('a broken ONNX model gives a visible, typed message and the page keeps working', async () => {
-    await page.locator('#onnx-model').setInputFiles({ name: 'broken.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from([8, 8, 1, 2, 3, 4]) });
-    await page.locator('#drive-video').setInputFiles(sharedPath('data', 'clips', 'may_5s.mp4'));
-    await page.click('#onnx-start');
-    const msg = page.locator('#onnx-message[data-code]');
-    await msg.waitFor({ timeout: 60_000 });
-    expect(await msg.isVisible()).toBe(true);
-    expect(await msg.getAttribute('data-code')).toBe('BAD_MODEL');
-    expect(await msg.getAttribute('role')).toBe('alert');
-    expect(await msg.textContent()).toMatch(/^BAD_MODEL: the ONNX model did not load \(.+\)/);
+  it('models that do not load, do not fit, fail or give NaN each give their own typed message; the page keeps working', async () => {
+    // Not an ONNX file at all.
+    let m = await startModel('broken.onnx', new Uint8Array([8, 8, 1, 2, 3, 4]));
+    expect(m.code).toBe('MODEL_LOAD_FAILED');
+    expect(m.text).toMatch(/^MODEL_LOAD_FAILED: the ONNX model did not load \(.+\)/);
     expect(await page.locator('#drive-video-view').count()).toBe(0);
-    // A model with the wrong input size is refused before it drives anything.
-    const wrong = linearDriverModel({ features: 4, W: new Float32Array(4 * 52), b: new Float32Array(52) });
-    await page.locator('#onnx-model').setInputFiles({ name: 'four.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(wrong) });
-    await page.click('#onnx-start');
-    await page.waitForFunction(() => document.getElementById('onnx-message')?.dataset.code === 'BAD_INPUT', undefined, { timeout: 60_000 });
-    expect(await page.locator('#onnx-message').textContent()).toMatch(/^BAD_INPUT: the ONNX model refused the input/);
+    // A model that takes 4 features per row, where the gallery gives 55.
+    m = await startModel('four.onnx', linearDriverModel({ features: 4, W: new Float32Array(4 * 52), b: new Float32Array(52) }));
+    expect(m.code).toBe('MODEL_SHAPE');
+    expect(m.text).toMatch(/^MODEL_SHAPE: the ONNX model refused the input: it takes 4 features per row, got 55/);
+    // A model that gives 51 scores instead of 52.
+    m = await startModel('narrow.onnx', onnxModel([{ op: 'MatMul', in: ['x', 'W'], out: 'blendshapes' }],
+      [{ name: 'W', dims: [F, 51], data: new Float32Array(F * 51) }], [['blendshapes', 51]]));
+    expect(m.code).toBe('MODEL_SHAPE');
+    expect(m.text).toMatch(/^MODEL_SHAPE: the ONNX model's output "blendshapes" has 51 values per row, not 52/);
+    // A model that loads and fits but fails while it runs (a Gather past the end of its row).
+    m = await startModel('gather.onnx', onnxModel([{ op: 'MatMul', in: ['x', 'W'], out: 'xw' }, { op: 'Gather', in: ['xw', 'idx'], out: 'blendshapes', axis: 1 }],
+      [{ name: 'W', dims: [F, 52], data: new Float32Array(F * 52) }, { name: 'idx', dims: [52], data: new BigInt64Array(52).fill(100n) }], [['blendshapes', 52]]));
+    expect(m.code).toBe('INFERENCE_FAILED');
+    expect(m.text).toMatch(/^INFERENCE_FAILED: the ONNX model failed while running \(.+\)/);
+    // A model whose jawOpen score is NaN: refused before it drives anything, not clamped.
+    const b = new Float32Array(52);
+    b[JAW_OPEN] = NaN;
+    const before = await driven(page);
+    m = await startModel('nan.onnx', linearDriverModel({ features: F, W: new Float32Array(F * 52), b }));
+    expect(m.code).toBe('NON_FINITE_OUTPUT');
+    expect(m.text).toMatch(/^NON_FINITE_OUTPUT: output "blendshapes" is NaN at row 0, score 25 \(jawOpen\)/);
+    expect(await driven(page)).toBe(before);
+    expect(await page.locator('#drive-video-view').count()).toBe(0);
     await setSlider(page, 'jawOpen', 0);
   });
 
@@ -248,20 +298,36 @@ describe('gallery', () => {
     expect(await page.locator('#drive-video-view').count()).toBe(0);
   });
 
-  it('a model that fails while it runs stops the drive with a visible, typed message', async () => {
-    // Passes the start-up check (a row of zeros gives a NaN pose, which nothing drives), then
-    // gives a non-finite pose for every real face: the player refuses the frame.
-    const P = new Float32Array(F * 3);
-    P[52 * 3] = Infinity; // yaw = head yaw x infinity
-    const model = linearDriverModel({ features: F, W: new Float32Array(F * 52), b: new Float32Array(52), P });
-    await page.locator('#onnx-model').setInputFiles({ name: 'infinite.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(model) });
-    await page.click('#onnx-start');
-    const msg = page.locator('#onnx-message[data-code]');
-    await msg.waitFor({ timeout: 90_000 });
-    expect(await msg.getAttribute('data-code')).toBe('BAD_FRAME');
-    expect(await msg.textContent()).toMatch(/^BAD_FRAME: frame\.pose\[\d+\] is (NaN|-?Infinity): every value must be finite/);
-    expect(await msg.isVisible()).toBe(true);
+  it('a model that gives Infinity once it runs on a face stops the drive with a visible, typed message', async () => {
+    // blendshapes = exp(x W), W = 1e4 from every tracker score: a row of zeros (the start-up
+    // check) gives exp(0) = 1, a real face overflows to Infinity. onnxSource's onError stops it.
+    const W = new Float32Array(F * 52);
+    W.fill(1e4, 0, 52 * 52);
+    const m = await startModel('overflow.onnx', onnxModel([{ op: 'MatMul', in: ['x', 'W'], out: 'xw' }, { op: 'Exp', in: ['xw'], out: 'blendshapes' }],
+      [{ name: 'W', dims: [F, 52], data: W }], [['blendshapes', 52]]));
+    expect(m.code).toBe('NON_FINITE_OUTPUT');
+    expect(m.text).toMatch(/^NON_FINITE_OUTPUT: output "blendshapes" is Infinity at row 0, score \d+ \(\w+\): the model must give finite values; nothing was driven/);
+    expect(Number(await page.locator('#model-drive').getAttribute('data-tracked'))).toBeGreaterThanOrEqual(0); // it did run on the video
     expect(await page.locator('#drive-video-view').count()).toBe(0);
     await setSlider(page, 'jawOpen', 0);
+  });
+
+  it('the webcam button says clearly when there is no camera, or when permission is refused', async () => {
+    // Headless Chromium here has no camera device.
+    await page.click('#webcam');
+    const msg = page.locator('#webcam-message[data-code]');
+    await msg.waitFor({ timeout: 30_000 });
+    expect(await msg.getAttribute('role')).toBe('alert');
+    const code = await msg.getAttribute('data-code');
+    expect(['NO_CAMERA', 'CAMERA_DENIED']).toContain(code);
+    expect(await msg.textContent()).toMatch(code === 'NO_CAMERA' ? /^NO_CAMERA: No camera was found \(\w+\): connect one and try again\./ : /^CAMERA_DENIED: Camera permission was refused/);
+    // A visitor who refuses the permission prompt: the browser rejects with NotAllowedError.
+    await page.evaluate(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+    });
+    await page.click('#webcam');
+    await page.waitForFunction(() => document.getElementById('webcam-message')?.dataset.code === 'CAMERA_DENIED', undefined, { timeout: 30_000 });
+    expect(await page.locator('#webcam-message').textContent()).toMatch(/^CAMERA_DENIED: Camera permission was refused\. Allow the camera for this page/);
+    await setSlider(page, 'jawOpen', 0.25);
   });
 });

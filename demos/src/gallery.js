@@ -60,34 +60,83 @@ async function renderIndex() {
     const canvas = el('canvas', { width: String(Math.min(SIZE, 128)), height: String(Math.min(SIZE, 128)) });
     const card = el('a', { class: 'card', href: `#avatar=${encodeURIComponent(id)}`, 'data-id': id }, canvas, el('div', { text: a.name }));
     cards.append(card);
-    // Poster frame: the avatar at rest (neutral expression, the first clip's first head pose),
-    // rendered once and left there. load() alone draws nothing.
+    // Poster frame: the first frame of the avatar's first clip (its expression and head pose, as
+    // trained), or the avatar at rest when it has no clip; rendered once and left there.
     const p = new Player(canvas);
     players.push(p);
     p.load(a.bytes.slice()).then(() => {
+      if (p.clips.length) {
+        p.play(0);
+        p.pause(); // the frame already scheduled shows time 0
+      }
       p.renderFrame();
       card.setAttribute('data-ready', '1');
-    }).catch((e) => card.append(el('div', { text: `error: ${e.message}` })));
+    }).catch((e) => card.append(el('div', { class: 'card-error', text: `error: ${e.message}` })));
   }
   current = { player: null, stop: () => players.forEach((p) => p.dispose()) };
-  statusBox.textContent = `${avatars.size} avatar(s)`;
+  statusBox.textContent = `${avatars.size} avatar${avatars.size === 1 ? '' : 's'}`;
+
+  // More avatars: a file from disk (or dropped anywhere), or a URL.
+  const file = el('input', { type: 'file', id: 'open-file', accept: '.dyntet' });
+  file.addEventListener('change', () => openFiles(file.files));
+  const url = el('input', { type: 'url', id: 'open-url', placeholder: 'https://example.org/avatar.dyntet', size: '40', 'aria-label': 'avatar URL' });
+  const form = el('form', { id: 'open-url-form' }, url, el('button', { type: 'submit', text: 'open URL' }));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const src = url.value.trim();
+    if (!src) return;
+    try {
+      await addAvatar(src, src.split('/').pop() || src, await fetchBytes(src), src);
+      clearError();
+      location.hash = `#avatar=${encodeURIComponent(src)}`;
+    } catch (err) {
+      showError(`${src} is not a usable .dyntet avatar: ${err.message}`);
+    }
+  });
+  app.append(el('div', { class: 'panel', id: 'add' }, el('h3', { text: 'Add an avatar' }),
+    el('label', { text: 'open a .dyntet file ' }, file), form,
+    el('p', { class: 'note', text: 'Files stay in this tab: nothing is uploaded.' })));
 }
 
+const CHUNK_NAMES = {
+  META: 'metadata (JSON)', GEOM: 'canonical SDF + elastic scale', ACTV: 'active vertices', DEFM: 'deformation MLP',
+  COND: 'condition encoder', HASH: 'hash-grid tables', TEXM: 'texture MLP', CLIP: 'clip tracks (coefficients)',
+  BAKE: 'baked clip deltas', PLAT: 'background plate',
+};
+/** Bytes per chunk type as stored in the file, from its chunk table (docs/asset-format.md). */
+function storedSizes(bytes) {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = v.getUint32(16, true);
+  const table = Number(v.getBigUint64(24, true));
+  const sizes = new Map();
+  for (let i = 0; i < count; i++) {
+    const e = table + i * 32;
+    const type = String.fromCharCode(...bytes.subarray(e, e + 4));
+    sizes.set(type, (sizes.get(type) ?? 0) + Number(v.getBigUint64(e + 16, true)));
+  }
+  return sizes;
+}
+/** The asset's size breakdown: each part as stored in the file (share of it) and as decoded for the GPU. */
 function sizeTable(a) {
   const t = a.asset;
-  const rows = [
-    ['canonical SDF + elastic scale', t.sdf.byteLength + t.elasticScale.byteLength],
-    ['active vertices', t.active.byteLength],
-    ['deformation MLP', t.deformParams.byteLength],
-    ['condition encoder', t.conditionParams.byteLength],
-    ['hash-grid tables', t.hashTables.byteLength],
-    ['texture MLP', t.textureParams.byteLength],
-    ['clips (tracks + baked)', t.clips.reduce((s, c) => s + (c.coefficients?.byteLength ?? 0), 0) + t.baked.reduce((s, b) => s + (b.basis ? b.basis.mean.byteLength + b.basis.vectors.byteLength + b.basis.weights.byteLength : b.deltas.byteLength), 0)],
-    ['background plate', t.plate?.data?.byteLength ?? 0],
-  ];
-  const table = el('table', { id: 'sizes' }, el('tr', {}, el('th', { text: 'part' }), el('th', { text: 'decoded bytes' })));
-  for (const [k, v] of rows) table.append(el('tr', {}, el('td', { text: k }), el('td', { class: 'n', text: v.toLocaleString('en') })));
-  table.append(el('tr', {}, el('td', { text: 'file (as downloaded)' }), el('td', { class: 'n', text: a.bytes.byteLength.toLocaleString('en') })));
+  const decoded = {
+    GEOM: t.sdf.byteLength + t.elasticScale.byteLength, ACTV: t.active.byteLength, DEFM: t.deformParams.byteLength,
+    COND: t.conditionParams.byteLength, HASH: t.hashTables.byteLength, TEXM: t.textureParams.byteLength,
+    CLIP: t.clips.reduce((s, c) => s + c.coefficients.byteLength, 0),
+    BAKE: t.baked.reduce((s, b) => s + (b.basis ? b.basis.mean.byteLength + b.basis.vectors.byteLength + b.basis.weights.byteLength : b.deltas.byteLength), 0),
+    PLAT: t.plate ? t.plate.width * t.plate.height * 4 : 0,
+  };
+  const total = a.bytes.byteLength;
+  const fmt = (n) => n.toLocaleString('en');
+  const table = el('table', { id: 'sizes' }, el('tr', {}, el('th', { text: 'part' }), el('th', { text: 'bytes in the file' }), el('th', { text: 'share' }), el('th', { text: 'decoded' })));
+  let chunks = 0;
+  for (const [type, n] of [...storedSizes(a.bytes)].sort((x, y) => y[1] - x[1])) {
+    chunks += n;
+    table.append(el('tr', { 'data-chunk': type }, el('td', { text: CHUNK_NAMES[type] ?? `${type} (unknown to this gallery)` }), el('td', { class: 'n', text: fmt(n) }),
+      el('td', { class: 'n', text: `${((100 * n) / total).toFixed(1)}%` }), el('td', { class: 'n', text: type in decoded ? fmt(decoded[type]) : '' })));
+  }
+  table.append(el('tr', {}, el('td', { text: 'header, chunk table, alignment' }), el('td', { class: 'n', text: fmt(total - chunks) }), el('td', { class: 'n', text: `${((100 * (total - chunks)) / total).toFixed(1)}%` }), el('td')));
+  table.append(el('tr', { class: 'total' }, el('td', { text: 'file (as downloaded)' }), el('td', { class: 'n', text: fmt(total) }), el('td', { class: 'n', text: '100%' }), el('td')));
   return table;
 }
 
@@ -120,7 +169,9 @@ function trackerFeatures(frame) {
  * SDK's onnxSource (ticking 25 times a second) runs the model on each new row and hands the
  * result to `drive`. The model follows @dyntet/player/onnx's contract with F = MODEL_FEATURES.
  * Errors are typed (SourceError, or PlayerError when the player refuses a frame): start() rejects
- * with them, and those raised while running go to `onError` after the drive stops.
+ * with them (MODEL_LOAD_FAILED, MODEL_SHAPE, INFERENCE_FAILED or NON_FINITE_OUTPUT from the
+ * model's first run on a row of zeros, TRACKER_FAILED, BAD_INPUT for the video), and those raised
+ * while running (through onnxSource's onError) go to `onError` after the drive stops.
  * `panel.dataset` tells tests what happens: tracked (video time of the last tracked frame), face
  * (whether it had a face), runs (model results that drove the avatar); window.galleryModelDrive
  * holds the last run's input row, its video time and the frame it drove.
@@ -143,23 +194,12 @@ function videoModelDrive({ modelFile, videoFile, stage, panel, drive, onError })
     video = null;
     if (url) URL.revokeObjectURL(url);
     url = '';
-    window.removeEventListener('unhandledrejection', onRejection);
-  };
-  // onnxSource runs the model on a timer and has no error callback: a failure there (the model
-  // failing, or drive() refusing its frame) surfaces as an unhandled rejection.
-  const onRejection = (e) => {
-    const err = e.reason;
-    if (stopped || (err?.name !== 'SourceError' && err?.name !== 'PlayerError')) return;
-    e.preventDefault();
-    stop();
-    onError(err);
   };
   function stop() {
     stopped = true;
     release();
   }
   async function start() {
-    window.addEventListener('unhandledrejection', onRejection);
     // Loaded only now: pages that never press the button never download tracker or runtime.
     const [{ OnnxDriver, onnxSource, SourceError }, { toFrame }, vision] = await Promise.all([
       import('../../sdk/dist/onnx.js'), import('../../sdk/dist/webcam.js'), import('@mediapipe/tasks-vision'),
@@ -213,7 +253,13 @@ function videoModelDrive({ modelFile, videoFile, stage, panel, drive, onError })
     video.addEventListener('seeked', track);
     let fed; // the row of the run in flight (onnxSource's ticks never overlap)
     let runs = 0;
-    source = onnxSource(driver, () => (row && row !== fed ? (fed = row).x : undefined), 25);
+    // A failure while running (the model, or drive() refusing its frame) stops the source and comes here.
+    const failed = (err) => {
+      if (stopped) return;
+      stop();
+      onError(err);
+    };
+    source = onnxSource(driver, () => (row && row !== fed ? (fed = row).x : undefined), { fps: 25, onError: failed });
     await source.start((frame) => {
       drive(frame);
       window.galleryModelDrive = { input: fed.x, videoTime: fed.time, output: frame };
@@ -234,12 +280,19 @@ async function renderAvatar(id) {
   const overlay = el('div', { id: 'overlay', text: '-- fps' });
   overlay.style.width = `${SIZE}px`;
   const stage = el('div', { class: 'stage' }, el('div', { class: 'view' }, canvas, overlay));
-  const srcVideo = a.asset.metadata?.source_video;
-  if (typeof srcVideo === 'string' && a.url) {
-    // The asset names its source video: show it beside the avatar when the server has it.
-    const v = el('video', { muted: '', loop: '', width: String(SIZE), src: new URL(srcVideo, new URL(a.url, location.href)).href, id: 'source-video' });
-    v.addEventListener('error', () => v.remove());
-    stage.append(v);
+  // The asset names its source video (metadata.source.video, what `dyntet-train export` writes):
+  // shown beside the avatar, in step with its clip, when it lies next to the avatar's URL.
+  const meta = a.asset.metadata ?? {};
+  const srcVideo = meta.source?.video ?? meta.source_video;
+  let sourceVideo = null;
+  if (typeof srcVideo === 'string' && srcVideo && a.url) {
+    const name = srcVideo.split(/[\\/]/).pop();
+    const v = el('video', { muted: '', loop: '', playsinline: '', width: String(SIZE), height: String(SIZE), preload: 'auto', src: new URL(name, new URL(a.url, location.href)).href, id: 'source-video' });
+    v.muted = true;
+    const box = el('div', { class: 'view', id: 'source-view' }, v, el('div', { class: 'caption', text: `source video: ${name}` }));
+    v.addEventListener('error', () => { box.remove(); sourceVideo = null; });
+    stage.append(box);
+    sourceVideo = v;
   }
   const clipsPanel = el('div', { class: 'panel', id: 'clips' }, el('h3', { text: 'Clips' }));
   const webcamPanel = el('div', { class: 'panel' }, el('h3', { text: 'Webcam' }));
@@ -247,7 +300,9 @@ async function renderAvatar(id) {
   const modelPanel = el('div', { class: 'panel', id: 'model-drive' }, el('h3', { text: 'Video through an ONNX model' }));
   const modelMsg = el('p', { id: 'onnx-message', role: 'status' });
   const slidersPanel = el('div', { class: 'sliders panel', id: 'sliders' });
-  app.append(el('h2', { text: a.name }), stage, clipsPanel, webcamPanel, modelPanel, el('div', { class: 'panel' }, el('h3', { text: 'Size' }), sizeTable(a)), el('h3', { text: 'Drive' }), slidersPanel);
+  // The sliders sit beside the avatar, so that what they do is in sight.
+  stage.append(el('div', { class: 'drive' }, el('h3', { text: 'Drive: 52 blendshapes, head angles (degrees)' }), slidersPanel));
+  app.append(el('h2', { text: a.name }), stage, clipsPanel, webcamPanel, modelPanel, el('div', { class: 'panel' }, el('h3', { text: 'Size' }), sizeTable(a)));
 
   const player = new Player(canvas);
   player.loop = true; // clips replay until the visitor drives the avatar
@@ -268,6 +323,7 @@ async function renderAvatar(id) {
   canvas.dataset.driven = canvas.dataset.shown = '0';
   const driveLive = (f) => {
     player.drive(f);
+    if (!live) sourceVideo?.pause();
     live = true;
     canvas.dataset.driven = String(++driven);
   };
@@ -304,11 +360,22 @@ async function renderAvatar(id) {
     showError(`could not show ${a.name}: ${e.message}`);
     return;
   }
+  // The source video follows the clip's clock: started and paused with it, nudged back when they drift apart.
+  const syncVideo = (playing) => {
+    const v = sourceVideo;
+    if (!v || !(v.duration > 0)) return;
+    const want = player.currentTime % v.duration;
+    if (Math.abs(v.currentTime - want) > 0.15) v.currentTime = want;
+    if (playing && v.paused) v.play().catch(() => {});
+    if (!playing && !v.paused) v.pause();
+  };
+  player.addEventListener('frame', () => { if (!live) syncVideo(!player.paused); });
+  player.addEventListener('pause', () => syncVideo(false));
   const playClip = (name) => {
     stopSources();
     live = false;
     player.play(name);
-    document.getElementById('source-video')?.play();
+    syncVideo(true);
   };
   for (const c of player.clips) {
     const b = el('button', { 'data-clip': c.name, text: `play ${c.name} (${c.duration.toFixed(1)} s)` });
@@ -318,7 +385,7 @@ async function renderAvatar(id) {
   if (player.clips.length === 0) clipsPanel.append(el('p', { text: 'this avatar has no baked clips' }));
   else {
     const pause = el('button', { id: 'pause', text: 'pause' });
-    pause.addEventListener('click', () => { player.pause(); document.getElementById('source-video')?.pause(); });
+    pause.addEventListener('click', () => player.pause());
     clipsPanel.append(pause);
   }
 
@@ -335,6 +402,15 @@ async function renderAvatar(id) {
     input.addEventListener('input', () => { out.textContent = input.value; onInput(Number(input.value)); drive(); });
     slidersPanel.append(el('label', { text: name }), input, out);
   };
+  const reset = el('button', { id: 'reset', text: 'reset to neutral' });
+  reset.addEventListener('click', () => {
+    stopSources();
+    frame.blendshapes.fill(0);
+    angles.yaw = angles.pitch = angles.roll = 0;
+    for (const i of slidersPanel.querySelectorAll('input')) { i.value = '0'; i.nextElementSibling.textContent = '0'; }
+    drive();
+  });
+  slidersPanel.append(reset, el('span'), el('span'));
   for (const k of ['yaw', 'pitch', 'roll']) addSlider(`head ${k}`, -45, 45, 1, (v) => (angles[k] = v));
   BLENDSHAPE_NAMES.forEach((n, i) => { if (i > 0) addSlider(n, 0, 1, 0.01, (v) => (frame.blendshapes[i] = v)); });
 
@@ -350,8 +426,9 @@ async function renderAvatar(id) {
       say(webcamMsg, 'driving from the webcam');
     } catch (e) {
       webcam = null;
-      say(webcamMsg, e.code === 'CAMERA_DENIED' ? 'Camera permission was refused. Allow the camera for this page to drive the avatar.'
-        : e.code === 'NO_CAMERA' ? `No camera found: ${e.message}` : `The webcam could not drive the avatar: ${e.message}`, e.code ?? 'FAILED');
+      say(webcamMsg, e.code === 'CAMERA_DENIED' ? 'Camera permission was refused. Allow the camera for this page (the camera icon in the address bar) and press the button again.'
+        : e.code === 'NO_CAMERA' ? `${e.message[0].toUpperCase()}${e.message.slice(1)}. The sliders and the ONNX model still drive the avatar.`
+          : `The webcam could not drive the avatar: ${e.message}`, e.code ?? 'FAILED');
     }
   });
   webcamPanel.append(camButton, webcamMsg);
@@ -385,30 +462,47 @@ async function renderAvatar(id) {
     el('p', { class: 'note', text: `The face tracker reads the video; the model gets one row of ${MODEL_FEATURES} numbers per frame (the 52 blendshape scores, then head yaw, pitch and roll in radians) and returns 52 blendshape scores and optionally a pose, as @dyntet/player/onnx documents.` }),
     el('label', { text: 'model ' }, modelInput), el('label', { text: 'video ' }, videoInput), modelStart, modelStop, modelMsg);
 
-  if (player.clips.length) player.play(0); else drive();
+  if (player.clips.length) playClip(player.clips[0].name); else drive();
   statusBox.textContent = a.name;
 }
 
-function route() {
-  clearError();
+let keepNextError = false; // a message of openFiles that the route it triggers must not clear
+function route(keepError = false) {
+  if (keepError !== true && !keepNextError) clearError();
+  keepNextError = false;
   const m = /^#avatar=(.+)$/.exec(location.hash);
   return m ? renderAvatar(decodeURIComponent(m[1])) : renderIndex();
 }
 
-// Any file dropped on the page joins the index; a bad one gives a readable error and changes nothing else.
-document.addEventListener('dragover', (e) => e.preventDefault());
-document.addEventListener('drop', async (e) => {
-  e.preventDefault();
-  for (const f of e.dataTransfer?.files ?? []) {
+/**
+ * Files dropped on the page or picked with the file button join the index; a bad one gives a
+ * readable error and changes nothing else. The last good one opens.
+ */
+async function openFiles(files) {
+  let last = null;
+  const bad = [];
+  for (const f of files ?? []) {
     try {
       await addAvatar(`file:${f.name}`, f.name, new Uint8Array(await f.arrayBuffer()));
-      clearError();
-      location.hash = `#avatar=${encodeURIComponent(`file:${f.name}`)}`;
-      await route();
+      last = `file:${f.name}`;
     } catch (err) {
-      showError(`${f.name} is not a usable .dyntet avatar: ${err.message}`);
+      bad.push(`${f.name} is not a usable .dyntet avatar: ${err.message}`);
     }
   }
+  if (bad.length) showError(bad.join('; '));
+  else clearError();
+  if (!last) return;
+  const hash = `#avatar=${encodeURIComponent(last)}`;
+  if (location.hash === hash) await route(bad.length > 0);
+  else {
+    keepNextError = bad.length > 0;
+    location.hash = hash;
+  }
+}
+document.addEventListener('dragover', (e) => e.preventDefault());
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  openFiles(e.dataTransfer?.files);
 });
 window.addEventListener('hashchange', route);
 
