@@ -1,6 +1,8 @@
 // Stage 3b: exclusive prefix sum, in blocks of 256. scan_block turns each block into its exclusive
 // scan and writes the block's total to sums[block]; the renderer applies it level by level to the
 // block totals until one block remains, then add_block adds each block's scanned total back.
+// The first level (one entry per tetrahedron) is mt_count.wgsl's own block scan, and its add is
+// done by mt_emit.wgsl: these passes only see the block totals.
 struct ScanParams { n: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> S: ScanParams;
 @group(0) @binding(1) var<storage, read_write> data: array<u32>;
@@ -26,7 +28,8 @@ fn scan_block(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     workgroupBarrier();
   }
   if (i < S.n) { data[i] = tmp[li] - x; }
-  if (li == 255u) { sums[b] = tmp[255]; }
+  // Guarded: a 2-D dispatch can have a few blocks past the end, whose write robustness would clamp onto the last total.
+  if (li == 255u && b * 256u < S.n) { sums[b] = tmp[255]; }
 }
 
 @compute @workgroup_size(256)

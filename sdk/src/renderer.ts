@@ -340,13 +340,17 @@ export class Renderer {
       device.queue.submit([enc.finish()]);
     }
     const offsets = this.scanLevels[0].data;
-    this.bgCount = this.bind(this.pCount, [this.gridParams, this.verts, offsets]);
+    // mt_count scans within blocks of 256 (level 0's scan_block) and mt_emit adds the block
+    // offsets (level 0's add_block): scan.wgsl runs on the levels above.
+    this.bgCount = this.bind(this.pCount, [this.gridParams, this.verts, offsets, this.scanLevels[0].sums]);
     for (const lv of this.scanLevels) {
       this.bgScan.push(this.bind(this.pScan, [lv.params, lv.data, lv.sums]));
       this.bgAdd.push(this.bind(this.pAdd, [lv.params, lv.data, lv.sums]));
     }
     const top = this.scanLevels[this.scanLevels.length - 1].sums;
-    this.bgEmit = this.bind(this.pEmit, [this.gridParams, this.verts, offsets, this.triVerts, this.emitParams]);
+    this.bgEmit = this.bindAt(this.pEmit, {
+      0: this.gridParams, 1: this.verts, 2: offsets, 3: this.triVerts, 4: this.emitParams, 7: this.scanLevels[0].sums,
+    });
     this.bgFinish = device.createBindGroup({
       layout: this.pFinish.getBindGroupLayout(0),
       entries: [
@@ -529,6 +533,17 @@ export class Renderer {
     return [p, b];
   }
 
+  /**
+   * The compute pass for stage i: with timings, a pass per stage (timestamps are written at pass
+   * boundaries); without, stages 0-5 share one pass (WebGPU still orders the dispatches and their
+   * memory), which saves a pass begin/end and its synchronisation per stage.
+   */
+  private stagePass(enc: GPUCommandEncoder, pass: GPUComputePassEncoder, i: number): GPUComputePassEncoder {
+    if (!this.querySet) return pass;
+    pass.end();
+    return enc.beginComputePass({ timestampWrites: this.ts(i) });
+  }
+
   private ts(i: number): { querySet: GPUQuerySet; beginningOfPassWriteIndex: number; endOfPassWriteIndex: number } | undefined {
     return this.querySet ? { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } : undefined;
   }
@@ -572,24 +587,23 @@ export class Renderer {
     pass.setPipeline(this.pCond);
     pass.setBindGroup(0, this.bgCond);
     pass.dispatchWorkgroups(1);
-    pass.end();
-    pass = enc.beginComputePass({ timestampWrites: this.ts(1) });
+    pass = this.stagePass(enc, pass, 1);
     // The MLP runs 32 vertices per workgroup (mlp.wgsl tiles), baked deltas one per invocation.
     pass.setPipeline(bt ? this.pDeformRest : this.pDeform);
     pass.setBindGroup(0, bt ? this.bgDeformBaked : this.bgDeform);
     if (this.nActive > 0) pass.dispatchWorkgroups(...dispatch2d(this.nActive, bt ? 64 : 32));
-    pass.end();
-    pass = enc.beginComputePass({ timestampWrites: this.ts(2) });
+    pass = this.stagePass(enc, pass, 2);
     pass.setPipeline(this.pCount);
     pass.setBindGroup(0, this.bgCount);
     pass.dispatchWorkgroups(...dispatch2d(this.nTet, 256));
     pass.setPipeline(this.pScan);
     this.scanLevels.forEach((lv, i) => {
+      if (i === 0) return;  // done by mt_count
       pass.setBindGroup(0, this.bgScan[i]);
       pass.dispatchWorkgroups(...dispatch2d(lv.n, 256));
     });
     pass.setPipeline(this.pAdd);
-    for (let i = this.scanLevels.length - 2; i >= 0; i--) {
+    for (let i = this.scanLevels.length - 2; i >= 1; i--) {  // level 0: added by mt_emit
       pass.setBindGroup(0, this.bgAdd[i]);
       pass.dispatchWorkgroups(...dispatch2d(this.scanLevels[i].n, 256));
     }
@@ -599,10 +613,9 @@ export class Renderer {
     pass.setPipeline(this.pFinish);
     pass.setBindGroup(0, this.bgFinish);
     pass.dispatchWorkgroups(1);
-    pass.end();
     // Rasterisation in compute (raster.wgsl): depth, then id, over the emitted triangles (the
     // indirect counts of mt_emit's finish), then the per-pixel resolve into the G-buffer.
-    pass = enc.beginComputePass({ timestampWrites: this.ts(3) });
+    pass = this.stagePass(enc, pass, 3);
     pass.setPipeline(this.pRasterDepth);
     pass.setBindGroup(0, this.bgRasterDepth);
     pass.dispatchWorkgroupsIndirect(this.drawArgs, 16);
@@ -612,13 +625,11 @@ export class Renderer {
     pass.setPipeline(this.pRasterResolve);
     pass.setBindGroup(0, this.bgRasterResolve);
     pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 8));
-    pass.end();
-    pass = enc.beginComputePass({ timestampWrites: this.ts(4) });
+    pass = this.stagePass(enc, pass, 4);
     pass.setPipeline(this.pTexture);
     pass.setBindGroup(0, this.bgTexture);
     pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 4));  // 8x4-pixel tiles
-    pass.end();
-    pass = enc.beginComputePass({ timestampWrites: this.ts(5) });
+    pass = this.stagePass(enc, pass, 5);
     pass.setPipeline(this.pAaTri);
     pass.setBindGroup(0, this.bgAaTri);
     pass.dispatchWorkgroupsIndirect(this.drawArgs, 16);
