@@ -294,7 +294,8 @@ describe('disposal', () => {
       return { live, afterOne, afterAll: { ...h.gpuObjectCount }, heapStart, heapEnd: await heap() };
     }, cycles);
     expect(r.live.buffers).toBeGreaterThan(10);
-    expect(r.live.textures).toBeGreaterThan(3);
+    // The background plate and the two G-buffer textures (canonical position, triangle id).
+    expect(r.live.textures).toBeGreaterThanOrEqual(3);
     expect(r.afterOne).toEqual({ buffers: 0, textures: 0 });
     expect(r.afterAll).toEqual({ buffers: 0, textures: 0 });
     console.log(`JS heap after 50 cycles ${r.heapStart} B, after ${cycles}: ${r.heapEnd} B`);
