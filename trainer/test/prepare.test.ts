@@ -10,6 +10,7 @@ import { decodePng } from '../src/image/index.js';
 import { projectPoint, trackerCamera } from '../src/prepare/camera.js';
 import { innerLipGap, NUM_LANDMARKS } from '../src/prepare/geometry.js';
 import { hullMask } from '../src/prepare/masks.js';
+import { refinePoses } from '../src/prepare/pose_refine.js';
 import { prepare, readDataset, type FrameRecord, type PrepareResult } from '../src/prepare/prepare.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dyntet-prepare-'));
@@ -89,6 +90,18 @@ describe('prepare may_5s', () => {
     }
     expect(median(px)).toBeLessThan(8);
     expect(median(cm)).toBeLessThan(0.6);
+  });
+
+  it('stored poses hold the rigid landmarks steadier than the tracker\'s own (pose_refine.ts)', () => {
+    // Reprojection error of the rigid landmarks against a template built from the clip itself
+    // (one round of refinePoses measures it before solving): smoothing the tracker's poses alone
+    // made it worse; the re-solved, smoothed poses must beat the tracker's raw ones.
+    const cam = trackerCamera(W, W);
+    const px = frames.map((f) => (f.valid ? lm.subarray(f.index * NUM_LANDMARKS * 3, (f.index + 1) * NUM_LANDMARKS * 3) : undefined));
+    const error = (key: 'pose' | 'poseRaw') => refinePoses(cam, frames.map((f) => (f.valid ? f[key] : undefined)), px, 1).medianErrorPx.before;
+    const stored = error('pose'), tracker = error('poseRaw');
+    console.log(`rigid landmark reprojection error (median px): tracker ${tracker.toFixed(2)}, stored ${stored.toFixed(2)}`);
+    expect(stored).toBeLessThan(0.95 * tracker);
   });
 
   it('jawOpen follows the measured inner-lip gap (r >= 0.8)', () => {

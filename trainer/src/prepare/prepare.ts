@@ -8,6 +8,7 @@ import { Progress } from '../progress.js';
 import { trackerCamera } from './camera.js';
 import { decodeFrames, extractAudio, probeVideo, type VideoInfo } from './decode.js';
 import { PrepareError } from './errors.js';
+import { refinePoses } from './pose_refine.js';
 import { canonicalMesh, landmarkBox, landmarksToPixels, LM, NUM_LANDMARKS, smoothPoses, type Box } from './geometry.js';
 import { frameMasks, PlateBuilder, shiftMatte, upsampleMatte } from './masks.js';
 import { writeReport } from './report.js';
@@ -249,13 +250,15 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
         (excluded.length ? `; frames without a face: ${summarise(excluded.map((e) => e.index))}` : ''),
       'TOO_FEW_FACES',
     );
-  // Smooth each run of consecutive tracked frames separately (never across a gap).
+  // Re-solve the tracker's poses against one rigid template of this face (pose_refine.ts), then
+  // smooth each run of consecutive tracked frames separately (never across a gap).
+  const refined = refinePoses(cam, chosen.map((f) => f?.pose), chosen.map((f) => (f ? landmarksToPixels(f.landmarks, size, size) : undefined)));
   const poses: Array<Float32Array | undefined> = new Array(n);
   for (let s = 0; s < n;) {
     if (!chosen[s]) { s++; continue; }
     let e = s;
     while (e < n && chosen[e]) e++;
-    smoothPoses(chosen.slice(s, e).map((f) => f!.pose), fps).forEach((p, k) => (poses[s + k] = p));
+    smoothPoses(refined.poses.slice(s, e).map((p) => p!), fps).forEach((p, k) => (poses[s + k] = p));
     s = e;
   }
   const landmarks = new Float32Array(n * NUM_LANDMARKS * 3).fill(NaN);
@@ -348,7 +351,8 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     files: { frames: 'frames/%06d.png', headMasks: 'masks/head/%06d.png', personMasks: 'masks/person/%06d.png', background: 'background.png', tracking: 'tracking.json', audio: info.hasAudio ? 'audio.wav' : null, report: 'report/index.html', contactSheet: 'report/contact_sheet.png' },
     split,
     excluded,
-    stats: { validFrames: validIdx.length, backgroundFilledFraction: round(filledFraction, 4), meanHullMissedByMatte: round(hullMissed / Math.max(1, validIdx.length), 4), matteEvery },
+    stats: { validFrames: validIdx.length, backgroundFilledFraction: round(filledFraction, 4), meanHullMissedByMatte: round(hullMissed / Math.max(1, validIdx.length), 4), matteEvery,
+      rigidLandmarkErrorPx: { tracker: round(refined.medianErrorPx.before, 3), refined: round(refined.medianErrorPx.after, 3) } },
   };
   // Timings vary run to run, so they stay out of dataset.json (which is deterministic).
   writeFileSync(join(out, 'timing.json'), JSON.stringify(timing, null, 1));
