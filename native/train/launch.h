@@ -92,6 +92,56 @@ DT_HD void atomic_add_warp(float* p, float v) {
 #endif
 }
 
+// Float adds from the lanes of a warp that mostly share a few targets (per-pixel gradients of a
+// triangle's corners: neighbouring pixels of a warp lie on one or a few triangles, and every add
+// to one address serialises). On CUDA the active lanes are grouped by `key` once; add() then sums
+// each group's values with five shuffles (a tree over the group's ranks) and the group's first
+// lane adds once. All lanes of a group must call add() with the same address. On the CPU, plain
+// adds. Same result as atomic_add up to the order of float sums.
+class WarpGroup {
+ public:
+  DT_HD explicit WarpGroup(long long key) {
+#if defined(__CUDA_ARCH__)
+    active_ = __activemask();
+    const unsigned peers = __match_any_sync(active_, (unsigned long long)key);
+    const int lane = threadIdx.x & 31;
+    rank_ = __popc(peers & ((1u << lane) - 1u));
+    const int size = __popc(peers);
+    for (int k = 0; k < 5; ++k) {
+      const int want = rank_ + (1 << k);
+      src_[k] = lane;
+      take_[k] = want < size && (rank_ & ((2 << k) - 1)) == 0;
+      if (want < size) {
+        unsigned m = peers;
+        for (int j = 0; j < want; ++j) m &= m - 1u;  // drop the lowest `want` lanes
+        src_[k] = __ffs(m) - 1;
+      }
+    }
+#else
+    (void)key;
+#endif
+  }
+  DT_HD void add(float* p, float v) const {
+#if defined(__CUDA_ARCH__)
+    for (int k = 0; k < 5; ++k) {
+      const float t = __shfl_sync(active_, v, src_[k]);
+      if (take_[k]) v += t;
+    }
+    if (rank_ == 0 && v != 0.f) atomicAdd(p, v);
+#else
+    *p += v;
+#endif
+  }
+
+ private:
+#if defined(__CUDA_ARCH__)
+  unsigned active_ = 0;
+  int rank_ = 0;
+  int src_[5] = {0, 0, 0, 0, 0};
+  bool take_[5] = {false, false, false, false, false};
+#endif
+};
+
 // Integer atomic add; returns the previous value (slot allocation, counters).
 DT_HD int atomic_add_int(int* p, int v) {
 #if defined(__CUDA_ARCH__)

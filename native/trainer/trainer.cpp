@@ -652,17 +652,19 @@ void texture_backward(Backend be, const Shapes S, const int* pix_tri, const floa
     if (!(sum > 1e-20f)) return;
     float glam[3], lam[3], dot = 0.f;
     float* gc = gcorner + (int64_t)t * 3 * kCornerGrad;
+    // Neighbouring pixels share triangles: sum over the warp's pixels of one triangle first.
+    const WarpGroup group(t);
     for (int c = 0; c < 3; ++c) {
       lam[c] = pw[c] / sum;
       glam[c] = gu[0] * cr[c * kCorner + 4] + gu[1] * cr[c * kCorner + 5] + gu[2] * cr[c * kCorner + 6];
       dot += lam[c] * glam[c];
-      for (int a = 0; a < 3; ++a) atomic_add(gc + c * kCornerGrad + 3 + a, lam[c] * gu[a]);
+      for (int a = 0; a < 3; ++a) group.add(gc + c * kCornerGrad + 3 + a, lam[c] * gu[a]);
     }
     float gw[3];
     for (int c = 0; c < 3; ++c) {
       const float gpw = (glam[c] - dot) / sum;  // d lambda_c / d pw_k = (delta_ck - lambda_c) / sum
       gw[c] = gpw * q[c];
-      atomic_add(gc + c * kCornerGrad + 2, gpw * w[c]);
+      group.add(gc + c * kCornerGrad + 2, gpw * w[c]);
     }
     // w_c = N_c / area with N_0 = E(B, C, p), N_1 = E(C, A, p), N_2 = E(A, B, p), area = E(A, B, C)
     // and E(a, b, p) = (bx - ax)(py - ay) - (by - ay)(px - ax) (raster.h's edge_fn).
@@ -683,7 +685,7 @@ void texture_backward(Backend be, const Shapes S, const int* pix_tri, const floa
     gxy[2][0] += garea * (A[1] - Bc[1]); gxy[2][1] += garea * (Bc[0] - A[0]);
     for (int c = 0; c < 3; ++c)
       for (int a = 0; a < 2; ++a)
-        if (gxy[c][a] != 0.f) atomic_add(gc + c * kCornerGrad + a, gxy[c][a]);
+        group.add(gc + c * kCornerGrad + a, gxy[c][a]);
   });
 }
 
