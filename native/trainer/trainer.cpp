@@ -356,7 +356,7 @@ struct Trainer::Impl {
   Buffer<double> ssim_value;
   Buffer<float> cond, gcond, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
   Buffer<float> images, masks, poses, windows, prior, boxes, losses;
-  Buffer<int> tris, tri_frame, pix_tri, counter;
+  Buffer<int> tris, tri_frame, pix_tri, counter, vlist, plist;
   Buffer<unsigned long long> depth;
 
   const ParamBlock& block(const char* name) const {
@@ -455,6 +455,7 @@ struct Trainer::Impl {
     comp.resize(be, B * HW * 3); gcomp.resize(be, B * HW * 3); ssim_scratch.resize(be, B * HW * 9);
     ssim_value.resize(be, 1);
     vpos.resize(be, B * V * 3); vsdf.resize(be, B * V); gvpos.resize(be, B * V * 3); gvsdf.resize(be, B * V);
+    vlist.resize(be, B * V); plist.resize(be, B * HW);
     tris.resize(be, (size_t)cap * 6); tri_frame.resize(be, cap);
     corner.resize(be, (size_t)cap * 3 * ops::kCorner); gcorner.resize(be, (size_t)cap * 3 * ops::kCornerGrad);
     depth.resize(be, B * HW); pix_tri.resize(be, B * HW); pix_u.resize(be, B * HW * 3);
@@ -557,9 +558,10 @@ void image_losses(Backend be, const Shapes S, LossCfg L, const float* base, cons
     }
     const float dc = base[i * 4 + 3] + aa[i * 4 + 3] - masks[i];
     gout[i * 4 + 3] = 2.f * L.w_sil * dc / np;
-    atomic_add(losses + 0, L.w_photo * lp / (3.f * np));
-    atomic_add(losses + 1, L.w_sil * dc * dc / np);
-    if (in_box) atomic_add(losses + 2, L.w_box * lb / (3.f * L.box_norm));
+    // Every pixel adds to the same three sums: one add per warp (no lane returns early).
+    atomic_add_warp(losses + 0, L.w_photo * lp / (3.f * np));
+    atomic_add_warp(losses + 1, L.w_sil * dc * dc / np);
+    atomic_add_warp(losses + 2, in_box ? L.w_box * lb / (3.f * L.box_norm) : 0.f);
   });
 }
 
@@ -613,15 +615,23 @@ void aa_backward(Backend be, const Shapes S, const int* pix_tri, const float* co
   });
 }
 
-void texture_backward(Backend be, const Shapes S, const int* pix_tri, const float* pix_u, const float* corner,
-                      const float* cond, const float* hparams, const float* tparams, const float* grgb, float* ghash,
-                      float* gtex, float* gcond, float* gcorner) {
+// Covered pixels with a colour gradient, in a compact list (index order on the CPU) so that the
+// texture backward runs on full warps (atomic_add_warp's one add per warp needs every lane).
+void texture_backward_select(Backend be, const Shapes S, const int* pix_tri, const float* grgb, int* list, int* count) {
+  launch_1d(be, S.B * (int64_t)S.H * S.W, [=] DT_LAMBDA(int64_t i) {
+    if (pix_tri[i] < 0 || (grgb[i * 3] == 0.f && grgb[i * 3 + 1] == 0.f && grgb[i * 3 + 2] == 0.f)) return;
+    list[atomic_add_int(count, 1)] = (int)i;
+  });
+}
+
+void texture_backward(Backend be, const Shapes S, int n, const int* list, const int* pix_tri, const float* pix_u,
+                      const float* corner, const float* cond, const float* hparams, const float* tparams,
+                      const float* grgb, float* ghash, float* gtex, float* gcond, float* gcorner) {
   const int64_t HW = (int64_t)S.H * S.W;
-  launch_1d(be, S.B * HW, [=] DT_LAMBDA(int64_t i) {
+  launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
+    const int64_t i = list[k];
     const int t = pix_tri[i];
-    if (t < 0) return;
     float g[3] = {grgb[i * 3], grgb[i * 3 + 1], grgb[i * 3 + 2]};
-    if (g[0] == 0.f && g[1] == 0.f && g[2] == 0.f) return;
     const int b = (int)(i / HW);
     const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
     float in[kMaxWidth];
@@ -738,22 +748,35 @@ void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, cons
   });
 }
 
-void vertex_backward(Backend be, const Shapes S, const float* sdf, const float* elastic, const float* dparams,
-                     const float* cond, const float* gvpos, const float* gvsdf, float* gsdf, float* gel, float* gdef,
-                     float* gcond) {
+// The (frame, vertex) pairs that carry a gradient, SDF gradient added on the way; those inside the
+// SDF band (where the deformation acts) go into a compact list so that the per-vertex MLP backward
+// runs on full warps: most pairs have no gradient, and atomic_add_warp adds once per warp only
+// when every lane is active. On the CPU the list keeps index order, so sums are unchanged.
+void vertex_backward_select(Backend be, const Shapes S, const float* sdf, const float* gvpos, const float* gvsdf,
+                            float* gsdf, int* list, int* count) {
   launch_1d(be, (int64_t)S.B * S.V, [=] DT_LAMBDA(int64_t i) {
+    const int v = (int)(i % S.V);
+    const float gs = gvsdf[i];
+    if (gs == 0.f && gvpos[i * 3] == 0.f && gvpos[i * 3 + 1] == 0.f && gvpos[i * 3 + 2] == 0.f) return;
+    atomic_add(gsdf + v, gs);
+    if (!(fabsf(sdf[v]) < S.band)) return;
+    list[atomic_add_int(count, 1)] = (int)i;
+  });
+}
+
+void vertex_backward(Backend be, const Shapes S, int n, const int* list, const float* elastic, const float* dparams,
+                     const float* cond, const float* gvpos, const float* gvsdf, float* gel, float* gdef, float* gcond) {
+  launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
+    const int64_t i = list[k];
     const int b = (int)(i / S.V), v = (int)(i % S.V);
     const float gs = gvsdf[i];
     const float gp[3] = {gvpos[i * 3], gvpos[i * 3 + 1], gvpos[i * 3 + 2]};
-    if (gs == 0.f && gp[0] == 0.f && gp[1] == 0.f && gp[2] == 0.f) return;
-    atomic_add(gsdf + v, gs);
-    if (!(fabsf(sdf[v]) < S.band)) return;
     float u[3];
     grid_vertex_unit(S.R, v, u);
     float in[kMaxWidth];
     freq_encode(S.deform.n_freq, u, in);
     const int nf = freq_encoding_size(S.deform.n_freq);
-    for (int k = 0; k < S.cd; ++k) in[nf + k] = cond[b * S.cd + k];
+    for (int c = 0; c < S.cd; ++c) in[nf + c] = cond[b * S.cd + c];
     train::MlpActs acts;
     train::mlp_forward_acts(S.deform.mlp, dparams, in, acts);
     const float* o = acts[mlp_layer_count(S.deform.mlp)];
@@ -768,8 +791,8 @@ void vertex_backward(Backend be, const Shapes S, const float* sdf, const float* 
     atomic_add(gel + v, gscale);
     float gin[kMaxWidth];
     train::mlp_backward_acts(S.deform.mlp, dparams, acts, go, gdef, gin);
-    for (int k = 0; k < S.cd; ++k)
-      if (gin[nf + k] != 0.f) atomic_add(gcond + b * S.cd + k, gin[nf + k]);
+    // The list is in append order: a warp's pairs are nearly always of one frame.
+    for (int c = 0; c < S.cd; ++c) atomic_add_warp(gcond + b * S.cd + c, gin[nf + c]);
   });
 }
 
@@ -951,13 +974,22 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   }
   ops::aa_backward(be, S, pix_tri.data(), corner.data(), base.data(), gout.data(), grgb.data(), gcorner.data());
   mark("bwd antialias");
-  ops::texture_backward(be, S, pix_tri.data(), pix_u.data(), corner.data(), cond.data(), P("hashgrid"), P("texture"),
-                        grgb.data(), G("hashgrid"), G("texture"), gcond.data(), gcorner.data());
+  counter.zero();
+  ops::texture_backward_select(be, S, pix_tri.data(), grgb.data(), plist.data(), counter.data());
+  int npix[2];
+  counter.download(npix, 2);
+  ops::texture_backward(be, S, npix[0], plist.data(), pix_tri.data(), pix_u.data(), corner.data(), cond.data(),
+                        P("hashgrid"), P("texture"), grgb.data(), G("hashgrid"), G("texture"), gcond.data(),
+                        gcorner.data());
   mark("bwd texture (hash grid + MLP)");
   ops::corner_backward(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(),
                        corner.data(), gcorner.data(), gvpos.data(), gvsdf.data());
   mark("bwd corners + marching tets");
-  ops::vertex_backward(be, S, P("sdf"), P("elastic"), P("deform"), cond.data(), gvpos.data(), gvsdf.data(), G("sdf"),
+  counter.zero();
+  ops::vertex_backward_select(be, S, P("sdf"), gvpos.data(), gvsdf.data(), G("sdf"), vlist.data(), counter.data());
+  int nsel[2];
+  counter.download(nsel, 2);
+  ops::vertex_backward(be, S, nsel[0], vlist.data(), P("elastic"), P("deform"), cond.data(), gvpos.data(), gvsdf.data(),
                        G("elastic"), G("deform"), gcond.data());
   mark("bwd vertices (SDF + deform MLP)");
   ops::condition_backward(be, S, P("condition"), windows.data(), gcond.data(), G("condition"));
