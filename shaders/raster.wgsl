@@ -151,8 +151,16 @@ fn walk_of(tri: u32) -> Walk {
   return w;
 }
 
+// Invocation i visits triangle (i % 32) * stride + i / 32, stride = ceil(n / 32): the 32 lanes of
+// a subgroup take triangles n / 32 apart. Marching emits neighbouring triangles next to each
+// other, and neighbours cover the same pixels, whose atomics would serialise within a subgroup.
+// Returns n (skip) past the end; the dispatch (a multiple of 64 invocations >= n) covers all.
 fn triangle_index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
+  let i = gid.x + gid.y * nwg.x * 64u;
+  let n = draw_args[0] / 3u;
+  let stride = (n + 31u) / 32u;
+  if (i >= 32u * stride) { return n; }
+  return (i % 32u) * stride + i / 32u;
 }
 
 @compute @workgroup_size(64)
