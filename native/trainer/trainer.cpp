@@ -134,16 +134,34 @@ void condition(Backend be, const Shapes S, const float* cparams, const float* wi
   });
 }
 
-void vertices(Backend be, const Shapes S, const float* sdf, const float* elastic, const float* dparams,
-              const float* cond, float* vpos, float* vsdf) {
+// Vertices whose SDF lies in the band (the only ones the deformation moves), in a compact list:
+// the band is a thin shell, so a launch over all vertices would run the MLP on nearly empty warps.
+void band_select(Backend be, const Shapes S, const float* sdf, int* list, int* count) {
+  launch_1d(be, S.V, [=] DT_LAMBDA(int64_t v) {
+    if (fabsf(sdf[v]) < S.band) list[atomic_add_int(count, 1)] = (int)v;
+  });
+}
+
+// Deformed positions and SDF of every (frame, vertex): the rest positions first, then the
+// deformation MLP over the band list.
+void vertices(Backend be, const Shapes S, int nband, const int* band, const float* sdf, const float* elastic,
+              const float* dparams, const float* cond, float* vpos, float* vsdf) {
   launch_1d(be, (int64_t)S.B * S.V, [=] DT_LAMBDA(int64_t i) {
-    const int b = (int)(i / S.V), v = (int)(i % S.V);
-    float p[3], u[3], disp[3] = {0.f, 0.f, 0.f}, ds = 0.f;
+    const int v = (int)(i % S.V);
+    float p[3];
     grid_vertex_position(S.grid, v, p);
+    for (int a = 0; a < 3; ++a) vpos[i * 3 + a] = p[a];
+    vsdf[i] = sdf[v];
+  });
+  if (nband == 0) return;
+  launch_1d(be, (int64_t)S.B * nband, [=] DT_LAMBDA(int64_t k) {
+    const int b = (int)(k / nband), v = band[k % nband];
+    const int64_t i = (int64_t)b * S.V + v;
+    float u[3], disp[3] = {0.f, 0.f, 0.f}, ds = 0.f;
     grid_vertex_unit(S.R, v, u);
-    if (fabsf(sdf[v]) < S.band) deform_vertex(S.deform, dparams, u, cond + b * S.cd, S.cd, elastic[v], disp, &ds);
-    for (int a = 0; a < 3; ++a) vpos[i * 3 + a] = p[a] + disp[a];
-    vsdf[i] = sdf[v] + ds;
+    deform_vertex(S.deform, dparams, u, cond + b * S.cd, S.cd, elastic[v], disp, &ds);
+    for (int a = 0; a < 3; ++a) vpos[i * 3 + a] += disp[a];
+    vsdf[i] += ds;
   });
 }
 
@@ -481,13 +499,23 @@ struct Trainer::Impl {
   }
 
   float* P(const char* n) { return params.data() + block(n).offset; }
+
+  // Deformed grid for the current condition (vpos, vsdf); the band list goes through vlist.
+  void deform_vertices() {
+    counter.zero();
+    ops::band_select(be, S, P("sdf"), vlist.data(), counter.data());
+    int nband[2];
+    counter.download(nband, 2);
+    ops::vertices(be, S, nband[0], vlist.data(), P("sdf"), P("elastic"), P("deform"), cond.data(), vpos.data(),
+                  vsdf.data());
+  }
   float* G(const char* n) { return grads.data() + block(n).offset; }
 
   // Forward to the antialiased composite; returns the triangle count.
   int forward(const float* bg, StepLosses* out) {
     ops::condition(be, S, P("condition"), windows.data(), cond.data());
     mark("fwd condition");
-    ops::vertices(be, S, P("sdf"), P("elastic"), P("deform"), cond.data(), vpos.data(), vsdf.data());
+    deform_vertices();
     mark("fwd vertices (SDF + deform MLP)");
     counter.zero();
     ops::march(be, S, vsdf.data(), counter.data(), cap, tris.data(), tri_frame.data());
@@ -1112,7 +1140,7 @@ void Trainer::deformed_grid(const float* window, std::vector<float>& pos, std::v
   if (window) std::memcpy(w.data(), window, w.size() * sizeof(float));
   I.windows.upload(w.data(), w.size());
   ops::condition(I.be, I.S, I.P("condition"), I.windows.data(), I.cond.data());
-  ops::vertices(I.be, I.S, I.P("sdf"), I.P("elastic"), I.P("deform"), I.cond.data(), I.vpos.data(), I.vsdf.data());
+  I.deform_vertices();
   pos.resize((size_t)I.S.V * 3);
   sdf.resize(I.S.V);
   I.vpos.download(pos.data(), pos.size());
