@@ -79,9 +79,10 @@ interface Pipelines {
   add: GPUComputePipeline;
   emit: GPUComputePipeline;
   finish: GPUComputePipeline;
-  rasterDepth: GPUComputePipeline;
-  rasterId: GPUComputePipeline;
-  rasterResolve: GPUComputePipeline;
+  binCount: GPUComputePipeline;
+  binScan: GPUComputePipeline;
+  binEmit: GPUComputePipeline;
+  rasterTile: GPUComputePipeline;
   texture: GPUComputePipeline;
   aaTri: GPUComputePipeline;
   aaPair: GPUComputePipeline;
@@ -112,9 +113,10 @@ function pipelines(device: GPUDevice): Pipelines {
     add: compute(scanModule, 'add_block'),
     emit: compute(emitModule, 'main'),
     finish: compute(emitModule, 'finish'),
-    rasterDepth: compute(rasterModule, 'depth_main'),
-    rasterId: compute(rasterModule, 'id_main'),
-    rasterResolve: compute(rasterModule, 'resolve_main'),
+    binCount: compute(rasterModule, 'bin_count'),
+    binScan: compute(rasterModule, 'bin_scan'),
+    binEmit: compute(rasterModule, 'bin_emit'),
+    rasterTile: compute(rasterModule, 'tile_main'),
     texture: compute(mod(mlpWgsl + textureWgsl)),
     aaTri: compute(aaModule, 'tri_main'),
     aaPair: compute(aaModule, 'pair_main'),
@@ -176,7 +178,12 @@ export class Renderer {
   private canonTex!: GPUTexture;
   private idTex!: GPUTexture;
   private gbufferViews!: [GPUTextureView, GPUTextureView];  // canon, id
-  // raster.wgsl: per pixel, the inverted depth key and triangle id of the frame's winner (0: none).
+  // raster.wgsl: per 16x16 tile, the triangle count (then the write cursor; 0 between frames) and
+  // the start of its list; the lists, back to back.
+  private tileCount!: GPUBuffer;
+  private tileStart!: GPUBuffer;
+  private tileTris: GPUBuffer;
+  // raster.wgsl, small triangles: per pixel, the inverted depth key and triangle id of their winner.
   private zKey!: GPUBuffer;
   private zId!: GPUBuffer;
   // Pipelines and bind groups
@@ -188,9 +195,10 @@ export class Renderer {
   private pAdd: GPUComputePipeline;
   private pEmit: GPUComputePipeline;
   private pFinish: GPUComputePipeline;
-  private pRasterDepth: GPUComputePipeline;
-  private pRasterId: GPUComputePipeline;
-  private pRasterResolve: GPUComputePipeline;
+  private pBinCount: GPUComputePipeline;
+  private pBinScan: GPUComputePipeline;
+  private pBinEmit: GPUComputePipeline;
+  private pRasterTile: GPUComputePipeline;
   private pTexture: GPUComputePipeline;
   private pAaTri: GPUComputePipeline;
   private pAaPair: GPUComputePipeline;
@@ -205,9 +213,10 @@ export class Renderer {
   private bgAdd: GPUBindGroup[] = [];
   private bgEmit!: GPUBindGroup;
   private bgFinish!: GPUBindGroup;
-  private bgRasterDepth!: GPUBindGroup;
-  private bgRasterId!: GPUBindGroup;
-  private bgRasterResolve!: GPUBindGroup;
+  private bgBinCount!: GPUBindGroup;
+  private bgBinScan!: GPUBindGroup;
+  private bgBinEmit!: GPUBindGroup;
+  private bgRasterTile!: GPUBindGroup;
   private bgTexture!: GPUBindGroup;
   private bgAaTri!: GPUBindGroup;
   private bgAaPair!: GPUBindGroup;
@@ -285,6 +294,9 @@ export class Renderer {
       data = sums;
     }
     this.triVerts = this.buffer(this.maxTris * 3 * 32, U.STORAGE);
+    // The rasteriser's tile lists: room for every triangle in 8 tiles (16x16-pixel tiles; at
+    // avatar sizes a triangle touches 1-4).
+    this.tileTris = this.buffer(this.maxTris * 8 * 4, U.STORAGE);
     // drawIndirect args, then the antialiasing pass's dispatchIndirect args (mt_emit.wgsl finish).
     this.drawArgs = this.buffer(32, U.STORAGE | U.INDIRECT | U.COPY_SRC);
     // Antialiasing, per triangle: the triangles across its 3 edges and its silhouette mask.
@@ -310,9 +322,10 @@ export class Renderer {
     this.pAdd = pl.add;
     this.pEmit = pl.emit;
     this.pFinish = pl.finish;
-    this.pRasterDepth = pl.rasterDepth;
-    this.pRasterId = pl.rasterId;
-    this.pRasterResolve = pl.rasterResolve;
+    this.pBinCount = pl.binCount;
+    this.pBinScan = pl.binScan;
+    this.pBinEmit = pl.binEmit;
+    this.pRasterTile = pl.rasterTile;
     this.pTexture = pl.texture;
     this.pAaTri = pl.aaTri;
     this.pAaPair = pl.aaPair;
@@ -436,6 +449,8 @@ export class Renderer {
     if (this.color) this.releaseBuffer(this.color);
     if (this.aaColor) this.releaseBuffer(this.aaColor);
     if (this.aaPairs) this.releaseBuffer(this.aaPairs);
+    if (this.tileCount) this.releaseBuffer(this.tileCount);
+    if (this.tileStart) this.releaseBuffer(this.tileStart);
     if (this.zKey) this.releaseBuffer(this.zKey);
     if (this.zId) this.releaseBuffer(this.zId);
     for (const t of [this.canonTex, this.idTex, this.readTex]) if (t) this.releaseTexture(t);
@@ -452,13 +467,19 @@ export class Renderer {
     this.idTex = this.texture([width, height], 'r32uint', TU.STORAGE_BINDING | TU.TEXTURE_BINDING);
     this.gbufferViews = [this.canonTex.createView(), this.idTex.createView()];
     // Zero (empty) at creation; raster.wgsl resolve_main clears them again after every frame.
+    const tiles = Math.ceil(width / 16) * Math.ceil(height / 16);
+    this.tileCount = this.buffer(tiles * 4, U.STORAGE);
+    this.tileStart = this.buffer((tiles + 1) * 4, U.STORAGE);
+    // Zero (empty) at creation; raster.wgsl tile_main clears them again after every frame.
     this.zKey = this.buffer(width * height * 4, U.STORAGE);
     this.zId = this.buffer(width * height * 4, U.STORAGE);
-    const rasterRes = { 0: this.camera, 1: this.compParams, 2: this.triVerts, 3: this.drawArgs, 4: this.zKey };
-    this.bgRasterDepth = this.bindAt(this.pRasterDepth, rasterRes);
-    this.bgRasterId = this.bindAt(this.pRasterId, { ...rasterRes, 5: this.zId });
-    this.bgRasterResolve = this.bindAt(this.pRasterResolve, {
-      0: this.camera, 1: this.compParams, 2: this.triVerts, 4: this.zKey, 5: this.zId, 6: this.gbufferViews[0], 7: this.gbufferViews[1],
+    const walk = { 0: this.camera, 1: this.compParams, 2: this.triVerts, 3: this.drawArgs, 4: this.tileCount, 9: this.zKey };
+    this.bgBinCount = this.bindAt(this.pBinCount, walk);
+    this.bgBinScan = this.bindAt(this.pBinScan, { 1: this.compParams, 4: this.tileCount, 5: this.tileStart });
+    this.bgBinEmit = this.bindAt(this.pBinEmit, { ...walk, 8: this.tileTris, 10: this.zId });
+    this.bgRasterTile = this.bindAt(this.pRasterTile, {
+      0: this.camera, 1: this.compParams, 2: this.triVerts, 4: this.tileCount, 5: this.tileStart,
+      6: this.gbufferViews[0], 7: this.gbufferViews[1], 8: this.tileTris, 9: this.zKey, 10: this.zId,
     });
     const ab = new ArrayBuffer(464);
     const f = new Float32Array(ab);
@@ -613,18 +634,22 @@ export class Renderer {
     pass.setPipeline(this.pFinish);
     pass.setBindGroup(0, this.bgFinish);
     pass.dispatchWorkgroups(1);
-    // Rasterisation in compute (raster.wgsl): depth, then id, over the emitted triangles (the
-    // indirect counts of mt_emit's finish), then the per-pixel resolve into the G-buffer.
+    // Rasterisation in compute (raster.wgsl): over the emitted triangles (the indirect counts of
+    // mt_emit's finish), small ones with per-pixel atomics, the others binned into 16x16-pixel
+    // tiles, then one workgroup per tile.
     pass = this.stagePass(enc, pass, 3);
-    pass.setPipeline(this.pRasterDepth);
-    pass.setBindGroup(0, this.bgRasterDepth);
+    pass.setPipeline(this.pBinCount);
+    pass.setBindGroup(0, this.bgBinCount);
     pass.dispatchWorkgroupsIndirect(this.drawArgs, 16);
-    pass.setPipeline(this.pRasterId);
-    pass.setBindGroup(0, this.bgRasterId);
+    pass.setPipeline(this.pBinScan);
+    pass.setBindGroup(0, this.bgBinScan);
+    pass.dispatchWorkgroups(1);
+    pass.setPipeline(this.pBinEmit);
+    pass.setBindGroup(0, this.bgBinEmit);
     pass.dispatchWorkgroupsIndirect(this.drawArgs, 16);
-    pass.setPipeline(this.pRasterResolve);
-    pass.setBindGroup(0, this.bgRasterResolve);
-    pass.dispatchWorkgroups(Math.ceil(this.width / 8), Math.ceil(this.height / 8));
+    pass.setPipeline(this.pRasterTile);
+    pass.setBindGroup(0, this.bgRasterTile);
+    pass.dispatchWorkgroups(Math.ceil(this.width / 16), Math.ceil(this.height / 16));
     pass = this.stagePass(enc, pass, 4);
     pass.setPipeline(this.pTexture);
     pass.setBindGroup(0, this.bgTexture);
