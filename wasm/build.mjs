@@ -34,14 +34,16 @@ if (version[0] < 3 || (version[0] === 3 && version[1] < 1)) fail(`emcc ${version
 // The same flags as the native build where results must agree bit for bit (no FMA contraction).
 // ENVIRONMENT has no 'node': callers always pass the bytes as wasmBinary, so the glue needs no
 // file access, and emcc 3.1's Node branch (__dirname, require) would break in Node's ES modules.
-const common = ['-std=c++17', '-O3', '-msimd128', '-ffp-contract=off', '-fno-exceptions', '-I', join(root, 'native'),
+const common = ['-std=c++17', '-msimd128', '-ffp-contract=off', '-fno-exceptions', '-I', join(root, 'native'),
   '-sMODULARIZE=1', '-sEXPORT_ES6=1', '-sENVIRONMENT=web,worker', '-sALLOW_MEMORY_GROWTH=1', '-sFILESYSTEM=0',
   '-sINITIAL_MEMORY=16777216', '-sTOTAL_STACK=1048576', '-sEXPORTED_RUNTIME_METHODS=["HEAPU8","HEAPF32","HEAP32","HEAPU32"]'];
 
 const modules = [
   {
-    // The asset decoder of the player's core bundle: reader and validation only, kept small.
+    // The asset decoder of the player's core bundle: reader and validation only, kept small
+    // (optimised for size: it ships inlined in the bundle, and decoding is not the slow part).
     name: 'dyntet_core',
+    opt: '-Oz',
     sources: ['core/asset.cpp', 'core/json.cpp', 'core/asset_capi.cpp'],
     exports: ['_malloc', '_free', '_dt_asset_open', '_dt_asset_status', '_dt_asset_error_name', '_dt_asset_message',
       '_dt_asset_metadata', '_dt_asset_tensor_count', '_dt_asset_tensor_data', '_dt_asset_tensor_dtype', '_dt_asset_active_count',
@@ -55,6 +57,7 @@ const modules = [
     // The CPU reference renderer (and, through it, the asset reader and marching tets): the ground
     // truth of the WebGPU player's images and the renderer of `dyntet-train demo`.
     name: 'dyntet_reference',
+    opt: '-O3',
     sources: ['core/asset.cpp', 'core/json.cpp', 'core/marching_tets.cpp', 'core/render_ref.cpp', 'core/render_ref_capi.cpp', 'core/mt_capi.cpp',
       'core/asset_rewrite_capi.cpp'],
     exports: ['_malloc', '_free', '_dt_rewrite', '_dt_rewrite_data', '_dt_mt_run', '_dt_mt_vertex_count', '_dt_mt_positions', '_dt_mt_canonical', '_dt_mt_triangles', '_dt_ref_open', '_dt_ref_error', '_dt_ref_width', '_dt_ref_height', '_dt_ref_window',
@@ -63,7 +66,7 @@ const modules = [
 ];
 
 for (const m of modules) {
-  const args = [...common, ...m.sources.map((s) => join(root, 'native', s)), `-sEXPORTED_FUNCTIONS=${JSON.stringify(m.exports)}`,
+  const args = [m.opt, ...common, ...m.sources.map((s) => join(root, 'native', s)), `-sEXPORTED_FUNCTIONS=${JSON.stringify(m.exports)}`,
     '-sEXPORT_NAME=' + m.name, '-o', join(out, `${m.name}.mjs`)];
   console.log(`wasm: ${m.name} (${m.sources.length} sources)`);
   const r = spawnSync('emcc', args, { env, stdio: 'inherit' });
