@@ -409,7 +409,7 @@ struct Trainer::Impl {
   int cur_B = -1, cap = 0;
   Buffer<float> comp, gcomp, ssim_scratch;
   Buffer<double> ssim_value;
-  Buffer<float> cond, gcond, cmaps, cgrad, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
+  Buffer<float> cond, gcond, cmaps, cgrad, tex_x, tex_gy, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
   Buffer<float> images, masks, poses, windows, prior, boxes, losses;
   Buffer<int> tris, tri_frame, pix_tri, counter, vlist, plist;
   Buffer<unsigned long long> depth;
@@ -513,6 +513,7 @@ struct Trainer::Impl {
     ssim_value.resize(be, 1);
     vpos.resize(be, B * V * 3); vsdf.resize(be, B * V); gvpos.resize(be, B * V * 3); gvsdf.resize(be, B * V);
     vlist.resize(be, B * V); plist.resize(be, B * HW);
+    tex_x.resize(be, B * HW * S.tex.mlp.in); tex_gy.resize(be, B * HW * 3);
     tris.resize(be, (size_t)cap * 6); tri_frame.resize(be, cap);
     corner.resize(be, (size_t)cap * 3 * ops::kCorner); gcorner.resize(be, (size_t)cap * 3 * ops::kCornerGrad);
     depth.resize(be, B * HW); pix_tri.resize(be, B * HW); pix_u.resize(be, B * HW * 3);
@@ -691,22 +692,38 @@ void texture_backward_select(Backend be, const Shapes S, const int* pix_tri, con
   });
 }
 
-void texture_backward(Backend be, const Shapes S, int n, const int* list, const int* pix_tri, const float* pix_u,
-                      const float* corner, const float* cond, const float* hparams, const float* tparams,
-                      const float* grgb, float* ghash, float* gtex, float* gcond, float* gcorner) {
+// The texture MLP's inputs (hash-grid features, then the condition) and output gradients of the
+// listed pixels, one row each, for native/train's batched MLP backward (tiled GEMMs on CUDA, whose
+// weight gradients are partial sums instead of one atomic per pixel and weight).
+void texture_gather(Backend be, const Shapes S, int n, const int* list, const float* pix_u, const float* cond,
+                    const float* hparams, const float* grgb, float* x, float* gy) {
   const int64_t HW = (int64_t)S.H * S.W;
+  const int in = S.tex.mlp.in, ne = S.tex.grid.levels * S.tex.grid.features;
+  launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
+    const int64_t i = list[k];
+    const int b = (int)(i / HW);
+    const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
+    float* row = x + k * in;
+    hashgrid_encode(S.hash.cfg, S.hash.levels, hparams, u, row);
+    for (int c = 0; c < S.cd; ++c) row[ne + c] = cond[b * S.cd + c];
+    for (int c = 0; c < 3; ++c) gy[k * 3 + c] = grgb[i * 3 + c];
+  });
+}
+
+// From the MLP's input gradients (gx, one row per listed pixel): the hash-grid tables, the
+// condition and, when the texture moves the geometry, the triangle corners.
+void texture_backward(Backend be, const Shapes S, int n, const int* list, const int* pix_tri, const float* pix_u,
+                      const float* corner, const float* hparams, const float* gx, float* ghash, float* gcond,
+                      float* gcorner) {
+  const int64_t HW = (int64_t)S.H * S.W;
+  const int in = S.tex.mlp.in;
   launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
     const int64_t i = list[k];
     const int t = pix_tri[i];
-    float g[3] = {grgb[i * 3], grgb[i * 3 + 1], grgb[i * 3 + 2]};
     const int b = (int)(i / HW);
     const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
-    float in[kMaxWidth];
-    hashgrid_encode(S.hash.cfg, S.hash.levels, hparams, u, in);
     const int ne = S.tex.grid.levels * S.tex.grid.features;
-    for (int k = 0; k < S.cd; ++k) in[ne + k] = cond[b * S.cd + k];
-    float gin[kMaxWidth];
-    train::mlp_backward_point(S.tex.mlp, tparams, in, g, gtex, gin);
+    const float* gin = gx + k * in;
     float gu[3] = {0.f, 0.f, 0.f};
     train::hashgrid_backward_point(S.hash, hparams, u, gin, ghash, S.texture_moves_geometry ? gu : nullptr);
     for (int k = 0; k < S.cd; ++k) atomic_add_warp(gcond + b * S.cd + k, gin[ne + k]);
@@ -1115,9 +1132,21 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   ops::texture_backward_select(be, S, pix_tri.data(), grgb.data(), plist.data(), counter.data());
   int npix[2];
   counter.download(npix, 2);
-  ops::texture_backward(be, S, npix[0], plist.data(), pix_tri.data(), pix_u.data(), corner.data(), cond.data(),
-                        P("hashgrid"), P("texture"), grgb.data(), G("hashgrid"), G("texture"), gcond.data(),
-                        gcorner.data());
+  if (npix[0] > 0) {
+    ops::texture_gather(be, S, npix[0], plist.data(), pix_u.data(), cond.data(), P("hashgrid"), grgb.data(),
+                        tex_x.data(), tex_gy.data());
+    train::MlpParams mp;
+    mp.cfg = S.tex.mlp;
+    mp.n = npix[0];
+    mp.params = P("texture");
+    mp.x = tex_x.data();
+    mp.g_y = tex_gy.data();
+    mp.g_params = G("texture");
+    mp.g_x = tex_x.data();  // the inputs' gradients replace the inputs
+    train::mlp_backward(be, mp);
+    ops::texture_backward(be, S, npix[0], plist.data(), pix_tri.data(), pix_u.data(), corner.data(), P("hashgrid"),
+                          tex_x.data(), G("hashgrid"), gcond.data(), gcorner.data());
+  }
   mark("bwd texture (hash grid + MLP)");
   ops::corner_backward(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(),
                        corner.data(), gcorner.data(), gvpos.data(), gvsdf.data());
