@@ -10,6 +10,7 @@ import { decodeAsset } from '@dyntet/player';
 import { REPO_ROOT, sharedPath } from '../../e2e/support/shared.js';
 import { prepare } from '../src/prepare/prepare.js';
 import { indexSoup } from '../src/fit/artifacts.js';
+import { onlyBakedFails } from '../src/commands/export.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dyntet-export-'));
 const ds = join(tmp, 'may');
@@ -108,6 +109,18 @@ describe('dyntet-train export', () => {
     expect(none.stderr).toMatch(/does not fit 10000 bytes.*Raise --budget/);
     expect(existsSync(join(tmp, 'none.dyntet'))).toBe(false);
   }, 120_000);
+
+  it('drops baked deltas only when they alone fail the check', () => {
+    const c = (live: number, baked: number | null) => ({ frame: 0, psnrLive: live, psnrBaked: baked, psnrRealLive: 20 });
+    expect(onlyBakedFails([c(40, 36), c(41, 33)], 35)).toBe(true);
+    expect(onlyBakedFails([c(40, 36), c(34, 36)], 35)).toBe(false);  // live fails: keep failing
+    expect(onlyBakedFails([c(40, 36), c(41, 35)], 35)).toBe(false);  // all pass
+    expect(onlyBakedFails([c(40, null)], 35)).toBe(false);           // no baked deltas
+    expect(onlyBakedFails([c(40, Number.NaN)], 35)).toBe(true);      // NaN is a failure
+    expect(onlyBakedFails([], 35)).toBe(false);
+    // The tiny run's own export passes with its deltas, so nothing was dropped.
+    expect(JSON.parse(readFileSync(join(run, 'export.json'), 'utf8')).bakeDropped).toBeUndefined();
+  });
 
   it('refuses a directory that is not a run', () => {
     const r = cli('export', ds, '--out', join(tmp, 'x.dyntet'));
