@@ -1,7 +1,7 @@
 // Deformation of active grid vertices (model.h's deform_vertex) for a batch of frames, forward and
-// backward. Built from the frequency encoding and the MLP op, so on CUDA the MLP runs fused: an
-// assemble pass writes [freq(u), cond] rows, the MLP op maps them, an epilogue applies the tanh
-// bounds. The forward is checked against deform_vertex itself in the tests.
+// backward. Built from the frequency encoding and the MLP op (on CUDA its tiled GEMM path by
+// default, see README.md): an assemble pass writes [freq(u), cond] rows, the MLP op maps them, an
+// epilogue applies the tanh bounds. The forward is checked against deform_vertex itself in the tests.
 #pragma once
 #include "ops_common.h"
 
