@@ -252,7 +252,8 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     );
   // Re-solve the tracker's poses against one rigid template of this face (pose_refine.ts), then
   // smooth each run of consecutive tracked frames separately (never across a gap).
-  const refined = refinePoses(cam, chosen.map((f) => f?.pose), chosen.map((f) => (f ? landmarksToPixels(f.landmarks, size, size) : undefined)));
+  const pixels = chosen.map((f) => (f ? landmarksToPixels(f.landmarks, size, size) : undefined));
+  const refined = refinePoses(cam, chosen.map((f) => f?.pose), pixels);
   const poses: Array<Float32Array | undefined> = new Array(n);
   for (let s = 0; s < n;) {
     if (!chosen[s]) { s++; continue; }
@@ -279,8 +280,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     const file = `frames/${pad(i)}.png`;
     const r = raw[i];
     let matte: Uint8Array | undefined;
-    let px: Float32Array | undefined;
-    if (face) px = landmarksToPixels(face.landmarks, size, size);
+    const px = pixels[i];
     if (r.matte) {
       matte = upsampleMatte(new Uint8Array(Buffer.from(r.matte, 'base64')), MATTE_SIZE, size, size);
       if (px) { const [cx, cy] = centroid(px); keyMatte = { matte, cx, cy }; }
