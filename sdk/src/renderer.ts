@@ -466,7 +466,6 @@ export class Renderer {
     this.canonTex = this.texture([width, height], 'rgba32float', TU.STORAGE_BINDING | TU.TEXTURE_BINDING);
     this.idTex = this.texture([width, height], 'r32uint', TU.STORAGE_BINDING | TU.TEXTURE_BINDING);
     this.gbufferViews = [this.canonTex.createView(), this.idTex.createView()];
-    // Zero (empty) at creation; raster.wgsl resolve_main clears them again after every frame.
     const tiles = Math.ceil(width / 16) * Math.ceil(height / 16);
     this.tileCount = this.buffer(tiles * 4, U.STORAGE);
     this.tileStart = this.buffer((tiles + 1) * 4, U.STORAGE);

@@ -69,6 +69,7 @@ export default {
     if (positionals.length !== 1) throw new UsageError('give exactly one run directory (the --out of `dyntet-train fit`)');
     if (!v.out) throw new UsageError('--out <avatar.dyntet> is required');
     if (v.device !== 'cpu' && v.device !== 'cuda') throw new UsageError(`--device must be cpu or cuda, got ${v.device}`);
+    const device = v.device;
     const maxBasis = Number(v.basis), check = Number(v.check), minPsnr = Number(v['min-psnr']);
     if (!Number.isInteger(maxBasis) || maxBasis < 0 || maxBasis > 32) throw new UsageError(`--basis must be an integer from 0 to 32, got ${v.basis}`);
     if (!Number.isInteger(check) || check < 0) throw new UsageError(`--check must be a non-negative integer, got ${v.check}`);
@@ -76,7 +77,7 @@ export default {
     const budget = parseSize(v.budget!);
     const attempt = async (basis: number): Promise<ExportResult> => {
       try {
-        return await exportRun({ run: positionals[0], budget, maxBasis: basis, device: v.device as 'cpu' | 'cuda', checkFrames: check, name: v.name, attribution: v.attribution });
+        return await exportRun({ run: positionals[0], budget, maxBasis: basis, device, checkFrames: check, name: v.name, attribution: v.attribution });
       } catch (e) {
         if (e instanceof ExportError || e instanceof FitDataError) throw new UsageError(e.message);
         if (e instanceof Error && /^export: /.test(e.message)) throw new UsageError(e.message);
