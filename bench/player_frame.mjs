@@ -3,6 +3,7 @@
 // Plain JavaScript so the carried Node of the GPU machine runs it without a compiler.
 //   node bench/player_frame.mjs [--size 512] [--grid 64] [--levels 16] [--log2 15] [--width 64] [--frames 50]
 //   node bench/player_frame.mjs --asset avatar.dyntet [--frames 50]   (a trained asset, its first clip)
+//   --deform-cache 0 runs the deformation MLP without its per-vertex cache (PlayerOptions.deformCache).
 // Prints wall time per frame (submit, then wait), back-to-back time per frame (all frames
 // submitted, one wait), the GPU span of a frame and each stage's GPU time (timestamp queries).
 // DAWN_NODE=path/to/dawn.node loads that binary instead of the npm package's.
@@ -24,7 +25,9 @@ const frames = num('frames', 5);
 
 const dawn = process.env.DAWN_NODE ? createRequire(import.meta.url)(process.env.DAWN_NODE) : await import('webgpu');
 Object.assign(globalThis, dawn.globals);
-const gpu = dawn.create([]); // kept referenced for the whole run: Dawn crashes if it is collected
+// Dawn rounds timestamps to 2^16 ns (about 0.066 ms) by default, as browsers do: too coarse for
+// stages of a sub-millisecond frame, so the benchmark asks for exact ones.
+const gpu = dawn.create(['disable-dawn-features=timestamp_quantization']); // kept referenced for the whole run: Dawn crashes if it is collected
 const { Renderer, syntheticModel, STAGES, decodeAsset, assetToModel } = await import(pathToFileURL(join(root, 'sdk', 'dist', 'index.js')).href);
 
 const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -47,7 +50,7 @@ if (args.asset) {
 }
 const t0 = performance.now();
 const S = args.asset ? model.width : size; // an asset renders at its own frame size
-const r = new Renderer(device, model, S, args.asset ? model.height : S, { timings: true });
+const r = new Renderer(device, model, S, args.asset ? model.height : S, { timings: true, deformCache: num('deform-cache', 1) !== 0 });
 const target = device.createTexture({ size: [S, args.asset ? model.height : S], format: 'rgba8unorm', usage: GPUTextureUsage.RENDER_ATTACHMENT });
 r.writeTrack(model.clips[0].blendshapes);
 const clip = model.clips[0];
@@ -94,7 +97,8 @@ console.log(`| frame, back to back (${frames} submitted, one wait) | ${backToBac
 console.log(`| frame, GPU (first stage start to last stage end) | ${span.length ? med(span).toFixed(3) : 'n/a'} |`);
 for (const k of STAGES) console.log(`| stage ${k} (GPU) | ${stages[k].length ? med(stages[k]).toFixed(3) : 'n/a'} |`);
 // One line for a summary table (bench/run_player_gpu.sh collects the lines starting with ROW).
-const sceneName = args.asset ? `${model.name} (asset, R=${model.gridRes})` : `synthetic ${size}x${size} R=${grid} hash ${levels}x2 2^${log2} MLP ${mlpWidth}`;
+const sceneName = (args.asset ? `${model.name} (asset, R=${model.gridRes})` : `synthetic ${size}x${size} R=${grid} hash ${levels}x2 2^${log2} MLP ${mlpWidth}`) +
+  (num('deform-cache', 1) === 0 ? ', no deform cache' : '');
 console.log(['ROW', sceneName, tris, med(wall).toFixed(3), backToBack.toFixed(3), span.length ? med(span).toFixed(3) : 'n/a',
   ...STAGES.map((k) => (stages[k].length ? med(stages[k]).toFixed(3) : 'n/a'))].join(' | ') + ' |');
 r.dispose();

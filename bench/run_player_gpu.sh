@@ -34,7 +34,8 @@ status=0
 cfgs=("--size 128 --grid 24 --frames 50"
       "--size 512 --grid 64 --levels 16 --log2 15 --width 64 --frames 100"
       "--size 512 --grid 96 --levels 16 --log2 16 --width 64 --frames 100"
-      "--size 512 --grid 128 --levels 16 --log2 16 --width 64 --frames 100")
+      "--size 512 --grid 128 --levels 16 --log2 16 --width 64 --frames 100"
+      "--size 512 --grid 128 --levels 16 --log2 16 --width 64 --frames 100 --deform-cache 0")
 [ -f "$ROOT/demos/avatars/may_5s.dyntet" ] && cfgs+=("--asset $ROOT/demos/avatars/may_5s.dyntet --frames 100")
 for cfg in "${cfgs[@]}"; do
   # shellcheck disable=SC2086

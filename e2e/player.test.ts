@@ -119,6 +119,11 @@ describe('player in headless Chromium', () => {
     expect(Buffer.compare(Buffer.from(again), Buffer.from(images.jaw_open))).toBe(0);
   });
 
+  it('draws the same bytes without the deformation cache (positional encoding every frame)', async () => {
+    const uncached = fromB64(await page.evaluate((s) => (window as any).harness.renderUncached(s), SCENES.jaw_open));
+    expect(Buffer.compare(Buffer.from(uncached), Buffer.from(images.jaw_open))).toBe(0);
+  });
+
   it('ran under the CSP without violations (no eval, no inline script)', async () => {
     const v = await page.evaluate(() => (window as any).cspViolations ?? []);
     expect(v).toEqual([]);

@@ -36,51 +36,69 @@ fn mlp_set_input(p: u32, d: u32, x: f32) {
   act[d * MLP_GROUPS + p / 4u][p % 4u] = x;
 }
 
-// The hidden layers, in place in `act`. Every invocation of the workgroup calls it with the same
-// (uniform) arguments, after a barrier that publishes the inputs. Returns the vec4 offset of the
-// output layer in mlp_weights; its inputs are then act rows 0..n_in-1, n_in = width (or in_dim
-// when hidden = 0).
-fn mlp_hidden(lid: u32, in_dim: u32, width: u32, hidden: u32, hact: u32) -> u32 {
+// Block (og, pg): outputs 4og..4og+3 of points 4pg..4pg+3; column j of the result holds the 4
+// outputs of point 4pg + j. mlp_rows adds rows i0..i1-1 of the layer at `base` (n_out/4 = no4
+// vec4s per row) times the inputs in `act`, in order, to `a`.
+fn mlp_rows(a: mat4x4f, base: u32, i0: u32, i1: u32, no4: u32, og: u32, pg: u32) -> mat4x4f {
+  var a0 = a[0];
+  var a1 = a[1];
+  var a2 = a[2];
+  var a3 = a[3];
+  for (var i = i0; i < i1; i++) {
+    let w = mlp_weights[base + i * no4 + og];
+    let x = act[i * MLP_GROUPS + pg];
+    a0 += w * x.x;
+    a1 += w * x.y;
+    a2 += w * x.z;
+    a3 += w * x.w;
+  }
+  return mat4x4f(a0, a1, a2, a3);
+}
+
+// Writes a block's activated outputs into `act` as the next layer's inputs (after a barrier that
+// ends every read of this layer's inputs).
+fn mlp_store(og: u32, pg: u32, a: mat4x4f) {
+  let r = 4u * og * MLP_GROUPS + pg;
+  act[r] = vec4f(a[0].x, a[1].x, a[2].x, a[3].x);
+  act[r + MLP_GROUPS] = vec4f(a[0].y, a[1].y, a[2].y, a[3].y);
+  act[r + 2u * MLP_GROUPS] = vec4f(a[0].z, a[1].z, a[2].z, a[3].z);
+  act[r + 3u * MLP_GROUPS] = vec4f(a[0].w, a[1].w, a[2].w, a[3].w);
+}
+
+fn activate_block(h: u32, a: mat4x4f) -> mat4x4f {
+  return mat4x4f(activate4(h, a[0]), activate4(h, a[1]), activate4(h, a[2]), activate4(h, a[3]));
+}
+
+// `layers` hidden layers of `width` outputs, in place in `act`, the first at vec4 offset `base`
+// with `ni` inputs. Every invocation of the workgroup calls it with the same (uniform) arguments,
+// after a barrier that publishes the inputs. Returns the vec4 offset of the layer after them.
+fn mlp_layers(lid: u32, base0: u32, ni0: u32, width: u32, layers: u32, hact: u32) -> u32 {
   let og = lid % 16u;               // outputs 4og..4og+3
   let pg = lid / 16u;               // points 4pg..4pg+3
   let no4 = (width + 3u) / 4u;
   let busy = og < no4;
-  var base = 0u;
-  var ni = in_dim;
-  for (var k = 0u; k < hidden; k++) {
-    var a0 = vec4f(0.0);            // a_j: the 4 outputs of point 4pg + j
-    var a1 = vec4f(0.0);
-    var a2 = vec4f(0.0);
-    var a3 = vec4f(0.0);
+  var base = base0;
+  var ni = ni0;
+  for (var k = 0u; k < layers; k++) {
+    var a = mat4x4f();
     if (busy) {
       let b = mlp_weights[base + ni * no4 + og];
-      a0 = b; a1 = b; a2 = b; a3 = b;
-      for (var i = 0u; i < ni; i++) {
-        let w = mlp_weights[base + i * no4 + og];
-        let x = act[i * MLP_GROUPS + pg];
-        a0 += w * x.x;
-        a1 += w * x.y;
-        a2 += w * x.z;
-        a3 += w * x.w;
-      }
-      a0 = activate4(hact, a0);
-      a1 = activate4(hact, a1);
-      a2 = activate4(hact, a2);
-      a3 = activate4(hact, a3);
+      a = activate_block(hact, mlp_rows(mat4x4f(b, b, b, b), base, 0u, ni, no4, og, pg));
     }
     workgroupBarrier();             // every read of this layer's inputs is done
-    if (busy) {
-      let r = 4u * og * MLP_GROUPS + pg;
-      act[r] = vec4f(a0.x, a1.x, a2.x, a3.x);
-      act[r + MLP_GROUPS] = vec4f(a0.y, a1.y, a2.y, a3.y);
-      act[r + 2u * MLP_GROUPS] = vec4f(a0.z, a1.z, a2.z, a3.z);
-      act[r + 3u * MLP_GROUPS] = vec4f(a0.w, a1.w, a2.w, a3.w);
-    }
+    if (busy) { mlp_store(og, pg, a); }
     workgroupBarrier();
     base += (ni + 1u) * no4;
     ni = width;
   }
   return base;
+}
+
+// The hidden layers of an MLP whose inputs are in `act`. Returns the vec4 offset of the output
+// layer in mlp_weights; its inputs are then act rows 0..n_in-1, n_in = width (or in_dim when
+// hidden = 0).
+fn mlp_hidden(lid: u32, in_dim: u32, width: u32, hidden: u32, hact: u32) -> u32 {
+  return mlp_layers(lid, 0u, in_dim, width, hidden, hact);
 }
 
 // The output layer (at most 4 outputs, padded to a vec4) of point p, after mlp_hidden.

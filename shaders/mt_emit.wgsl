@@ -1,7 +1,8 @@
-// Stage 3c: marching tetrahedra (native/core/marching_tets.h). Each tetrahedron writes its 0-2
-// triangles at its scanned offset, in case-table order, so triangle ids match the CPU reference.
-// The offset is mt_count's in-block offset plus the block's scanned total (block_sums); a
-// tetrahedron with triangles writes it back to offsets[t], the only entries antialias.wgsl reads.
+// Stage 3c: marching tetrahedra (native/core/marching_tets.h). Each tetrahedron slot writes its
+// 0-2 triangles at its scanned offset, in case-table order, so triangle ids match the CPU
+// reference. The offset is mt_count's in-block offset plus the block's scanned total
+// (block_sums); a tetrahedron with triangles writes it to tet_offsets[t] (indexed by tetrahedron,
+// not slot), the only entries antialias.wgsl reads.
 // A surface vertex on edge (a, b), a < b, is p = (p_a s_b - p_b s_a) / (s_b - s_a) for both the
 // deformed and the canonical positions: the same formula, operand order included, as the C++.
 // Output per vertex, 8 u32: deformed xyz, canonical xyz, triangle id, tetrahedron id (which
@@ -12,12 +13,14 @@ struct EmitParams {
 }
 @group(0) @binding(0) var<uniform> G: GridParams;
 @group(0) @binding(1) var<storage, read> verts: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> offsets: array<u32>;
+@group(0) @binding(2) var<storage, read> offsets: array<u32>;         // per slot (mt_count)
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 @group(0) @binding(4) var<uniform> E: EmitParams;
 @group(0) @binding(5) var<storage, read_write> draw_args: array<u32>;  // [0]: 3 x triangles (drawIndirect layout), [4..6]: dispatchIndirect
 @group(0) @binding(6) var<storage, read> total: array<u32>;             // top-level scan total
-@group(0) @binding(7) var<storage, read> block_sums: array<u32>;        // per block of 256 tets, scanned
+@group(0) @binding(7) var<storage, read> block_sums: array<u32>;        // per block of 256 slots, scanned
+@group(0) @binding(8) var<storage, read_write> tet_offsets: array<u32>; // per tetrahedron
+@group(0) @binding(9) var<storage, read> cubes: array<u32>;
 
 // grid.h grid_vertex_position: min + extent * (i / R).
 fn canonical(v: u32) -> vec3f {
@@ -42,16 +45,17 @@ fn write_vertex(slot: u32, a0: u32, b0: u32, tri: u32, tet: u32) {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * 256u;
-  if (t >= G.n_tet) { return; }
+  let s = gid.x + gid.y * nwg.x * 256u;
+  if (s >= G.n_slot) { return; }
+  let t = slot_tet(cubes[s / 6u], s);
   let v = tet_vertices(G.res, t);
   var mask = 0u;
   for (var i = 0u; i < 4u; i++) { mask |= select(0u, 1u << i, verts[v[i]].w < 0.0); }
   let nt = num_tris(mask);
   if (nt == 0u) { return; }
-  // One block only (n_tet <= 256): block_sums holds the total, not a scanned offset.
-  let base = offsets[t] + select(block_sums[t / 256u], 0u, G.n_tet <= 256u);
-  offsets[t] = base;
+  // One block only (n_slot <= 256): block_sums holds the total, not a scanned offset.
+  let base = offsets[s] + select(block_sums[s / 256u], 0u, G.n_slot <= 256u);
+  tet_offsets[t] = base;
   let te = MT_TRI_EDGES[mask];
   for (var k = 0u; k < nt; k++) {
     let tri = base + k;

@@ -27,8 +27,14 @@ fn num_tris(mask: u32) -> u32 {
   return select(select(0u, 1u, c == 1u || c == 3u), 2u, c == 2u);
 }
 
+// Marching visits n_slot tetrahedra: slot s is tetrahedron 6 cubes[s / 6] + s % 6, over the
+// candidate cubes (model.ts candidateCubes), in increasing order.
 struct GridParams {
-  res: u32, n_tet: u32, max_tris: u32, _p: u32,
+  res: u32, n_tet: u32, max_tris: u32, n_slot: u32,
+}
+
+fn slot_tet(cube: u32, s: u32) -> u32 {
+  return cube * 6u + s % 6u;
 }
 
 fn tet_vertices(res: u32, tet: u32) -> vec4u {

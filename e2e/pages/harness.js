@@ -40,6 +40,26 @@ window.harness = {
     player.renderFrame();
     return toB64(await player.readPixels());
   },
+  // The same, on a fresh player without the deformation cache (PlayerOptions.deformCache): the
+  // per-frame positional encoding path.
+  async renderUncached(settings, modelOptions) {
+    const shown = document.getElementById('c');
+    const canvas = document.createElement('canvas');
+    canvas.width = shown.width;
+    canvas.height = shown.height;
+    document.body.appendChild(canvas);
+    const p = new Player(canvas, { deformCache: false });
+    try {
+      await p.loadModel(syntheticModel(modelOptions));
+      const f = frame(settings);
+      for (let i = 0; i < 9; i++) p.drive(f);
+      p.renderFrame();
+      return toB64(await p.readPixels());
+    } finally {
+      p.dispose();
+      canvas.remove();
+    }
+  },
   // Loads a .dyntet by URL exactly as a page would (fetch + WASM decode), drives a held
   // expression and pose for the whole condition window, and returns the frame as base64 RGBA8.
   async renderAsset(url, width, height, blendshapes, pose) {

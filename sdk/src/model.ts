@@ -260,3 +260,76 @@ export function activeVertices(m: ModelData): Uint32Array {
   for (let v = 0; v < m.sdf.length; v++) if (Math.abs(m.sdf[v]) <= m.activeBand) ids.push(v);
   return Uint32Array.from(ids);
 }
+
+/**
+ * How far a deformed vertex's SDF can move from its canonical value: the deformation MLP's bound
+ * (tanh times sdfDeltaScale, none when frozen) or the largest SDF delta of any baked clip
+ * (a basis: |mean| plus each vector times its largest weight), with a margin for float rounding.
+ */
+export function sdfReach(m: ModelData): number {
+  let reach = m.freezeSdfDelta ? 0 : m.sdfDeltaScale;
+  for (const clip of m.clips) if (clip.baked) reach = Math.max(reach, bakedSdfReach(clip.baked));
+  return reach * (1 + 1e-4) + 1e-6;
+}
+
+/** The largest SDF delta (every 4th value) a baked track can give, without the margin. */
+export function bakedSdfReach(b: Float32Array | BakedBasis): number {
+  let reach = 0;
+  if (b instanceof Float32Array) {
+    for (let i = 3; i < b.length; i += 4) reach = Math.max(reach, Math.abs(b[i]));
+    return reach;
+  }
+  const n = b.mean.length;
+  const wmax = new Float64Array(b.size);
+  for (let i = 0; i < b.weights.length; i++) wmax[i % b.size] = Math.max(wmax[i % b.size], Math.abs(b.weights[i]));
+  for (let i = 3; i < n; i += 4) {
+    let r = Math.abs(b.mean[i]);
+    for (let k = 0; k < b.size; k++) r += wmax[k] * Math.abs(b.vectors[k * n + i]);
+    reach = Math.max(reach, r);
+  }
+  return reach;
+}
+
+/**
+ * Where marching tets can find surface in some frame. A vertex's deformed SDF stays within
+ * `reach` of its canonical value (sdfReach) if it is active, and equals it otherwise; a grid cube
+ * can hold surface only if one corner can be inside (< 0) and one outside (>= 0). `cubes` lists
+ * those cubes in increasing order (marching visits only their tetrahedra; keeping the order keeps
+ * triangle ids, and so every image, the same as a pass over the whole grid); `deformed` lists the
+ * active vertices that are corners of them, the only ones whose deformation can reach the image.
+ */
+export function surfaceCandidates(m: ModelData, active: Uint32Array, reach: number): { cubes: Uint32Array; deformed: Uint32Array } {
+  const R = m.gridRes;
+  const n = R + 1;
+  // Per vertex: bit 0 can be inside, bit 1 can be outside, bit 2 active, bit 3 corner of a candidate.
+  const flag = new Uint8Array(n * n * n);
+  for (let v = 0; v < flag.length; v++) flag[v] = m.sdf[v] < 0 ? 1 : 2;
+  for (let i = 0; i < active.length; i++) {
+    const v = active[i];
+    flag[v] = 4 | (m.sdf[v] - reach < 0 ? 1 : 0) | (m.sdf[v] + reach >= 0 ? 2 : 0);
+  }
+  const out = new Uint32Array(R * R * R);
+  let count = 0;
+  const dy = n;
+  const dz = n * n;
+  const corners = [0, 1, dy, dy + 1, dz, dz + 1, dz + dy, dz + dy + 1];
+  for (let k = 0; k < R; k++) {
+    for (let j = 0; j < R; j++) {
+      let v = n * (j + n * k);
+      let c = R * (j + R * k);
+      for (let i = 0; i < R; i++, v++, c++) {
+        const any = flag[v] | flag[v + 1] | flag[v + dy] | flag[v + dy + 1] | flag[v + dz] | flag[v + dz + 1] | flag[v + dz + dy] | flag[v + dz + dy + 1];
+        if ((any & 3) !== 3) continue;
+        out[count++] = c;
+        for (const o of corners) flag[v + o] |= 8;
+      }
+    }
+  }
+  let nd = 0;
+  for (let i = 0; i < active.length; i++) if (flag[active[i]] & 8) nd++;
+  const deformed = new Uint32Array(nd);
+  nd = 0;
+  for (let i = 0; i < active.length; i++) if (flag[active[i]] & 8) deformed[nd++] = active[i];
+  // No candidate: cube 0 stands in (it has no surface), so the passes keep a non-empty range.
+  return { cubes: count ? out.slice(0, count) : new Uint32Array(1), deformed };
+}

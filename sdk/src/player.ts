@@ -23,6 +23,13 @@ export interface PlayerOptions {
   timings?: boolean;
   /** Upper bound of triangles per frame. */
   maxTriangles?: number;
+  /**
+   * Keep the per-vertex part of the deformation MLP's first layer on the GPU (deformed vertices x
+   * MLP width x 4 bytes: 66 MB for the synthetic R = 128 model)
+   * rather than recompute it each frame. Default true; false saves the memory at some deform time
+   * (R = 128: 0.14 instead of 0.11 ms on an H100); images are the same.
+   */
+  deformCache?: boolean;
 }
 
 export interface LoadOptions {
@@ -220,7 +227,9 @@ export class Player extends EventTarget {
     const device = await this.ensureDevice();
     validateModel(model, device.limits);
     if (token !== this.loadToken || this.disposed) return;
-    const r = new Renderer(device, model, this.canvas.width, this.canvas.height, { timings: this.opts.timings, maxTriangles: this.opts.maxTriangles });
+    const r = new Renderer(device, model, this.canvas.width, this.canvas.height, {
+      timings: this.opts.timings, maxTriangles: this.opts.maxTriangles, deformCache: this.opts.deformCache,
+    });
     try {
       await r.ready;
     } catch (e) {

@@ -19,7 +19,7 @@ import antialiasWgsl from '../../shaders/antialias.wgsl';
 import type { BakedBasis } from './tracks.js';
 import { loopsInstance, type LoopsWasm } from './wasm/loops.js';
 import compositeWgsl from '../../shaders/composite.wgsl';
-import { activeVertices, hashgridLevels, type MlpConfig, type ModelData } from './model.js';
+import { activeVertices, bakedSdfReach, hashgridLevels, sdfReach, surfaceCandidates, type MlpConfig, type ModelData } from './model.js';
 
 /** Live GPU objects created by all renderers; a debug aid for leak tests. */
 export const gpuObjectCount = { buffers: 0, textures: 0 };
@@ -32,6 +32,12 @@ export interface RendererOptions {
   maxTriangles?: number;
   /** Record per-stage GPU timestamps when the device has 'timestamp-query'. */
   timings?: boolean;
+  /**
+   * Keep the deformation MLP's per-vertex part of its first layer (deformed vertices x width x 4
+   * bytes of GPU memory) instead of recomputing it every frame; the images are the same. Default
+   * true; skipped when the buffer would exceed the device's binding limit.
+   */
+  deformCache?: boolean;
 }
 
 // WebGPU's usage flags by value, so importing the player never touches WebGPU globals (server-side
@@ -73,6 +79,7 @@ export function packMlp(params: Float32Array, c: MlpConfig): Float32Array {
 interface Pipelines {
   cond: GPUComputePipeline;
   deform: GPUComputePipeline;
+  deformPre: GPUComputePipeline;
   deformRest: GPUComputePipeline;
   count: GPUComputePipeline;
   scan: GPUComputePipeline;
@@ -107,6 +114,7 @@ function pipelines(device: GPUDevice): Pipelines {
   const p: Pipelines = {
     cond: compute(mod(conditionWgsl)),
     deform: compute(deformModule, 'mlp_main'),
+    deformPre: compute(deformModule, 'mlp_pre'),
     deformRest: compute(deformModule, 'main'),
     count: compute(mod(tetsWgsl + mtCountWgsl)),
     scan: compute(scanModule, 'scan_block'),
@@ -138,6 +146,9 @@ export class Renderer {
   private textures: GPUTexture[] = [];
   private nVert: number;
   private nTet: number;
+  private nSlot: number;
+  private cubes: GPUBuffer;
+  private tetOffsets: GPUBuffer;
   private maxTris: number;
   // Buffers
   private condParams: GPUBuffer;
@@ -146,11 +157,17 @@ export class Renderer {
   private cond: GPUBuffer;
   private deformParams: GPUBuffer;
   private deformWeights: GPUBuffer;
+  private deformPre: GPUBuffer;
   private sdf: GPUBuffer;
   private elastic: GPUBuffer;
   private verts: GPUBuffer;
   private active: GPUBuffer;
   private nActive = 0;
+  // The active vertices the MLP deforms (corners of cubes that can hold surface: surfaceCandidates).
+  private nDeformed = 0;
+  private deformed: GPUBuffer;
+  // Bound of any vertex's SDF delta that the candidate cubes assume (sdfReach).
+  private reach: number;
   private deformInitParams!: GPUBuffer;
   private deformBakedParams!: GPUBuffer;
   private baked: GPUBuffer;
@@ -243,7 +260,15 @@ export class Renderer {
     this.nVert = (R + 1) ** 3;
     this.nTet = 6 * R ** 3;
     const maxBytes = device.limits.maxStorageBufferBindingSize;
-    this.maxTris = Math.min(opts.maxTriangles ?? 2 * this.nTet, 2 * this.nTet, Math.floor(maxBytes / 96));
+    // Only the cubes where surface can appear in some frame are marched (6 tetrahedron slots per
+    // cube, each giving at most 2 triangles), and only their active corners run the MLP.
+    const active = activeVertices(m);
+    this.reach = sdfReach(m);
+    const { cubes, deformed } = surfaceCandidates(m, active, this.reach);
+    this.nSlot = 6 * cubes.length;
+    this.nActive = active.length;
+    this.nDeformed = deformed.length;
+    this.maxTris = Math.min(opts.maxTriangles ?? 2 * this.nSlot, 2 * this.nSlot, Math.floor(maxBytes / 96));
     this.frameCapacity = Math.max(m.condition.window, ...m.clips.map((c) => c.blendshapes.length / 52));
 
     // Condition
@@ -253,20 +278,25 @@ export class Renderer {
     this.cond = this.buffer(Math.max(16, m.condition.outDim * 4), U.STORAGE);
     // Deform
     const size = [0, 1, 2].map((a) => m.boxMax[a] - m.boxMin[a]);
-    this.deformParams = this.buffer(80, U.UNIFORM | U.COPY_DST);
+    this.deformParams = this.buffer(96, U.UNIFORM | U.COPY_DST);
+    const d = m.deformMlp;
+    // Layer 0's positional part per deformed vertex (deform.wgsl mlp_pre), vec4s of its outputs.
+    const preBytes = this.nDeformed * 16 * (d.hiddenLayers > 0 ? Math.ceil(d.width / 4) : 1);
+    const cached = (opts.deformCache ?? true) && this.nDeformed > 0 && preBytes <= maxBytes;
+    this.deformPre = this.buffer(cached ? preBytes : 16, U.STORAGE);
     {
-      const ab = new ArrayBuffer(80);
+      const ab = new ArrayBuffer(96);
       const f = new Float32Array(ab);
       const u = new Uint32Array(ab);
       f.set([...m.boxMin, 0, ...size, 0], 0);
-      const d = m.deformMlp;
       u.set([R, this.nVert, m.deformFreq, m.condition.outDim, d.in, d.width, d.hiddenLayers, d.hiddenAct], 8);
-      this.nActive = activeVertices(m).length;
-      u[16] = this.nActive;
+      u[16] = this.nDeformed;  // the MLP's list
       f[17] = m.sdfDeltaScale;
       u[18] = m.freezeSdfDelta ? 1 : 0;
       u[19] = 0;  // mode: MLP
+      u[20] = cached ? 1 : 0;
       device.queue.writeBuffer(this.deformParams, 0, ab);
+      u[16] = this.nActive;    // baked deltas come per active vertex
       u[19] = 1;  // rest state of every vertex
       this.deformInitParams = this.data(u, U.UNIFORM);
       u[19] = 2;  // baked deltas
@@ -274,15 +304,18 @@ export class Renderer {
     }
     // One frame of baked deltas (active x 4 floats), rewritten per frame of a baked clip.
     this.baked = this.buffer(this.nActive * 16, U.STORAGE | U.COPY_DST);
-    this.active = this.data(activeVertices(m).length ? activeVertices(m) : new Uint32Array(4), U.STORAGE);
+    this.active = this.data(active.length ? active : new Uint32Array(4), U.STORAGE);
+    this.deformed = this.data(deformed.length ? deformed : new Uint32Array(4), U.STORAGE);
     this.deformWeights = this.data(packMlp(m.deformParams, m.deformMlp), U.STORAGE);
     this.sdf = this.data(m.sdf, U.STORAGE);
     this.elastic = this.data(m.elasticScale, U.STORAGE);
     this.verts = this.buffer(this.nVert * 16, U.STORAGE);
     // Marching tets
-    this.gridParams = this.data(new Uint32Array([R, this.nTet, this.maxTris, 0]), U.UNIFORM);
+    this.cubes = this.data(cubes, U.STORAGE);
+    this.tetOffsets = this.buffer(this.nTet * 4, U.STORAGE);
+    this.gridParams = this.data(new Uint32Array([R, this.nTet, this.maxTris, this.nSlot]), U.UNIFORM);
     this.emitParams = this.data(new Float32Array([...m.boxMin, 0, ...size, 0]), U.UNIFORM);
-    let n = this.nTet;
+    let n = this.nSlot;
     let data = this.buffer(n * 4, U.STORAGE);
     for (;;) {
       const blocks = Math.ceil(n / 256);
@@ -316,6 +349,7 @@ export class Renderer {
     const pl = pipelines(device);
     this.pCond = pl.cond;
     this.pDeform = pl.deform;
+    const pDeformPre = pl.deformPre;
     this.pDeformRest = pl.deformRest;
     this.pCount = pl.count;
     this.pScan = pl.scan;
@@ -336,7 +370,8 @@ export class Renderer {
     this.bgCond = this.bind(this.pCond, [this.condParams, this.condWeights, this.frames, this.cond]);
     // deform.wgsl: mlp_main (MLP) and main (rest state, baked deltas) read different bindings.
     this.bgDeform = this.bindAt(this.pDeform, {
-      0: this.deformParams, 1: this.deformWeights, 2: this.sdf, 3: this.elastic, 4: this.cond, 5: this.verts, 6: this.active,
+      0: this.deformParams, 1: this.deformWeights, 2: this.sdf, 3: this.elastic, 4: this.cond, 5: this.verts, 6: this.deformed,
+      8: this.deformPre,
     });
     const deformRes = (params: GPUBuffer) =>
       this.bindAt(this.pDeformRest, { 0: params, 2: this.sdf, 5: this.verts, 6: this.active, 7: this.baked });
@@ -349,13 +384,18 @@ export class Renderer {
       pass.setPipeline(this.pDeformRest);
       pass.setBindGroup(0, init);
       pass.dispatchWorkgroups(...dispatch2d(this.nVert, 64));
+      if (cached) {
+        pass.setPipeline(pDeformPre);
+        pass.setBindGroup(0, this.bindAt(pDeformPre, { 0: this.deformParams, 1: this.deformWeights, 6: this.deformed, 8: this.deformPre }));
+        pass.dispatchWorkgroups(...dispatch2d(this.nDeformed, 32));
+      }
       pass.end();
       device.queue.submit([enc.finish()]);
     }
     const offsets = this.scanLevels[0].data;
     // mt_count scans within blocks of 256 (level 0's scan_block) and mt_emit adds the block
     // offsets (level 0's add_block): scan.wgsl runs on the levels above.
-    this.bgCount = this.bind(this.pCount, [this.gridParams, this.verts, offsets, this.scanLevels[0].sums]);
+    this.bgCount = this.bind(this.pCount, [this.gridParams, this.verts, offsets, this.scanLevels[0].sums, this.cubes]);
     for (const lv of this.scanLevels) {
       this.bgScan.push(this.bind(this.pScan, [lv.params, lv.data, lv.sums]));
       this.bgAdd.push(this.bind(this.pAdd, [lv.params, lv.data, lv.sums]));
@@ -363,6 +403,7 @@ export class Renderer {
     const top = this.scanLevels[this.scanLevels.length - 1].sums;
     this.bgEmit = this.bindAt(this.pEmit, {
       0: this.gridParams, 1: this.verts, 2: offsets, 3: this.triVerts, 4: this.emitParams, 7: this.scanLevels[0].sums,
+      8: this.tetOffsets, 9: this.cubes,
     });
     this.bgFinish = device.createBindGroup({
       layout: this.pFinish.getBindGroupLayout(0),
@@ -373,7 +414,7 @@ export class Renderer {
       ],
     });
     this.bgAaTri = this.bindAt(this.pAaTri, {
-      0: this.gridParams, 1: this.verts, 2: offsets, 3: top, 4: this.triVerts, 5: this.camera, 7: this.triInfo, 8: this.compParams,
+      0: this.gridParams, 1: this.verts, 2: this.tetOffsets, 3: top, 4: this.triVerts, 5: this.camera, 7: this.triInfo, 8: this.compParams,
     });
 
     if (opts.timings && device.features.has('timestamp-query')) {
@@ -515,6 +556,11 @@ export class Renderer {
     } else if (deltas) {
       if (this.nActive === 0 || deltas.mean.length !== this.nActive * 4 || deltas.vectors.length !== deltas.size * this.nActive * 4)
         throw new Error(`a baked basis needs a mean and ${deltas.size} vectors of ${this.nActive} x 4 values`);
+    }
+    // The marched cubes assume every SDF delta within `reach` (the model's own clips are).
+    if (deltas && deltas !== this.bakedTrack && !(bakedSdfReach(deltas) <= this.reach))
+      throw new Error(`baked SDF deltas reach ${bakedSdfReach(deltas)}, beyond the ${this.reach} this avatar was prepared for: attach them to the model's clip before loading`);
+    if (deltas && !(deltas instanceof Float32Array)) {
       if (deltas !== this.bakedTrack) {
         const wasm = this.bakedLoops?.wasm ?? loopsInstance();
         wasm.reset();
@@ -611,11 +657,12 @@ export class Renderer {
     // The MLP runs 32 vertices per workgroup (mlp.wgsl tiles), baked deltas one per invocation.
     pass.setPipeline(bt ? this.pDeformRest : this.pDeform);
     pass.setBindGroup(0, bt ? this.bgDeformBaked : this.bgDeform);
-    if (this.nActive > 0) pass.dispatchWorkgroups(...dispatch2d(this.nActive, bt ? 64 : 32));
+    const nDeform = bt ? this.nActive : this.nDeformed;
+    if (nDeform > 0) pass.dispatchWorkgroups(...dispatch2d(nDeform, bt ? 64 : 32));
     pass = this.stagePass(enc, pass, 2);
     pass.setPipeline(this.pCount);
     pass.setBindGroup(0, this.bgCount);
-    pass.dispatchWorkgroups(...dispatch2d(this.nTet, 256));
+    pass.dispatchWorkgroups(...dispatch2d(this.nSlot, 256));
     pass.setPipeline(this.pScan);
     this.scanLevels.forEach((lv, i) => {
       if (i === 0) return;  // done by mt_count
@@ -629,7 +676,7 @@ export class Renderer {
     }
     pass.setPipeline(this.pEmit);
     pass.setBindGroup(0, this.bgEmit);
-    pass.dispatchWorkgroups(...dispatch2d(this.nTet, 256));
+    pass.dispatchWorkgroups(...dispatch2d(this.nSlot, 256));
     pass.setPipeline(this.pFinish);
     pass.setBindGroup(0, this.bgFinish);
     pass.dispatchWorkgroups(1);

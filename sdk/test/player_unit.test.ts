@@ -3,10 +3,10 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { validateModel, activeVertices } from '../src/model.js';
+import { validateModel, activeVertices, bakedSdfReach, sdfReach, surfaceCandidates } from '../src/model.js';
 import { syntheticModel } from '../src/synthetic.js';
 import { PlayerError } from '../src/player_error.js';
-import { conditionWindowInto, dequantize16, resampleTrack, smoothTrack } from '../src/tracks.js';
+import { conditionWindowInto, dequantize16, expandBakedFrame, resampleTrack, smoothTrack } from '../src/tracks.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -60,6 +60,58 @@ describe('validateModel', () => {
     expect(a.length).toBeGreaterThan(0);
     expect(a.length).toBeLessThan(m.sdf.length);
     for (const v of a) expect(Math.abs(m.sdf[v])).toBeLessThanOrEqual(m.activeBand);
+  });
+
+  it('lists every cube marching may find surface in, and only those', () => {
+    const m = syntheticModel({ gridRes: 12 });
+    const R = m.gridRes, n = R + 1;
+    // A sign change between two vertices outside the band: no corner moves, yet the cube has surface.
+    m.sdf[0] = -5;
+    m.sdf[1] = 5;
+    const active = activeVertices(m);
+    const isActive = new Uint8Array(m.sdf.length);
+    for (const v of active) isActive[v] = 1;
+    const reach = sdfReach(m);
+    expect(reach).toBeGreaterThanOrEqual(m.sdfDeltaScale);
+    const want: number[] = [];
+    const corner = new Set<number>();
+    for (let c = 0; c < R ** 3; c++) {
+      const [i, j, k] = [c % R, Math.floor(c / R) % R, Math.floor(c / (R * R))];
+      const corners = [0, 1, 2, 3, 4, 5, 6, 7].map((b) => i + (b & 1) + n * (j + ((b >> 1) & 1) + n * (k + (b >> 2))));
+      const r = (v: number) => (isActive[v] ? reach : 0);
+      if (corners.some((v) => m.sdf[v] - r(v) < 0) && corners.some((v) => m.sdf[v] + r(v) >= 0)) {
+        want.push(c);
+        for (const v of corners) if (isActive[v]) corner.add(v);
+      }
+    }
+    const got = surfaceCandidates(m, active, reach);
+    expect(Array.from(got.cubes)).toEqual(want);
+    expect(got.cubes[0]).toBe(0);
+    expect(got.cubes.length).toBeLessThan(R ** 3);
+    expect(Array.from(got.deformed)).toEqual(Array.from(active).filter((v) => corner.has(v)));
+    expect(got.deformed.length).toBeLessThan(active.length);
+    // Nothing near any surface: cube 0 stands in, so the passes keep a non-empty range.
+    m.sdf.fill(3);
+    expect(Array.from(surfaceCandidates(m, new Uint32Array(0), reach).cubes)).toEqual([0]);
+  });
+
+  it('bounds every SDF delta a baked basis can give', () => {
+    const m = syntheticModel({ gridRes: 8 });
+    const na = activeVertices(m).length;
+    const size = 3, frames = 5;
+    const rnd = (k: number) => Float32Array.from({ length: k }, (_, i) => Math.sin(1.7 * i + 0.3) * 2);
+    const basis = { size, mean: rnd(na * 4), vectors: rnd(size * na * 4), weights: rnd(frames * size) };
+    m.clips[0].baked = basis;
+    const reach = sdfReach(m);
+    const out = new Float32Array(na * 4);
+    let seen = 0;
+    for (let f = 0; f < frames; f++) {
+      expandBakedFrame(basis, f, out);
+      for (let i = 3; i < out.length; i += 4) seen = Math.max(seen, Math.abs(out[i]));
+    }
+    expect(seen).toBeGreaterThan(m.sdfDeltaScale);
+    expect(seen).toBeLessThanOrEqual(reach);
+    expect(bakedSdfReach(basis)).toBeLessThan(2 * seen + 1);
   });
 });
 
