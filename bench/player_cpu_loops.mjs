@@ -1,4 +1,4 @@
-// CPU loops of playback: plain TypeScript (sdk/src/tracks.ts, from the built bundle) against the
+// CPU loops of playback: plain TypeScript (the loops sdk/src/tracks.ts ran before, below) against the
 // AssemblyScript SIMD build (wasm/as/loops.ts), kernel only and with the copies into and out of
 // wasm memory a real caller pays. Build first: npm run build:sdk && node wasm/as/build.mjs
 //   node bench/player_cpu_loops.mjs
@@ -20,6 +20,27 @@ function time(fn, minMs = 300) {
   return (t - t0) / n;
 }
 const mem = () => as.memory.buffer;
+// The plain TypeScript loops these kernels replaced in sdk/src/tracks.ts, kept here as the baseline.
+const plain = {
+  dequantize16(src, scale, offset, dst) {
+    const sc = Math.fround(scale), o = Math.fround(offset);
+    for (let i = 0; i < src.length; i++) dst[i] = o + sc * src[i];
+  },
+  smoothTrack(track, channels, alpha) {
+    for (let i = channels; i < track.length; i++) track[i] = track[i - channels] + alpha * (track[i] - track[i - channels]);
+  },
+  resampleTrack(src, channels, fpsIn, fpsOut) {
+    const nIn = src.length / channels;
+    const nOut = Math.max(1, Math.floor(((nIn - 1) * fpsOut) / fpsIn) + 1);
+    const out = new Float32Array(nOut * channels);
+    for (let f = 0; f < nOut; f++) {
+      const x = (f * fpsIn) / fpsOut;
+      const i0 = Math.min(Math.floor(x), nIn - 1), i1 = Math.min(i0 + 1, nIn - 1), w = x - i0;
+      for (let c = 0; c < channels; c++) out[f * channels + c] = src[i0 * channels + c] + w * (src[i1 * channels + c] - src[i0 * channels + c]);
+    }
+    return out;
+  },
+};
 const rows = [];
 function maxDiff(a, b) { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; }
 
@@ -54,7 +75,7 @@ function maxDiff(a, b) { let m = 0; for (let i = 0; i < a.length; i++) m = Math.
   const dst = new Float32Array(n);
   as.reset();
   const ps = as.alloc(n * 2), pd = as.alloc(n * 4);
-  const tTs = time(() => ts.dequantize16(q, 1 / 32768, -1, dst));
+  const tTs = time(() => plain.dequantize16(q, 1 / 32768, -1, dst));
   const kernel = () => as.dequantize16(ps, n, 1 / 32768, -1, pd);
   new Uint16Array(mem(), ps, n).set(q);
   const tAs = time(kernel);
@@ -67,7 +88,7 @@ function maxDiff(a, b) { let m = 0; for (let i = 0; i < a.length; i++) m = Math.
   const frames = 1500, ch = 52;
   const src = new Float32Array(frames * ch).map((_, i) => Math.sin(i * 0.37) * 0.5 + 0.5);
   const a = src.slice();
-  const tTs = time(() => { a.set(src); ts.smoothTrack(a, ch, 0.3); });
+  const tTs = time(() => { a.set(src); plain.smoothTrack(a, ch, 0.3); });
   as.reset();
   const p = as.alloc(src.byteLength);
   const view = () => new Float32Array(mem(), p, src.length);
@@ -81,7 +102,7 @@ function maxDiff(a, b) { let m = 0; for (let i = 0; i < a.length; i++) m = Math.
   const frames = 1500, ch = 52;
   const src = new Float32Array(frames * ch).map((_, i) => Math.cos(i * 0.11));
   let r;
-  const tTs = time(() => { r = ts.resampleTrack(src, ch, 25, 30); });
+  const tTs = time(() => { r = plain.resampleTrack(src, ch, 25, 30); });
   const nOut = r.length / ch;
   as.reset();
   const ps = as.alloc(src.byteLength), pd = as.alloc(r.byteLength);
@@ -90,6 +111,14 @@ function maxDiff(a, b) { let m = 0; for (let i = 0; i < a.length; i++) m = Math.
   const out = new Float32Array(r.length);
   const tAsCopy = time(() => { new Float32Array(mem(), ps, src.length).set(src); as.resampleTrack(ps, frames, ch, 25, 30, pd, nOut); out.set(new Float32Array(mem(), pd, r.length)); });
   rows.push(['resampleTrack 25->30 fps, 1500 x 52', tTs, tAs, tAsCopy, maxDiff(r, new Float32Array(mem(), pd, r.length))]);
+}
+{
+  const n = 16 * (1 << 15) * 2;
+  const q = new Uint16Array(n).map((_, i) => (i * 2654435761) >>> 16);
+  const dst = new Float32Array(n), ref = new Float32Array(n);
+  plain.dequantize16(q, 1 / 32768, -1, ref);
+  const tSdk = time(() => ts.dequantize16(q, 1 / 32768, -1, dst));
+  rows.push(['dequantize16, 1M values, as the SDK exports it', time(() => plain.dequantize16(q, 1 / 32768, -1, ref)), NaN, tSdk, maxDiff(ref, dst)]);
 }
 console.log(`# CPU loops of playback, Node ${process.version}, ${new Date().toISOString()}`);
 console.log('');

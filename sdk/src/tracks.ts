@@ -1,37 +1,45 @@
 /**
- * CPU-side loops of playback over coefficient tracks and quantised tables, in plain TypeScript.
- * bench/player_cpu_loops.mjs measures each against its AssemblyScript twin (wasm/as/loops.ts);
- * the player uses these because they won or tied (see docs/BENCHMARKS.md).
+ * CPU-side loops of playback over coefficient tracks and quantised tables. The resampling,
+ * smoothing and dequantisation run in the AssemblyScript SIMD twins (wasm/as/loops.ts), which beat
+ * plain TypeScript even with the copies into and out of wasm memory (bench/player_cpu_loops.mjs,
+ * docs/BENCHMARKS.md); one instance serves these calls, its memory reset on each.
  */
+import { loopsInstance, type LoopsWasm } from './wasm/loops.js';
+
+let shared: LoopsWasm | null = null;
+function loops(): LoopsWasm {
+  shared ??= loopsInstance();
+  shared.reset();
+  return shared;
+}
 
 /** Linear resampling of a frame-major track (channels per frame) from fpsIn to fpsOut. */
 export function resampleTrack(src: Float32Array, channels: number, fpsIn: number, fpsOut: number): Float32Array {
   const nIn = src.length / channels;
   const nOut = Math.max(1, Math.floor(((nIn - 1) * fpsOut) / fpsIn) + 1);
-  const out = new Float32Array(nOut * channels);
-  for (let f = 0; f < nOut; f++) {
-    const x = (f * fpsIn) / fpsOut;
-    const i0 = Math.min(Math.floor(x), nIn - 1);
-    const i1 = Math.min(i0 + 1, nIn - 1);
-    const w = x - i0;
-    const a = i0 * channels;
-    const b = i1 * channels;
-    const o = f * channels;
-    for (let c = 0; c < channels; c++) out[o + c] = src[a + c] + w * (src[b + c] - src[a + c]);
-  }
-  return out;
+  const w = loops();
+  const ps = w.alloc(src.byteLength), pd = w.alloc(nOut * channels * 4);
+  new Float32Array(w.memory.buffer, ps, src.length).set(src);
+  w.resampleTrack(ps, nIn, channels, fpsIn, fpsOut, pd, nOut);
+  return new Float32Array(w.memory.buffer, pd, nOut * channels).slice();
 }
 
 /** One-pole smoothing in place: y[t] = y[t-1] + alpha (x[t] - y[t-1]), per channel. */
 export function smoothTrack(track: Float32Array, channels: number, alpha: number): void {
-  for (let i = channels; i < track.length; i++) track[i] = track[i - channels] + alpha * (track[i] - track[i - channels]);
+  const w = loops();
+  const p = w.alloc(track.byteLength);
+  new Float32Array(w.memory.buffer, p, track.length).set(track);
+  w.smoothTrack(p, Math.floor(track.length / channels), channels, alpha);
+  track.set(new Float32Array(w.memory.buffer, p, track.length));
 }
 
 /** Unpacks 16-bit quantised values: dst[i] = offset + scale * src[i]. */
 export function dequantize16(src: Uint16Array, scale: number, offset: number, dst: Float32Array): void {
-  const s = Math.fround(scale);
-  const o = Math.fround(offset);
-  for (let i = 0; i < src.length; i++) dst[i] = o + s * src[i];
+  const w = loops();
+  const ps = w.alloc(src.byteLength), pd = w.alloc(src.length * 4);
+  new Uint16Array(w.memory.buffer, ps, src.length).set(src);
+  w.dequantize16(ps, src.length, scale, offset, pd);
+  dst.set(new Float32Array(w.memory.buffer, pd, src.length));
 }
 
 /** The condition window of frame t (model.h): frames clamp(t + j - (W-1)/2, 0, n-1). */

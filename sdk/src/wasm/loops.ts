@@ -7,6 +7,9 @@ export interface LoopsWasm {
   alloc(bytes: number): number;
   reset(): void;
   expandBakedFrame(mean: number, basis: number, weights: number, k: number, n: number, out: number): void;
+  dequantize16(src: number, n: number, scale: number, offset: number, dst: number): void;
+  smoothTrack(track: number, frames: number, channels: number, alpha: number): void;
+  resampleTrack(src: number, nIn: number, channels: number, fpsIn: number, fpsOut: number, dst: number, nOut: number): void;
 }
 
 let module: WebAssembly.Module | undefined;
