@@ -32,6 +32,25 @@ const float* f32(Napi::Env env, const Napi::Object& o, const char* key, size_t c
   return a.Data();
 }
 
+// Frame data in [0, 1]: a Float32Array, or a Uint8Array of 8-bit values (v / 255, converted on
+// the device after a 4x smaller upload). Exactly one of *f / *u is set.
+void unit_data(Napi::Env env, const Napi::Object& o, const char* key, size_t count, const float** f, const uint8_t** u) {
+  Napi::Value v = o.Get(key);
+  *f = nullptr;
+  *u = nullptr;
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+    if (a.ElementLength() != count)
+      type_error(env, std::string("batch.") + key + " must hold " + std::to_string(count) + " bytes, got " +
+                          std::to_string(a.ElementLength()));
+    *u = a.Data();
+    return;
+  }
+  if (!v.IsUndefined() && !v.IsNull() && !(v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array))
+    type_error(env, std::string("batch.") + key + " must be a Float32Array or a Uint8Array");
+  *f = f32(env, o, key, count, false);
+}
+
 Napi::Object config_to_js(Napi::Env env, const TrainerConfig& c) {
   Napi::Object o = Napi::Object::New(env);
   for (const ConfigField& f : trainer_config_fields()) o.Set(f.name, Napi::Number::New(env, config_get(c, f)));
@@ -99,8 +118,8 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
     const size_t HW = (size_t)c.width * c.height;
     Batch b;
     b.frames = B;
-    b.images = f32(env, o, "images", B * HW * 3, false);
-    b.masks = f32(env, o, "masks", B * HW, false);
+    unit_data(env, o, "images", B * HW * 3, &b.images, &b.images_u8);
+    unit_data(env, o, "masks", B * HW, &b.masks, &b.masks_u8);
     b.poses = f32(env, o, "poses", (size_t)B * 16, false);
     b.windows = f32(env, o, "windows", (size_t)B * c.cond_window * 52, false);
     b.boxes = f32(env, o, "boxes", (size_t)B * 12, true);

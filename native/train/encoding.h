@@ -45,6 +45,25 @@ struct FreqParams {
 void freq_forward(Backend b, const FreqParams& p);
 void freq_backward(Backend b, const FreqParams& p);
 
+// Level l of model.h's hashgrid_encode (the same arithmetic, so the same bits): its `features`
+// outputs (features <= 8). Lets a kernel give each thread one level, so that neighbouring
+// threads write neighbouring outputs of a row.
+DT_HD void hashgrid_encode_level(const HashGridConfig& cfg, const HashLevel& lv, int l, const float* params,
+                                 const float u[3], float* out) {
+  const uint32_t T = 1u << cfg.log2_table;
+  const HashCell cell = hashgrid_cell(lv, u);
+  float acc[8];
+  for (int f = 0; f < cfg.features; ++f) acc[f] = 0.f;
+  for (int corner = 0; corner < 8; ++corner) {
+    const uint32_t idx = hashgrid_index(lv, T - 1, cell.i0[0] + (corner & 1), cell.i0[1] + ((corner >> 1) & 1),
+                                        cell.i0[2] + ((corner >> 2) & 1));
+    const float w = hashgrid_corner_weight(cell, corner);
+    const float* e = params + ((size_t)l * T + idx) * cfg.features;
+    for (int f = 0; f < cfg.features; ++f) acc[f] += w * e[f];
+  }
+  for (int f = 0; f < cfg.features; ++f) out[f] = acc[f];
+}
+
 // Per-element backward math, usable inside other ops' kernels.
 // Adds table gradients (atomically) and, if g_u is non-null, writes d/du (3 values).
 DT_HD void hashgrid_backward_point(const HashGrid& g, const float* table, const float u[3], const float* g_out,
@@ -65,6 +84,13 @@ DT_HD void hashgrid_backward_point(const HashGrid& g, const float* table, const 
       const size_t base = ((size_t)l * T + idx) * c.features;
       if (g_table) {
         const float w = hashgrid_corner_weight(cell, corner);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        // Two features per entry (the default): one 8-byte vector atomic instead of two.
+        if (c.features == 2 && ((reinterpret_cast<uintptr_t>(g_table) & 7u) == 0)) {
+          if (go[0] != 0.f || go[1] != 0.f)
+            atomicAdd(reinterpret_cast<float2*>(g_table + base), make_float2(w * go[0], w * go[1]));
+        } else
+#endif
         for (int f = 0; f < c.features; ++f)
           if (go[f] != 0.f) atomic_add(g_table + base + f, w * go[f]);
       }

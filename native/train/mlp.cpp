@@ -485,12 +485,151 @@ inline int64_t tiled_floats_per_point(const MlpConfig& c, bool backward) {
   return backward ? hidden + 2 * maxw : 2 * maxh;
 }
 
+// Small networks (every layer at most kSmallWidth wide, e.g. the trainer's deformation and
+// texture MLPs) run all layers in one launch: a block keeps the weights (transposed) and a tile of
+// TBM points' activations in shared memory, so the layers exchange nothing through global memory
+// (per layer launches were latency-bound at these sizes). A layer wider than 8 is a TBM x 64 x
+// n_in product in the tile kernel's 8 x 8 register tiles; a narrow one (the usual last layer)
+// gives each thread one point. Same per-output order as the CPU loop (bias first, inputs
+// ascending, FMA). Hidden outputs go to acts when set (MlpParams::acts' layout).
+constexpr int kSmallWidth = 64, kSmallLda = TBM + 4;
+static_assert(kSmallWidth == TBN && TTHREADS == TBM, "the small kernel uses the tile kernel's thread layout");
+
+struct SmallArgs {
+  MlpConfig c;
+  int64_t n = 0;
+  const float* params = nullptr;
+  const float* x = nullptr;
+  float* y = nullptr;
+  float* acts = nullptr;
+};
+
+// A layer's weights in shared memory: [n_in][stride] then the bias [stride] (zero-padded to 64
+// columns for wide layers), rounded up to whole float4s.
+constexpr int small_stride(int n_out) { return n_out <= 8 ? n_out : kSmallWidth; }
+constexpr int small_layer_floats(int n_in, int n_out) { return ((n_in + 1) * small_stride(n_out) + 3) / 4 * 4; }
+
+inline int small_smem_floats(const MlpConfig& c) {
+  int w = 0;
+  for (int k = 0; k < mlp_layer_count(c); ++k) w += small_layer_floats(mlp_layer_in(c, k), mlp_layer_out(c, k));
+  return w + kSmallWidth * kSmallLda;
+}
+
+inline bool small_eligible(const MlpConfig& c) {
+  for (int k = 0; k < mlp_layer_count(c); ++k)
+    if (mlp_layer_in(c, k) > kSmallWidth || mlp_layer_out(c, k) > kSmallWidth) return false;
+  return small_smem_floats(c) * sizeof(float) <= 160 * 1024;
+}
+
+__global__ void __launch_bounds__(TTHREADS) mlp_small_forward_kernel(SmallArgs a) {
+  extern __shared__ __align__(128) float tsm[];
+  const MlpConfig c = a.c;
+  const int tid = threadIdx.x, tx = tid % 8, ty = tid / 8;
+  const int L = mlp_layer_count(c);
+  int wf = 0;
+  {
+    const float* g = a.params;
+    for (int k = 0; k < L; ++k) {
+      const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k), st = small_stride(n_out);
+      for (int e = tid; e < (n_in + 1) * st; e += TTHREADS) {
+        const int i = e / st, j = e - i * st;  // row i == n_in: the bias
+        tsm[wf + e] = j >= n_out ? 0.f : g[i < n_in ? (int64_t)j * n_in + i : (int64_t)n_out * n_in + j];
+      }
+      wf += small_layer_floats(n_in, n_out);
+      g += (int64_t)n_out * (n_in + 1);
+    }
+  }
+  float* A = tsm + wf;  // A[i * kSmallLda + m]: feature i of the tile's point m
+  for (int64_t base = (int64_t)blockIdx.x * TBM; base < a.n; base += (int64_t)gridDim.x * TBM) {
+    const int cnt = (int)(a.n - base < TBM ? a.n - base : TBM);
+    __syncthreads();  // weights stored; the previous tile's reads of A done
+    for (int e = tid; e < TBM * c.in; e += TTHREADS) {
+      const int m = e / c.in, i = e - m * c.in;
+      A[i * kSmallLda + m] = m < cnt ? a.x[base * c.in + e] : 0.f;
+    }
+    __syncthreads();
+    const float* W = tsm;
+    for (int k = 0; k < L; ++k) {
+      const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k), st = small_stride(n_out);
+      const int act = k == L - 1 ? c.out_act : c.hidden_act;
+      const float* bias = W + n_in * st;
+      if (st < kSmallWidth) {
+        // Narrow: thread tid reads and writes only point tid's column.
+        float acc[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[j] = j < n_out ? bias[j] : 0.f;
+        for (int i = 0; i < n_in; ++i) {
+          const float v = A[i * kSmallLda + tid];
+#pragma unroll
+          for (int j = 0; j < 8; ++j)
+            if (j < n_out) acc[j] = fmaf(v, W[i * st + j], acc[j]);
+        }
+        if (k == L - 1) {
+          if (tid < cnt)
+            for (int j = 0; j < n_out; ++j) a.y[(base + tid) * c.out + j] = activate(act, acc[j]);
+        } else {
+          __syncthreads();  // the previous layer's acts copy may still read this column
+#pragma unroll
+          for (int j = 0; j < 8; ++j)
+            if (j < n_out) A[j * kSmallLda + tid] = activate(act, acc[j]);
+        }
+      } else {
+        float acc[8][8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const float b0 = bias[tile_col(tx, j)];
+#pragma unroll
+          for (int i = 0; i < 8; ++i) acc[i][j] = b0;
+        }
+        for (int i = 0; i < n_in; ++i) {
+          const float4 a0 = *reinterpret_cast<const float4*>(A + i * kSmallLda + ty * 4);
+          const float4 a1 = *reinterpret_cast<const float4*>(A + i * kSmallLda + TBM / 2 + ty * 4);
+          const float4 b0 = *reinterpret_cast<const float4*>(W + i * kSmallWidth + tx * 4);
+          const float4 b1 = *reinterpret_cast<const float4*>(W + i * kSmallWidth + kSmallWidth / 2 + tx * 4);
+          const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+          const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+          for (int r = 0; r < 8; ++r)
+#pragma unroll
+            for (int j = 0; j < 8; ++j) acc[r][j] = fmaf(av[r], bv[j], acc[r][j]);
+        }
+        __syncthreads();  // every read of A done before it is overwritten
+#pragma unroll
+        for (int r = 0; r < 8; ++r)
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            const int m = tile_row(ty, r), o = tile_col(tx, j);
+            if (o >= n_out) continue;
+            const float v = activate(act, acc[r][j]);
+            if (k < L - 1) A[o * kSmallLda + m] = v;
+            else if (m < cnt) a.y[(base + m) * c.out + o] = v;
+          }
+      }
+      if (k < L - 1) {
+        __syncthreads();  // layer k's outputs complete before layer k + 1 reads them
+        if (a.acts)
+          for (int e = tid; e < cnt * n_out; e += TTHREADS) {
+            const int m = e / n_out, o = e - m * n_out;
+            a.acts[(int64_t)k * c.width * a.n + (base + m) * c.width + o] = A[o * kSmallLda + m];
+          }
+      }
+      W += small_layer_floats(n_in, n_out);
+    }
+  }
+}
+
 // The layer loops over chunks of points. Launcher: tile(tc, gx, gy, gz, args), zero(ptr, floats),
 // reduce(P, S, np, g), outgrad(count, y, g_y, act, G): G = g_y * act'(y). The CUDA one launches
 // the kernels above; the CPU emulation runs them on threads.
 template <class Launcher>
 void tiled_forward_run(const MlpParams& p, bool tc, float* ws, int64_t chunk, Launcher& run) {
   const MlpConfig& c = p.cfg;
+  if (!tc && small_eligible(c)) {  // all layers in one launch, no workspace
+    SmallArgs s;
+    s.c = c; s.n = p.n; s.params = p.params; s.x = p.x; s.y = p.y; s.acts = p.acts;
+    run.small(s);
+    return;
+  }
   const int L = mlp_layer_count(c);
   int maxh = 0;
   for (int k = 0; k + 1 < L; ++k) maxh = mlp_layer_out(c, k) > maxh ? mlp_layer_out(c, k) : maxh;
@@ -602,6 +741,19 @@ struct CudaLauncher {
   void outgrad(int64_t count, const float* y, const float* gy, int act, float* G) {
     launch_1d(Backend::CUDA, count, [=] DT_LAMBDA(int64_t i) { G[i] = gy[i] * act_grad_from_output(act, y[i]); });
   }
+  void small(const SmallArgs& s) {
+    const int smem = small_smem_floats(s.c) * (int)sizeof(float);
+    cuda_check(cudaFuncSetAttribute(mlp_small_forward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+               "cudaFuncSetAttribute");
+    int per_sm = 0;
+    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, mlp_small_forward_kernel, TTHREADS, smem),
+               "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    // Persistent blocks: each loads the weights once and walks several tiles.
+    const int64_t tiles = tile_blocks(s.n, TBM);
+    const int grid = (int)std::min<int64_t>(tiles, (int64_t)sm_count() * std::max(per_sm, 1));
+    mlp_small_forward_kernel<<<grid, TTHREADS, smem>>>(s);
+    cuda_check(cudaGetLastError(), "mlp_small_forward_kernel");
+  }
   void zero(float* ptr, size_t floats) { cuda_check(cudaMemsetAsync(ptr, 0, floats * sizeof(float)), "cudaMemsetAsync"); }
   void reduce(const float* P, int S, int64_t np, float* g) {
     mlp_partial_reduce_kernel<<<(unsigned)tile_blocks(np, 256), 256>>>(P, S, np, g);
@@ -655,6 +807,11 @@ bool tf32_supported() {
 }
 
 void tiled_forward(const MlpParams& p, bool tc) {
+  if (!tc && small_eligible(p.cfg)) {
+    CudaLauncher run;
+    tiled_forward_run(p, tc, nullptr, 0, run);
+    return;
+  }
   const TiledPlan pl = tiled_plan(p.cfg, p.n, false);
   TiledWorkspace& w = tiled_workspace();
   std::lock_guard<std::mutex> lock(w.mu);

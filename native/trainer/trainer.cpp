@@ -123,6 +123,11 @@ struct Shapes {
   train::HashGrid hash;  // tex.grid with its level table
 };
 
+// out[i] = lut[in[i]]: 8-bit frame values to floats (the table holds byte_to_unit).
+void bytes_to_unit(Backend be, int64_t n, const uint8_t* in, const float* lut, float* out) {
+  launch_1d(be, n, [=] DT_LAMBDA(int64_t i) { out[i] = lut[in[i]]; });
+}
+
 // Empty depth key: larger than any depth/triangle key.
 void fill_depth(Backend be, int64_t n, unsigned long long* depth) {
   launch_1d(be, n, [=] DT_LAMBDA(int64_t i) { depth[i] = ~0ull; });
@@ -171,18 +176,21 @@ void condition(Backend be, const Shapes S, const float* cparams, const float* wi
   });
 }
 
-// Vertices whose SDF lies in the band (the only ones the deformation moves), in a compact list:
-// the band is a thin shell, so a launch over all vertices would run the MLP on nearly empty warps.
-void band_select(Backend be, const Shapes S, const float* sdf, int* list, int* count) {
+// Vertices whose SDF lies in the band (the only ones the deformation moves), in a compact list,
+// and each listed vertex's slot in it (slot[v], read by the backward): the band is a thin shell,
+// so a launch over all vertices would run the MLP on nearly empty warps.
+void band_select(Backend be, const Shapes S, const float* sdf, int* list, int* slot, int* count) {
   launch_1d(be, S.V, [=] DT_LAMBDA(int64_t v) {
-    if (fabsf(sdf[v]) < S.band) list[atomic_add_int(count, 1)] = (int)v;
+    if (!(fabsf(sdf[v]) < S.band)) return;
+    const int k = atomic_add_int(count, 1);
+    list[k] = (int)v;
+    slot[v] = k;
   });
 }
 
-// Deformed positions and SDF of every (frame, vertex): the rest positions first, then the
-// deformation MLP over the band list.
-void vertices(Backend be, const Shapes S, int nband, const int* band, const float* sdf, const float* elastic,
-              const float* dparams, const float* cond, float* vpos, float* vsdf) {
+// Rest positions and SDF of every (frame, vertex); the band's displacement is added by
+// deform_apply.
+void rest_vertices(Backend be, const Shapes S, const float* sdf, float* vpos, float* vsdf) {
   launch_1d(be, (int64_t)S.B * S.V, [=] DT_LAMBDA(int64_t i) {
     const int v = (int)(i % S.V);
     float p[3];
@@ -190,15 +198,39 @@ void vertices(Backend be, const Shapes S, int nband, const int* band, const floa
     for (int a = 0; a < 3; ++a) vpos[i * 3 + a] = p[a];
     vsdf[i] = sdf[v];
   });
-  if (nband == 0) return;
-  launch_1d(be, (int64_t)S.B * nband, [=] DT_LAMBDA(int64_t k) {
-    const int b = (int)(k / nband), v = band[k % nband];
+}
+
+// The deformation MLP's input rows (model.h's deform_vertex: [freq(u), cond]) of every (frame,
+// band vertex), row b * nband + k for band slot k, so that native/train's batched MLP runs them
+// (on CUDA all layers in one launch; on the CPU model.h's mlp_forward per row, as deform_vertex
+// calls it). One thread per row element, computed as freq_encode does: a thread per row wrote
+// 55 scattered floats per warp store and took longer than the MLP itself.
+void deform_rows(Backend be, const Shapes S, int nband, const int* band, const float* cond, float* x) {
+  const int in = S.deform.mlp.in, nf = freq_encoding_size(S.deform.n_freq);
+  launch_1d(be, (int64_t)S.B * nband * in, [=] DT_LAMBDA(int64_t e) {
+    const int64_t r = e / in;
+    const int c = (int)(e - r * in);
+    const int b = (int)(r / nband);
+    if (c >= nf) { x[e] = cond[b * S.cd + c - nf]; return; }
+    float u[3];
+    grid_vertex_unit(S.R, band[r - (int64_t)b * nband], u);
+    if (c < 3) { x[e] = 2.f * u[c] - 1.f; return; }
+    const int k = (c - 3) / 6, q = (c - 3) % 6;
+    const float pi = 3.14159265358979f;
+    const float s = (float)(1 << k) * pi, xa = 2.f * u[q % 3] - 1.f;
+    x[e] = q < 3 ? sinf(s * xa) : cosf(s * xa);
+  });
+}
+
+// deform_vertex's bounds on the MLP outputs y (4 per row), added to the rest positions and SDF.
+void deform_apply(Backend be, const Shapes S, int nband, const int* band, const float* elastic, const float* y,
+                  float* vpos, float* vsdf) {
+  launch_1d(be, (int64_t)S.B * nband, [=] DT_LAMBDA(int64_t r) {
+    const int b = (int)(r / nband), v = band[r % nband];
     const int64_t i = (int64_t)b * S.V + v;
-    float u[3], disp[3] = {0.f, 0.f, 0.f}, ds = 0.f;
-    grid_vertex_unit(S.R, v, u);
-    deform_vertex(S.deform, dparams, u, cond + b * S.cd, S.cd, elastic[v], disp, &ds);
-    for (int a = 0; a < 3; ++a) vpos[i * 3 + a] += disp[a];
-    vsdf[i] += ds;
+    const float* o = y + r * 4;
+    for (int a = 0; a < 3; ++a) vpos[i * 3 + a] += tanhf(o[a]) * elastic[v];
+    vsdf[i] += S.deform.freeze_sdf_delta ? 0.f : tanhf(o[3]) * S.deform.sdf_delta_scale;
   });
 }
 
@@ -290,41 +322,59 @@ void raster(Backend be, const Shapes S, int ntri, const int* tri_frame, const fl
   });
 }
 
-// Resolves visibility, interpolates the canonical position (perspective-correct) and shades.
-void shade(Backend be, const Shapes S, const unsigned long long* depth, const float* corner, const float* cond,
-           const float* hparams, const float* tparams, const float* bg, int* pix_tri, float* pix_u, float* base,
-           int* covered) {
+// Resolves visibility and interpolates the canonical position (perspective-correct); uncovered
+// pixels take the background, covered ones go into a compact list (index order on the CPU) whose
+// texture MLP runs batched: texture_rows, native/train's mlp_forward, shade_apply.
+void shade_select(Backend be, const Shapes S, const unsigned long long* depth, const float* corner, const float* bg,
+                  int* pix_tri, float* pix_u, float* base, int* list, int* count) {
   const int64_t HW = (int64_t)S.H * S.W;
   launch_1d(be, S.B * HW, [=] DT_LAMBDA(int64_t i) {
-    const int b = (int)(i / HW);
     const int x = (int)(i % S.W), y = (int)((i % HW) / S.W);
     const unsigned long long key = depth[i];
-    float* o = base + i * 4;
     if (key == ~0ull) {
       pix_tri[i] = -1;
+      float* o = base + i * 4;
       for (int c = 0; c < 3; ++c) o[c] = bg ? bg[i * 3 + c] : 0.f;
       o[3] = 0.f;
       return;
     }
     const int t = (int)(key & 0xffffffffull);
     pix_tri[i] = t;
-    atomic_add_int(covered, 1);
+    list[atomic_add_int(count, 1)] = (int)i;
     const float* cr = corner + (int64_t)t * 3 * kCorner;
     float w[3];
     bary(cr, x + 0.5f, y + 0.5f, w);
     float pw[3], sum = 0.f;
     for (int c = 0; c < 3; ++c) { pw[c] = w[c] * cr[c * kCorner + 3]; sum += pw[c]; }
-    float u[3];
     for (int a = 0; a < 3; ++a) {
-      u[a] = 0.f;
-      for (int c = 0; c < 3; ++c) u[a] += pw[c] / sum * cr[c * kCorner + 4 + a];
-      pix_u[i * 3 + a] = u[a];
+      float u = 0.f;
+      for (int c = 0; c < 3; ++c) u += pw[c] / sum * cr[c * kCorner + 4 + a];
+      pix_u[i * 3 + a] = u;
     }
-    float in[kMaxWidth];
-    hashgrid_encode(S.hash.cfg, S.hash.levels, hparams, u, in);
-    const int ne = S.tex.grid.levels * S.tex.grid.features;
-    for (int k = 0; k < S.cd; ++k) in[ne + k] = cond[b * S.cd + k];
-    mlp_forward(S.tex.mlp, tparams, in, o);
+  });
+}
+
+// The texture MLP's input rows of the listed pixels: hash-grid features, then the condition. One
+// thread per level or condition value, so that a warp writes a row's consecutive floats.
+void texture_rows(Backend be, const Shapes S, int n, const int* list, const float* pix_u, const float* cond,
+                  const float* hparams, float* x) {
+  const int64_t HW = (int64_t)S.H * S.W;
+  const int in = S.tex.mlp.in, L = S.tex.grid.levels, F = S.tex.grid.features, per = L + S.cd;
+  launch_1d(be, (int64_t)n * per, [=] DT_LAMBDA(int64_t e) {
+    const int64_t k = e / per;
+    const int j = (int)(e - k * per);
+    const int64_t i = list[k];
+    float* row = x + k * in;
+    if (j >= L) { row[L * F + j - L] = cond[(int)(i / HW) * S.cd + j - L]; return; }
+    const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
+    train::hashgrid_encode_level(S.hash.cfg, S.hash.levels[j], j, hparams, u, row + j * F);
+  });
+}
+
+void shade_apply(Backend be, int n, const int* list, const float* y, float* base) {
+  launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
+    float* o = base + (int64_t)list[k] * 4;
+    for (int c = 0; c < 3; ++c) o[c] = y[k * 3 + c];
     o[3] = 1.f;
   });
 }
@@ -411,7 +461,15 @@ struct Trainer::Impl {
   Buffer<double> ssim_value;
   Buffer<float> cond, gcond, cmaps, cgrad, tex_x, tex_gy, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
   Buffer<float> images, masks, poses, windows, prior, boxes, losses;
-  Buffer<int> tris, tri_frame, pix_tri, counter, vlist, plist;
+  Buffer<int> tris, tri_frame, pix_tri, counter, vlist, plist, band_slot;
+  // Deformation MLP rows: the forward's inputs and outputs (B x band), the backward's inputs and
+  // output gradients (listed pairs); byte frames before conversion, and the conversion table.
+  Buffer<float> def_x, def_y, vb_x, vb_gy, byte_lut;
+  // Texture MLP outputs and (CUDA) hidden activations of the covered pixels, for the backward.
+  Buffer<float> tex_y, tex_acts;
+  int ncov = 0;
+  Buffer<uint8_t> bytes;
+  int nband = 0;
   Buffer<unsigned long long> depth;
 
   const ParamBlock& block(const char* name) const {
@@ -512,7 +570,7 @@ struct Trainer::Impl {
     comp.resize(be, B * HW * 3); gcomp.resize(be, B * HW * 3); ssim_scratch.resize(be, B * HW * 9);
     ssim_value.resize(be, 1);
     vpos.resize(be, B * V * 3); vsdf.resize(be, B * V); gvpos.resize(be, B * V * 3); gvsdf.resize(be, B * V);
-    vlist.resize(be, B * V); plist.resize(be, B * HW);
+    vlist.resize(be, B * V); plist.resize(be, B * HW); band_slot.resize(be, V);
     tex_x.resize(be, B * HW * S.tex.mlp.in); tex_gy.resize(be, B * HW * 3);
     tris.resize(be, (size_t)cap * 6); tri_frame.resize(be, cap);
     corner.resize(be, (size_t)cap * 3 * ops::kCorner); gcorner.resize(be, (size_t)cap * 3 * ops::kCornerGrad);
@@ -540,14 +598,35 @@ struct Trainer::Impl {
 
   float* P(const char* n) { return params.data() + block(n).offset; }
 
-  // Deformed grid for the current condition (vpos, vsdf); the band list goes through vlist.
+  // Grow-only work buffers whose size depends on the step (band and gradient list lengths).
+  template <class T>
+  T* grow(Buffer<T>& b, size_t n) {
+    if (b.size() < n) b.resize(be, n + n / 8);
+    return b.data();
+  }
+
+  // Deformed grid for the current condition (vpos, vsdf). The band list goes through vlist; the
+  // MLP's rows and outputs stay in def_x / def_y (with band_slot) for the backward.
   void deform_vertices() {
     counter.zero();
-    ops::band_select(be, S, P("sdf"), vlist.data(), counter.data());
-    int nband[2];
-    counter.download(nband, 2);
-    ops::vertices(be, S, nband[0], vlist.data(), P("sdf"), P("elastic"), P("deform"), cond.data(), vpos.data(),
-                  vsdf.data());
+    ops::band_select(be, S, P("sdf"), vlist.data(), band_slot.data(), counter.data());
+    int nb[2];
+    counter.download(nb, 2);
+    nband = nb[0];
+    mark("fwd vertices: band list");
+    ops::rest_vertices(be, S, P("sdf"), vpos.data(), vsdf.data());
+    const int64_t rows = (int64_t)S.B * nband;
+    if (rows > 0) ops::deform_rows(be, S, nband, vlist.data(), cond.data(), grow(def_x, (size_t)rows * S.deform.mlp.in));
+    mark("fwd vertices: rest + rows");
+    if (rows == 0) return;
+    train::MlpParams mp;
+    mp.cfg = S.deform.mlp;
+    mp.n = rows;
+    mp.params = P("deform");
+    mp.x = def_x.data();
+    mp.y = grow(def_y, (size_t)rows * 4);
+    train::mlp_forward(be, mp);
+    ops::deform_apply(be, S, nband, vlist.data(), P("elastic"), def_y.data(), vpos.data(), vsdf.data());
   }
   float* G(const char* n) { return grads.data() + block(n).offset; }
 
@@ -556,7 +635,7 @@ struct Trainer::Impl {
     ops::condition(be, S, P("condition"), windows.data(), cmaps.data(), cond.data());
     mark("fwd condition");
     deform_vertices();
-    mark("fwd vertices (SDF + deform MLP)");
+    mark("fwd vertices: deform MLP");
     counter.zero();
     ops::march(be, S, vsdf.data(), counter.data(), cap, tris.data(), tri_frame.data());
     int cnt[2];
@@ -571,18 +650,48 @@ struct Trainer::Impl {
     ops::raster(be, S, ntri, tri_frame.data(), corner.data(), depth.data());
     mark("fwd corners + raster");
     counter.zero();
-    ops::shade(be, S, depth.data(), corner.data(), cond.data(), P("hashgrid"), P("texture"), bg, pix_tri.data(),
-               pix_u.data(), base.data(), counter.data());
+    ops::shade_select(be, S, depth.data(), corner.data(), bg, pix_tri.data(), pix_u.data(), base.data(), plist.data(),
+                      counter.data());
+    counter.download(cnt, 2);
+    ncov = cnt[0];
+    if (ncov > 0) {
+      // The texture MLP over the covered pixels as one batched native/train mlp_forward (tiled GEMMs
+      // on CUDA); rows, outputs and, on CUDA, hidden activations stay for the backward.
+      ops::texture_rows(be, S, ncov, plist.data(), pix_u.data(), cond.data(), P("hashgrid"), tex_x.data());
+      train::MlpParams mp;
+      mp.cfg = S.tex.mlp;
+      mp.n = ncov;
+      mp.params = P("texture");
+      mp.x = tex_x.data();
+      mp.y = grow(tex_y, (size_t)ncov * 3);
+      if (be == Backend::CUDA) mp.acts = grow(tex_acts, (size_t)(ncov * train::mlp_hidden_count(S.tex.mlp)));
+      train::mlp_forward(be, mp);
+      ops::shade_apply(be, ncov, plist.data(), tex_y.data(), base.data());
+    }
     mark("fwd shade (hash grid + texture MLP)");
     aa.zero();
     ops::antialias(be, S, pix_tri.data(), corner.data(), base.data(), aa.data());
     mark("fwd antialias");
     if (out) {
-      counter.download(cnt, 2);
       out->triangles = ntri;
-      out->covered_pixels = cnt[0];
+      out->covered_pixels = ncov;
     }
     return ntri;
+  }
+
+  // Uploads n values in [0, 1] given as floats or as bytes; bytes cross as bytes (4x less) and
+  // become byte_to_unit(v) on the device through a 256-entry table made by that function.
+  void upload_unit(Buffer<float>& dst, const float* f, const uint8_t* u8, int64_t n) {
+    if (f) { dst.upload(f, (size_t)n); return; }
+    if (byte_lut.size() != 256) {
+      float lut[256];
+      for (int v = 0; v < 256; ++v) lut[v] = byte_to_unit((uint8_t)v);
+      byte_lut.resize(be, 256);
+      byte_lut.upload(lut, 256);
+    }
+    grow(bytes, (size_t)n);
+    bytes.upload(u8, (size_t)n);
+    ops::bytes_to_unit(be, n, bytes.data(), byte_lut.data(), dst.data());
   }
 
   float sdf_reg_weight() const {
@@ -683,41 +792,25 @@ void aa_backward(Backend be, const Shapes S, const int* pix_tri, const float* co
   });
 }
 
-// Covered pixels with a colour gradient, in a compact list (index order on the CPU) so that the
-// texture backward runs on full warps (atomic_add_warp's one add per warp needs every lane).
-void texture_backward_select(Backend be, const Shapes S, const int* pix_tri, const float* grgb, int* list, int* count) {
-  launch_1d(be, S.B * (int64_t)S.H * S.W, [=] DT_LAMBDA(int64_t i) {
-    if (pix_tri[i] < 0 || (grgb[i * 3] == 0.f && grgb[i * 3 + 1] == 0.f && grgb[i * 3 + 2] == 0.f)) return;
-    list[atomic_add_int(count, 1)] = (int)i;
-  });
-}
-
-// The texture MLP's inputs (hash-grid features, then the condition) and output gradients of the
-// listed pixels, one row each, for native/train's batched MLP backward (tiled GEMMs on CUDA, whose
-// weight gradients are partial sums instead of one atomic per pixel and weight).
-void texture_gather(Backend be, const Shapes S, int n, const int* list, const float* pix_u, const float* cond,
-                    const float* hparams, const float* grgb, float* x, float* gy) {
-  const int64_t HW = (int64_t)S.H * S.W;
-  const int in = S.tex.mlp.in, ne = S.tex.grid.levels * S.tex.grid.features;
+// dL/d(texture MLP output) of the covered pixels (the forward's rows; zero for those without a
+// colour gradient, which then add nothing).
+void texture_out_grads(Backend be, int n, const int* list, const float* grgb, float* gy) {
   launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
     const int64_t i = list[k];
-    const int b = (int)(i / HW);
-    const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
-    float* row = x + k * in;
-    hashgrid_encode(S.hash.cfg, S.hash.levels, hparams, u, row);
-    for (int c = 0; c < S.cd; ++c) row[ne + c] = cond[b * S.cd + c];
     for (int c = 0; c < 3; ++c) gy[k * 3 + c] = grgb[i * 3 + c];
   });
 }
 
 // From the MLP's input gradients (gx, one row per listed pixel): the hash-grid tables, the
-// condition and, when the texture moves the geometry, the triangle corners.
+// condition and, when the texture moves the geometry, the triangle corners. Pixels without a
+// colour gradient (gy zero) are skipped.
 void texture_backward(Backend be, const Shapes S, int n, const int* list, const int* pix_tri, const float* pix_u,
-                      const float* corner, const float* hparams, const float* gx, float* ghash, float* gcond,
-                      float* gcorner) {
+                      const float* corner, const float* hparams, const float* gy, const float* gx, float* ghash,
+                      float* gcond, float* gcorner) {
   const int64_t HW = (int64_t)S.H * S.W;
   const int in = S.tex.mlp.in;
   launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
+    if (gy[k * 3] == 0.f && gy[k * 3 + 1] == 0.f && gy[k * 3 + 2] == 0.f) return;
     const int64_t i = list[k];
     const int t = pix_tri[i];
     const int b = (int)(i / HW);
@@ -848,23 +941,20 @@ void vertex_backward_select(Backend be, const Shapes S, const float* sdf, const 
   });
 }
 
-void vertex_backward(Backend be, const Shapes S, int n, const int* list, const float* elastic, const float* dparams,
-                     const float* cond, const float* gvpos, const float* gvsdf, float* gel, float* gdef, float* gcond) {
+// The listed (frame, vertex) pairs' deformation MLP rows for native/train's batched backward:
+// dL/d(MLP output) through deform_vertex's tanh bounds, from the forward's outputs y (row
+// b * nband + slot[v]); the elastic scale's gradient is added on the way.
+void vertex_gather(Backend be, const Shapes S, int n, const int* list, int nband, const int* slot, const float* elastic,
+                   const float* fy, const float* gvpos, const float* gvsdf, float* gel, float* gy) {
   launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
     const int64_t i = list[k];
     const int b = (int)(i / S.V), v = (int)(i % S.V);
+    const int64_t r = (int64_t)b * nband + slot[v];
     const float gs = gvsdf[i];
     const float gp[3] = {gvpos[i * 3], gvpos[i * 3 + 1], gvpos[i * 3 + 2]};
-    float u[3];
-    grid_vertex_unit(S.R, v, u);
-    float in[kMaxWidth];
-    freq_encode(S.deform.n_freq, u, in);
-    const int nf = freq_encoding_size(S.deform.n_freq);
-    for (int c = 0; c < S.cd; ++c) in[nf + c] = cond[b * S.cd + c];
-    train::MlpActs acts;
-    train::mlp_forward_acts(S.deform.mlp, dparams, in, acts);
-    const float* o = acts[mlp_layer_count(S.deform.mlp)];
-    float go[4], gscale = 0.f;
+    const float* o = fy + r * 4;
+    float* go = gy + k * 4;
+    float gscale = 0.f;
     for (int a = 0; a < 3; ++a) {
       const float th = tanhf(o[a]);
       go[a] = gp[a] * elastic[v] * (1.f - th * th);
@@ -873,10 +963,29 @@ void vertex_backward(Backend be, const Shapes S, int n, const int* list, const f
     const float th3 = tanhf(o[3]);
     go[3] = S.deform.freeze_sdf_delta ? 0.f : gs * S.deform.sdf_delta_scale * (1.f - th3 * th3);
     atomic_add(gel + v, gscale);
-    float gin[kMaxWidth];
-    train::mlp_backward_acts(S.deform.mlp, dparams, acts, go, gdef, gin);
+  });
+}
+
+// ... and their input rows, copied from the forward's (one thread per element: coalesced).
+void vertex_rows(Backend be, const Shapes S, int n, const int* list, int nband, const int* slot, const float* fx,
+                 float* x) {
+  const int in = S.deform.mlp.in;
+  launch_1d(be, (int64_t)n * in, [=] DT_LAMBDA(int64_t e) {
+    const int64_t k = e / in;
+    const int c = (int)(e - k * in);
+    const int64_t i = list[k];
+    const int b = (int)(i / S.V), v = (int)(i % S.V);
+    x[e] = fx[((int64_t)b * nband + slot[v]) * in + c];
+  });
+}
+
+// The condition's share of the MLP's input gradients (gx, one row per listed pair).
+void vertex_cond_grad(Backend be, const Shapes S, int n, const int* list, const float* gx, float* gcond) {
+  const int in = S.deform.mlp.in, nf = freq_encoding_size(S.deform.n_freq);
+  launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
+    const int b = (int)(list[k] / S.V);
     // The list is in append order: a warp's pairs are nearly always of one frame.
-    for (int c = 0; c < S.cd; ++c) atomic_add_warp(gcond + b * S.cd + c, gin[nf + c]);
+    for (int c = 0; c < S.cd; ++c) atomic_add_warp(gcond + b * S.cd + c, gx[k * in + nf + c]);
   });
 }
 
@@ -1075,13 +1184,13 @@ void adam(Backend be, size_t n, float* p, const float* g, float* m, float* v, fl
 
 StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   if (bt.frames < 1) throw TrainerError("batch.frames must be >= 1");
-  if (!bt.images || !bt.masks || !bt.poses || !bt.windows)
+  if (!(bt.images || bt.images_u8) || !(bt.masks || bt.masks_u8) || !bt.poses || !bt.windows)
     throw TrainerError("batch needs images, masks, poses and windows");
   ensure_batch(bt.frames);
   if (timing) { stage_ms.clear(); stage_t0 = std::chrono::steady_clock::now(); }
   const int64_t HW = (int64_t)S.H * S.W;
-  images.upload(bt.images, bt.frames * HW * 3);
-  masks.upload(bt.masks, bt.frames * HW);
+  upload_unit(images, bt.images, bt.images_u8, bt.frames * HW * 3);
+  upload_unit(masks, bt.masks, bt.masks_u8, bt.frames * HW);
   poses.upload(bt.poses, (size_t)bt.frames * 16);
   windows.upload(bt.windows, (size_t)bt.frames * S.cond.window * kNumBlendshapes);
   float box_norm = 1.f;
@@ -1128,26 +1237,27 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   }
   ops::aa_backward(be, S, pix_tri.data(), corner.data(), base.data(), gout.data(), grgb.data(), gcorner.data());
   mark("bwd antialias");
-  counter.zero();
-  ops::texture_backward_select(be, S, pix_tri.data(), grgb.data(), plist.data(), counter.data());
-  int npix[2];
-  counter.download(npix, 2);
-  if (npix[0] > 0) {
-    ops::texture_gather(be, S, npix[0], plist.data(), pix_u.data(), cond.data(), P("hashgrid"), grgb.data(),
-                        tex_x.data(), tex_gy.data());
+  if (ncov > 0) {
+    // The texture MLP's backward over the forward's rows (covered pixels), from its saved
+    // activations on CUDA (no recomputed forward); pixels without a colour gradient add nothing.
+    ops::texture_out_grads(be, ncov, plist.data(), grgb.data(), tex_gy.data());
     train::MlpParams mp;
     mp.cfg = S.tex.mlp;
-    mp.n = npix[0];
+    mp.n = ncov;
     mp.params = P("texture");
     mp.x = tex_x.data();
+    mp.y = tex_y.data();
+    if (be == Backend::CUDA) mp.acts = tex_acts.data();
     mp.g_y = tex_gy.data();
     mp.g_params = G("texture");
     mp.g_x = tex_x.data();  // the inputs' gradients replace the inputs
     train::mlp_backward(be, mp);
-    ops::texture_backward(be, S, npix[0], plist.data(), pix_tri.data(), pix_u.data(), corner.data(), P("hashgrid"),
-                          tex_x.data(), G("hashgrid"), gcond.data(), gcorner.data());
   }
-  mark("bwd texture (hash grid + MLP)");
+  mark("bwd texture: MLP");
+  if (ncov > 0)
+    ops::texture_backward(be, S, ncov, plist.data(), pix_tri.data(), pix_u.data(), corner.data(), P("hashgrid"),
+                          tex_gy.data(), tex_x.data(), G("hashgrid"), gcond.data(), gcorner.data());
+  mark("bwd texture: hash grid + corners");
   ops::corner_backward(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(),
                        corner.data(), gcorner.data(), gvpos.data(), gvsdf.data());
   mark("bwd corners + marching tets");
@@ -1155,9 +1265,29 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   ops::vertex_backward_select(be, S, P("sdf"), gvpos.data(), gvsdf.data(), G("sdf"), vlist.data(), counter.data());
   int nsel[2];
   counter.download(nsel, 2);
-  ops::vertex_backward(be, S, nsel[0], vlist.data(), P("elastic"), P("deform"), cond.data(), gvpos.data(), gvsdf.data(),
-                       G("elastic"), G("deform"), gcond.data());
-  mark("bwd vertices (SDF + deform MLP)");
+  // The MLP's backward as one batched native/train mlp_backward over the listed pairs (tiled
+  // GEMMs on CUDA, weight gradients as partial sums), like the texture's.
+  const int nvb = nsel[0];
+  if (nvb > 0) {
+    ops::vertex_gather(be, S, nvb, vlist.data(), nband, band_slot.data(), P("elastic"), def_y.data(), gvpos.data(),
+                       gvsdf.data(), G("elastic"), grow(vb_gy, (size_t)nvb * 4));
+    ops::vertex_rows(be, S, nvb, vlist.data(), nband, band_slot.data(), def_x.data(),
+                     grow(vb_x, (size_t)nvb * S.deform.mlp.in));
+  }
+  mark("bwd vertices: select + gather");
+  if (nvb > 0) {
+    train::MlpParams mp;
+    mp.cfg = S.deform.mlp;
+    mp.n = nvb;
+    mp.params = P("deform");
+    mp.x = vb_x.data();
+    mp.g_y = vb_gy.data();
+    mp.g_params = G("deform");
+    mp.g_x = vb_x.data();  // the inputs' gradients replace the inputs
+    train::mlp_backward(be, mp);
+    ops::vertex_cond_grad(be, S, nvb, vlist.data(), vb_x.data(), gcond.data());
+  }
+  mark("bwd vertices: deform MLP");
   ops::condition_backward(be, S, P("condition"), cmaps.data(), cond.data(), gcond.data(), G("condition"), cgrad.data());
   mark("bwd condition");
   counter.zero();

@@ -93,11 +93,15 @@ void config_set(TrainerConfig& c, const ConfigField& f, double v);
 // Checks ranges; throws TrainerError naming the field and the allowed range.
 void validate_config(const TrainerConfig& c);
 
-// One batch of B frames, host memory, all float32 unless said otherwise.
+// One batch of B frames, host memory, all float32 unless said otherwise. Images and masks come
+// either as floats or as 8-bit values (the frames' own bytes, 4x less to upload); bytes are
+// converted on the device to byte_to_unit(v), the float the TypeScript side's v / 255 gives.
 struct Batch {
   int frames = 0;
-  const float* images = nullptr;   // B x H x W x 3, [0,1]
-  const float* masks = nullptr;    // B x H x W, head mask [0,1]
+  const float* images = nullptr;   // B x H x W x 3, [0,1]; or images_u8
+  const float* masks = nullptr;    // B x H x W, head mask [0,1]; or masks_u8
+  const uint8_t* images_u8 = nullptr;  // B x H x W x 3 bytes (used when images is null)
+  const uint8_t* masks_u8 = nullptr;   // B x H x W bytes (used when masks is null)
   const float* boxes = nullptr;    // B x 3 x 4: mouth, left eye, right eye (x0, y0, x1, y1) px; may be null
   const float* poses = nullptr;    // B x 16, column-major face -> camera
   const float* windows = nullptr;  // B x cond_window x 52 blendshapes
@@ -112,6 +116,10 @@ struct StepLosses {
   int covered_pixels = 0;  // pixels covered over the batch
   int skipped = 0;         // 1 when the update was skipped for NaN/Inf gradients
 };
+
+// The float of an 8-bit image value: v / 255 in double rounded once to float, which is what
+// Float32Array stores for the JavaScript v / 255 (so both upload formats train identically).
+inline float byte_to_unit(uint8_t v) { return (float)((double)v / 255.0); }
 
 enum class Device { CPU = 0, CUDA = 1 };
 

@@ -106,6 +106,20 @@ struct EmuLauncher {
       done.arrive_and_wait();
     }
   }
+  void small(const SmallArgs& s) {
+    ++launches;
+    const int gx = (int)std::min<int64_t>((s.n + TBM - 1) / TBM, 2);  // persistent blocks walk several tiles
+    blockDim.x = TTHREADS; gridDim.x = gx; gridDim.y = gridDim.z = 1;
+    std::vector<float> sm(small_smem_floats(s.c));
+    std::barrier<> bar(TTHREADS);
+    emu_bar = &bar;
+    for (int x = 0; x < gx; ++x) {
+      std::fill(sm.begin(), sm.end(), std::nanf(""));
+      job = [&, x] { blockIdx.x = x; blockIdx.y = blockIdx.z = 0; emu_smem = sm.data(); mlp_small_forward_kernel(s); };
+      start.arrive_and_wait();
+      done.arrive_and_wait();
+    }
+  }
   void zero(float* p, size_t n) { std::fill(p, p + n, 0.f); }
   void outgrad(int64_t count, const float* y, const float* gy, int act, float* G) {
     for (int64_t i = 0; i < count; ++i) G[i] = gy[i] * act_grad_from_output(act, y[i]);
@@ -164,6 +178,11 @@ int main() {
     {MlpConfig{17, 40, 3, 1, kActSigmoid, kActNone}, 260, 128, 5, 3},
     {MlpConfig{17, 40, 3, 2, kActReLU, kActSigmoid}, 260, 128, 5, 3, true},
     {MlpConfig{5, 70, 2, 4, kActLeakyReLU, kActNone}, 300, 128, 3, 2, true},
+    // Small networks (every layer <= 64): the fp32 forward runs all layers in one launch.
+    {MlpConfig{55, 64, 2, 4, kActReLU, kActNone}, 300, 300, 2, 3, true},
+    {MlpConfig{48, 64, 2, 3, kActReLU, kActSigmoid}, 131, 131, 1, 3, true},
+    {MlpConfig{6, 8, 2, 3, kActLeakyReLU, kActTanh}, 300, 300, 1, 3, true},
+    {MlpConfig{64, 24, 1, 64, kActTanh, kActNone}, 257, 257, 2, 3},
   };
   int fails = 0;
   for (const Case& k : cases)

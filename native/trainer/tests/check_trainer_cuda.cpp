@@ -61,6 +61,21 @@ int main(int argc, char** argv) {
     }
     const double c0 = scene::chamfer(cpu.extract_mesh(), s), c1 = scene::chamfer(gpu.extract_mesh(), s);
     std::printf("\nchamfer after %d steps: cpu %.4f cm, cuda %.4f cm\n", check_steps, c0, c1);
+    // 8-bit frames (converted on the device) against the same values uploaded as floats.
+    auto f = scene::make_frames(s, c, 4, 0);
+    f.quantise();
+    std::vector<float> gf, gu, gc;
+    cpu.set_parameters(gpu.parameters());  // compare gradients at the same parameters
+    const StepLosses lf = gpu.gradient(f.batch(), &gf), lu = gpu.gradient(f.batch_u8(), &gu);
+    const StepLosses lc = cpu.gradient(f.batch_u8(), &gc);
+    double mx = 0, d = 0, dc = 0;
+    for (size_t i = 0; i < gf.size(); ++i) {
+      mx = std::max(mx, (double)std::fabs(gc[i]));
+      d = std::max(d, (double)std::fabs(gf[i] - gu[i]));
+      dc = std::max(dc, (double)std::fabs(gc[i] - gu[i]));
+    }
+    std::printf("\n8-bit frames: CUDA loss %.7f (float upload %.7f, CPU %.7f); max |grad diff| vs float upload %.2e, vs CPU at the same parameters %.2e (max |grad| %.2e)\n",
+                lu.total, lf.total, lc.total, d, dc, mx);
   }
 
   // 2. Full training step at 512x512, batch 4, R = 128, with and without the texture's gradient
@@ -76,12 +91,13 @@ int main(int argc, char** argv) {
     Trainer gpu(c, Device::CUDA);
     auto f = scene::make_frames(s, c, 4, 0);
     for (int b = 0; b < 4; ++b) f.poses[b * 16 + 14] = -30.f;  // farther camera for the bigger sphere
-    for (int k = 0; k < 3; ++k) gpu.step(f.batch());
+    f.quantise();  // 8-bit frames, as fit uploads them
+    for (int k = 0; k < 3; ++k) gpu.step(f.batch_u8());
     double total = 0, best = 1e30;
     StepLosses l{};
     for (int k = 0; k < bench_steps; ++k) {
       const auto t0 = std::chrono::steady_clock::now();
-      l = gpu.step(f.batch());  // returns after the loss download, so the step is complete
+      l = gpu.step(f.batch_u8());  // returns after the loss download, so the step is complete
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       total += ms;
       best = std::min(best, ms);
@@ -96,7 +112,7 @@ int main(int argc, char** argv) {
     std::vector<std::pair<std::string, double>> sum;
     const int timed = std::max(1, bench_steps / 2);
     for (int k = 0; k < timed; ++k) {
-      gpu.step(f.batch());
+      gpu.step(f.batch_u8());
       const auto& st = gpu.stage_times();
       if (sum.empty()) sum.assign(st.begin(), st.end());
       else

@@ -104,9 +104,29 @@ inline TrainerConfig small_config() {
 struct Frames {
   int B, W, H;
   std::vector<float> images, masks, poses, windows;
+  std::vector<uint8_t> images_u8, masks_u8;  // after quantise()
   Batch batch() const {
     Batch b;
     b.frames = B; b.images = images.data(); b.masks = masks.data(); b.poses = poses.data(); b.windows = windows.data();
+    return b;
+  }
+  // Rounds images and masks to 8 bits, as video frames are; the floats become byte_to_unit of
+  // the bytes, so batch() and batch_u8() hold the same values.
+  void quantise() {
+    auto q = [](const std::vector<float>& f, std::vector<uint8_t>& u) {
+      u.resize(f.size());
+      for (size_t i = 0; i < f.size(); ++i) u[i] = (uint8_t)std::lround(std::min(1.f, std::max(0.f, f[i])) * 255.f);
+    };
+    q(images, images_u8);
+    q(masks, masks_u8);
+    for (size_t i = 0; i < images.size(); ++i) images[i] = byte_to_unit(images_u8[i]);
+    for (size_t i = 0; i < masks.size(); ++i) masks[i] = byte_to_unit(masks_u8[i]);
+  }
+  // The same batch with images and masks as bytes (quantise() first).
+  Batch batch_u8() const {
+    Batch b = batch();
+    b.images = nullptr; b.masks = nullptr;
+    b.images_u8 = images_u8.data(); b.masks_u8 = masks_u8.data();
     return b;
   }
 };

@@ -318,8 +318,32 @@ static void test_texture_moves_geometry() {
   CHECK(off_bad * 2 >= checked, "texture->geometry: switching the term off changed only %d of %d gradients", off_bad, checked);
 }
 
+// Frames uploaded as bytes train exactly like the same frames as floats (byte_to_unit, the
+// TypeScript side's v / 255): same losses and gradients, bit for bit.
+static void test_byte_frames() {
+  const scene::Sphere s;
+  const TrainerConfig c = scene::small_config();
+  for (int v = 0; v < 256; ++v) {
+    const float js = (float)(v / 255.0);  // Float32Array's rounding of the double quotient
+    CHECK(byte_to_unit((uint8_t)v) == js && (v != 255 || js == 1.f), "byte_to_unit(%d) = %.9g", v, byte_to_unit((uint8_t)v));
+  }
+  Trainer a(c, Device::CPU), b(c, Device::CPU);
+  for (int k = 0; k < 3; ++k) {
+    auto f = scene::make_frames(s, c, 2, k);
+    f.quantise();
+    std::vector<float> ga, gb;
+    const StepLosses la = a.gradient(f.batch(), &ga), lb = b.gradient(f.batch_u8(), &gb);
+    CHECK(std::memcmp(&la, &lb, sizeof la) == 0 && same_bits(ga, gb), "byte frames train differently at step %d (%g vs %g)",
+          k, la.total, lb.total);
+    a.step(f.batch());
+    b.step(f.batch_u8());
+  }
+  CHECK(same_bits(a.parameters(), b.parameters()), "parameters differ after steps on byte and float frames");
+}
+
 int main() {
   test_errors();
+  test_byte_frames();
   test_marching_matches_core();
   test_mesh_orientation();
   test_determinism();

@@ -35,7 +35,7 @@ export function writeRunArtifacts(t: NativeTrainer, data: FitData, dir: string, 
     const f = data.val[k];
     const id = String(f.index).padStart(6, '0');
     const r = t.render({ pose: f.pose, window: conditionWindow(data.blendshapes, f.index, window), background: data.background });
-    writeFileSync(join(dir, 'val', `${id}_real.png`), encodePng(floatToImage(f.image, S, S)));
+    writeFileSync(join(dir, 'val', `${id}_real.png`), encodePng({ width: S, height: S, channels: 3, data: f.image }));
     writeFileSync(join(dir, 'val', `${id}_ours.png`), encodePng(floatToImage(r.rgb, S, S)));
   }
   // Meshes: canonical (neutral coefficients) and the held-out frames with the widest and the

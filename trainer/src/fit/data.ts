@@ -9,8 +9,10 @@ export class FitDataError extends Error {
 
 export interface FitFrame {
   index: number;
-  image: Float32Array; // size x size x 3
-  mask: Float32Array; // size x size
+  /** size x size x 3 8-bit RGB: the batch uploads bytes and the trainer converts them (v / 255). */
+  image: Uint8Array;
+  /** size x size 8-bit head mask. */
+  mask: Uint8Array;
   pose: Float32Array; // 16
   boxes: Float32Array; // 3 x 4 (mouth, left eye, right eye), pixels at the training size
 }
@@ -37,6 +39,22 @@ function need(dir: string, rel: string): string {
 
 function toFloat(img: Image, size: number, channels: 1 | 3): Float32Array {
   return imageToFloat(img.width === size && img.height === size ? img : resize(img, size, size), channels);
+}
+
+/** imageToFloat's layout (extra channels dropped, gray repeated) before its v / 255. */
+function toBytes(img: Image, size: number, channels: 1 | 3): Uint8Array {
+  const im = img.width === size && img.height === size ? img : resize(img, size, size);
+  if (im.channels === channels) return im.data;
+  const n = size * size, out = new Uint8Array(n * channels);
+  for (let i = 0; i < n; i++) for (let c = 0; c < channels; c++) out[i * channels + c] = im.data[i * im.channels + Math.min(c, im.channels - 1)];
+  return out;
+}
+
+/** 8-bit frame data as floats in [0, 1], the values the trainer trains on (v / 255). */
+export function unitFloats(bytes: Uint8Array): Float32Array {
+  const out = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = bytes[i] / 255;
+  return out;
 }
 
 /** Reads dataset.json and tracking.json and checks every file a run needs; loads nothing heavy. */
@@ -89,8 +107,8 @@ export function loadDataset(dir: string, size?: number): FitData {
     });
     return {
       index: i,
-      image: toFloat(decodePng(readFileSync(join(dir, 'frames', `${id}.png`))), S, 3),
-      mask: toFloat(decodePng(readFileSync(join(dir, 'masks', 'head', `${id}.png`))), S, 1),
+      image: toBytes(decodePng(readFileSync(join(dir, 'frames', `${id}.png`))), S, 3),
+      mask: toBytes(decodePng(readFileSync(join(dir, 'masks', 'head', `${id}.png`))), S, 1),
       pose: new Float32Array(t.pose!),
       boxes,
     };

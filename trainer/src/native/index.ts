@@ -30,10 +30,10 @@ export type Device = 'cpu' | 'cuda';
 /** One batch of `frames` frames; sizes follow the trainer's config (width, height, cond_window). */
 export interface Batch {
   frames: number;
-  /** frames x height x width x 3, RGB in [0,1]. */
-  images: Float32Array;
-  /** frames x height x width head mask in [0,1]. */
-  masks: Float32Array;
+  /** frames x height x width x 3, RGB in [0,1]; or 8-bit values (v / 255, converted natively: 4x less to upload). */
+  images: Float32Array | Uint8Array;
+  /** frames x height x width head mask in [0,1]; or 8-bit values like images. */
+  masks: Float32Array | Uint8Array;
   /** frames x 16 column-major face->camera poses (cm). */
   poses: Float32Array;
   /** frames x cond_window x 52 blendshape windows. */
