@@ -102,28 +102,41 @@ void ssim_loss(Backend b, const SsimParams& p) {
   need(p.frames == 0 || (p.height > 2 * win.r && p.width > 2 * win.r), op,
        "images must be larger than the SSIM window (11 px for Gaussian11, 7 px for Box7)");
   const int64_t n = (int64_t)p.frames * p.height * p.width * p.channels;
-  need(n == 0 || (p.pred && p.target && p.scratch), op, "pred, target and scratch (3 x image size floats) must be non-null");
+  need(n == 0 || (p.pred && p.target && p.scratch), op, "pred, target and scratch (8 x image size floats) must be non-null");
   const SsimParams q = p;
   float* A = p.scratch;
   float* Bc = p.scratch + n;
   float* Cc = p.scratch + 2 * n;
-  // Pass 1, per valid pixel: SSIM and its partial derivatives w.r.t. the window moments mu_x,
-  // E[x^2], E[xy] (mu_y, E[y^2] belong to the target). Invalid pixels get zeros.
+  float* Hs = p.scratch + 3 * n;  // five planes of row sums
+  // The window is the outer product of 1D weights, so every window sum is a sum along rows (Hs)
+  // followed by one along columns: 2 (2r + 1) taps instead of (2r + 1)^2.
+  // Pass 1a, rows: window-row sums of x, y, x^2, y^2, xy at the valid columns of every row.
+  launch_1d(b, n, [=] DT_LAMBDA(int64_t e) {
+    const int C = q.channels, W = q.width;
+    const int x = (int)((e / C) % W);
+    if (x < win.r || x >= W - win.r) return;
+    float sx = 0.f, sy = 0.f, sxx = 0.f, syy = 0.f, sxy = 0.f;
+    for (int dx = -win.r; dx <= win.r; ++dx) {
+      const float w = win.w[dx + win.r];
+      const int64_t k = e + (int64_t)dx * C;
+      const float xv = q.pred[k], yv = q.target[k];
+      sx += w * xv; sy += w * yv; sxx += w * xv * xv; syy += w * yv * yv; sxy += w * xv * yv;
+    }
+    Hs[e] = sx; Hs[n + e] = sy; Hs[2 * n + e] = sxx; Hs[3 * n + e] = syy; Hs[4 * n + e] = sxy;
+  });
+  // Pass 1b, columns, per valid pixel: SSIM and its partial derivatives w.r.t. the window moments
+  // mu_x, E[x^2], E[xy] (mu_y, E[y^2] belong to the target). Invalid pixels get zeros.
   launch_1d(b, n, [=] DT_LAMBDA(int64_t e) {
     const int C = q.channels, W = q.width, H = q.height;
-    const int c = (int)(e % C);
     const int64_t pix = e / C;
     const int x = (int)(pix % W), y = (int)((pix / W) % H);
-    const int64_t f = pix / ((int64_t)W * H);
     if (x < win.r || y < win.r || x >= W - win.r || y >= H - win.r) { A[e] = Bc[e] = Cc[e] = 0.f; return; }
     float mx = 0.f, my = 0.f, exx = 0.f, eyy = 0.f, exy = 0.f;
-    for (int dy = -win.r; dy <= win.r; ++dy)
-      for (int dx = -win.r; dx <= win.r; ++dx) {
-        const float w = win.w[dx + win.r] * win.w[dy + win.r];
-        const int64_t k = ((f * H + (y + dy)) * W + (x + dx)) * C + c;
-        const float xv = q.pred[k], yv = q.target[k];
-        mx += w * xv; my += w * yv; exx += w * xv * xv; eyy += w * yv * yv; exy += w * xv * yv;
-      }
+    for (int dy = -win.r; dy <= win.r; ++dy) {
+      const float w = win.w[dy + win.r];
+      const int64_t k = e + (int64_t)dy * W * C;
+      mx += w * Hs[k]; my += w * Hs[n + k]; exx += w * Hs[2 * n + k]; eyy += w * Hs[3 * n + k]; exy += w * Hs[4 * n + k];
+    }
     const float C1 = 1e-4f, C2 = 9e-4f;
     const float sx = exx - mx * mx, sy = eyy - my * my, sxy = exy - mx * my;
     const float N1 = 2.f * mx * my + C1, N2 = 2.f * sxy + C2, D1 = mx * mx + my * my + C1, D2 = sx + sy + C2;
@@ -135,24 +148,31 @@ void ssim_loss(Backend b, const SsimParams& p) {
     if (q.value) reduce_add_double(q.value, (double)q.scale * (1.0 - (double)s));
   });
   if (!q.g_pred) return;
-  // Pass 2, per pixel q: d/dx_q sum_p (1 - s_p) = -sum_p w(p - q) (A_p + 2 x_q B_p + y_q C_p).
+  // Pass 2, per pixel q: d/dx_q sum_p (1 - s_p) = -sum_p w(p - q) (A_p + 2 x_q B_p + y_q C_p), the
+  // window sums again split into rows (into Hs, every pixel) and columns.
+  launch_1d(b, n, [=] DT_LAMBDA(int64_t e) {
+    const int C = q.channels, W = q.width;
+    const int x = (int)((e / C) % W);
+    float sa = 0.f, sb = 0.f, sc = 0.f;
+    for (int dx = -win.r; dx <= win.r; ++dx) {
+      const int xx = x + dx;
+      if (xx < win.r || xx >= W - win.r) continue;
+      const float w = win.w[dx + win.r];
+      const int64_t k = e + (int64_t)dx * C;
+      sa += w * A[k]; sb += w * Bc[k]; sc += w * Cc[k];
+    }
+    Hs[e] = sa; Hs[n + e] = sb; Hs[2 * n + e] = sc;
+  });
   launch_1d(b, n, [=] DT_LAMBDA(int64_t e) {
     const int C = q.channels, W = q.width, H = q.height;
-    const int c = (int)(e % C);
-    const int64_t pix = e / C;
-    const int x = (int)(pix % W), y = (int)((pix / W) % H);
-    const int64_t f = pix / ((int64_t)W * H);
+    const int y = (int)((e / C / W) % H);
     float sa = 0.f, sb = 0.f, sc = 0.f;
     for (int dy = -win.r; dy <= win.r; ++dy) {
       const int yy = y + dy;
       if (yy < win.r || yy >= H - win.r) continue;
-      for (int dx = -win.r; dx <= win.r; ++dx) {
-        const int xx = x + dx;
-        if (xx < win.r || xx >= W - win.r) continue;
-        const float w = win.w[dx + win.r] * win.w[dy + win.r];
-        const int64_t k = ((f * H + yy) * W + xx) * C + c;
-        sa += w * A[k]; sb += w * Bc[k]; sc += w * Cc[k];
-      }
+      const float w = win.w[dy + win.r];
+      const int64_t k = e + (int64_t)dy * W * C;
+      sa += w * Hs[k]; sb += w * Hs[n + k]; sc += w * Hs[2 * n + k];
     }
     q.g_pred[e] += -q.scale * (sa + 2.f * q.pred[e] * sb + q.target[e] * sc);
   });

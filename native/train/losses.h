@@ -54,7 +54,8 @@ void box_l2(Backend b, const BoxL2Params& p);
 
 // SSIM loss: scale * sum over channels and "valid" pixels (whose window lies inside the image)
 // of 1 - SSIM, C1 = 0.01^2, C2 = 0.03^2 (images in [0,1]). Windows: 11x11 Gaussian (sigma 1.5)
-// or 7x7 box. Gradient w.r.t. pred only. Needs scratch of 3 * frames*H*W*C floats.
+// or 7x7 box, applied as a row pass then a column pass. Gradient w.r.t. pred only. Needs scratch
+// of 8 * frames*H*W*C floats.
 enum class SsimWindow : int { Gaussian11 = 0, Box7 = 1 };
 struct SsimParams {
   int frames = 0, height = 0, width = 0, channels = 3;

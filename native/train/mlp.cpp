@@ -500,8 +500,11 @@ struct SmallArgs {
   int64_t n = 0;
   const float* params = nullptr;
   const float* x = nullptr;
-  float* y = nullptr;
-  float* acts = nullptr;
+  float* y = nullptr;             // forward output; backward: the saved output when acts is set
+  float* acts = nullptr;          // hidden outputs (forward writes, backward reads when set)
+  const float* g_y = nullptr;     // backward
+  float* partial = nullptr;       // backward: one row of mlp_param_count(c) weight-gradient sums per block
+  float* g_x = nullptr;           // backward, may alias x; may be null
 };
 
 // A layer's weights in shared memory: [n_in][stride] then the bias [stride] (zero-padded to 64
@@ -618,6 +621,231 @@ __global__ void __launch_bounds__(TTHREADS) mlp_small_forward_kernel(SmallArgs a
   }
 }
 
+// The backward of a small network for a tile of TBM points per step of a persistent block: the
+// tile's input and every hidden output stay in shared memory (recomputed, or loaded from saved
+// activations), each layer's output gradient overwrites its output in place. Weights in natural
+// layout with rows of kSmallWs floats (an odd stride: the scalar weight reads of a warp fall in
+// distinct banks). Per layer, from the last: the weight gradient G^T X summed over the tile
+// (thread: 8 outputs x 4 inputs, float4 reads along the points) into the block's own row of
+// partial sums (one owner per element, no atomics; the rows are added in a fixed order after),
+// then the input gradient G W in 8 x 8 register tiles, times the activation's derivative.
+constexpr int kSmallWs = kSmallWidth + 1;
+
+__host__ __device__ inline int small_bwd_weight_floats(const MlpConfig& c) {
+  int w = 0;
+  for (int k = 0; k < mlp_layer_count(c); ++k) w += mlp_layer_out(c, k) * (kSmallWs + 1);
+  return (w + 3) / 4 * 4;
+}
+
+inline int small_bwd_smem_floats(const MlpConfig& c) {
+  int rows = c.in + c.out;
+  for (int k = 0; k + 1 < mlp_layer_count(c); ++k) rows += mlp_layer_out(c, k);
+  return small_bwd_weight_floats(c) + rows * kSmallLda;
+}
+
+inline bool small_bwd_eligible(const MlpConfig& c) {
+  return small_eligible(c) && small_bwd_smem_floats(c) * sizeof(float) <= 200 * 1024;
+}
+
+__global__ void __launch_bounds__(TTHREADS) mlp_small_backward_kernel(SmallArgs a) {
+  extern __shared__ __align__(128) float tsm[];
+  const MlpConfig c = a.c;
+  const int tid = threadIdx.x, tx = tid % 8, ty = tid / 8;
+  const int L = mlp_layer_count(c);
+  int wo[kMaxMlpLayers], go[kMaxMlpLayers];  // per layer: weight offset in smem and in the parameters
+  float* H[kMaxMlpLayers + 1];                  // H[k]: layer k's input; H[L]: the output gradient
+  int np = 0;
+  {
+    int w = 0, g = 0;
+    for (int k = 0; k < L; ++k) {
+      const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
+      wo[k] = w; go[k] = g;
+      for (int e = tid; e < n_out * (n_in + 1); e += TTHREADS) {
+        const int o = e / (n_in + 1), i = e - o * (n_in + 1);  // i == n_in: the bias, stored after the rows
+        const float v = i < n_in ? a.params[g + (int64_t)o * n_in + i] : a.params[g + (int64_t)n_out * n_in + o];
+        tsm[i < n_in ? w + o * kSmallWs + i : w + n_out * kSmallWs + o] = v;
+      }
+      w += n_out * (kSmallWs + 1);
+      g += n_out * (n_in + 1);
+    }
+    np = g;
+    float* q = tsm + small_bwd_weight_floats(c);
+    for (int k = 0; k <= L; ++k) {
+      H[k] = q;
+      q += (k == 0 ? c.in : k == L ? c.out : mlp_layer_out(c, k - 1)) * kSmallLda;
+    }
+  }
+  float* part = a.partial ? a.partial + (int64_t)blockIdx.x * np : nullptr;
+  for (int64_t base = (int64_t)blockIdx.x * TBM; base < a.n; base += (int64_t)gridDim.x * TBM) {
+    const int cnt = (int)(a.n - base < TBM ? a.n - base : TBM);
+    __syncthreads();  // weights stored; the previous tile is done with the buffers
+    for (int e = tid; e < TBM * c.in; e += TTHREADS) {
+      const int m = e / c.in, i = e - m * c.in;
+      H[0][i * kSmallLda + m] = m < cnt ? a.x[base * c.in + e] : 0.f;
+    }
+    if (a.acts) {
+      // Saved by the forward: hidden outputs from acts, the output from y.
+      for (int k = 1; k < L; ++k)
+        for (int e = tid; e < TBM * c.width; e += TTHREADS) {
+          const int m = e / c.width, o = e - m * c.width;
+          H[k][o * kSmallLda + m] = m < cnt ? a.acts[(int64_t)(k - 1) * c.width * a.n + base * c.width + e] : 0.f;
+        }
+      for (int e = tid; e < TBM * c.out; e += TTHREADS) {
+        const int m = e / c.out, o = e - m * c.out;
+        H[L][o * kSmallLda + m] = m < cnt ? a.g_y[base * c.out + e] * act_grad_from_output(c.out_act, a.y[base * c.out + e]) : 0.f;
+      }
+      __syncthreads();
+    } else {
+      __syncthreads();
+      // The forward, from the natural-layout weights (scalar reads, stride kSmallWs).
+      for (int k = 0; k < L; ++k) {
+        const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
+        const int act = k == L - 1 ? c.out_act : c.hidden_act;
+        const float* W = tsm + wo[k];
+        const float* bias = W + n_out * kSmallWs;
+        const float* A = H[k];
+        if (n_out <= 8) {
+          float acc[8];
+#pragma unroll
+          for (int j = 0; j < 8; ++j) acc[j] = j < n_out ? bias[j] : 0.f;
+          for (int i = 0; i < n_in; ++i) {
+            const float v = A[i * kSmallLda + tid];
+#pragma unroll
+            for (int j = 0; j < 8; ++j)
+              if (j < n_out) acc[j] = fmaf(v, W[j * kSmallWs + i], acc[j]);
+          }
+          // Only column tid is read and written here; the last layer writes the output gradient.
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            if (j >= n_out) continue;
+            const float y = activate(act, acc[j]);
+            if (k < L - 1) H[k + 1][j * kSmallLda + tid] = y;
+            else H[L][j * kSmallLda + tid] = tid < cnt ? a.g_y[(base + tid) * c.out + j] * act_grad_from_output(act, y) : 0.f;
+          }
+        } else {
+          float acc[8][8];
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            const int o = tile_col(tx, j);
+            const float b0 = o < n_out ? bias[o] : 0.f;
+#pragma unroll
+            for (int r = 0; r < 8; ++r) acc[r][j] = b0;
+          }
+          for (int i = 0; i < n_in; ++i) {
+            const float4 a0 = *reinterpret_cast<const float4*>(A + i * kSmallLda + ty * 4);
+            const float4 a1 = *reinterpret_cast<const float4*>(A + i * kSmallLda + TBM / 2 + ty * 4);
+            const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+            float bv[8];
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              const int o = tile_col(tx, j);
+              bv[j] = o < n_out ? W[o * kSmallWs + i] : 0.f;
+            }
+#pragma unroll
+            for (int r = 0; r < 8; ++r)
+#pragma unroll
+              for (int j = 0; j < 8; ++j) acc[r][j] = fmaf(av[r], bv[j], acc[r][j]);
+          }
+          // Layer k writes H[k + 1] (or H[L]), never its input: no barrier before the writes.
+#pragma unroll
+          for (int r = 0; r < 8; ++r)
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+              const int m = tile_row(ty, r), o = tile_col(tx, j);
+              if (o >= n_out) continue;
+              const float y = activate(act, acc[r][j]);
+              if (k < L - 1) H[k + 1][o * kSmallLda + m] = y;
+              else H[L][o * kSmallLda + m] = m < cnt ? a.g_y[(base + m) * c.out + o] * act_grad_from_output(act, y) : 0.f;
+            }
+        }
+        __syncthreads();
+      }
+    }
+    // Backward, from the last layer down; H[k + 1] holds layer k's pre-activation gradient.
+    for (int k = L - 1; k >= 0; --k) {
+      const int n_in = mlp_layer_in(c, k), n_out = mlp_layer_out(c, k);
+      const float* G = H[k + 1];
+      const float* X = H[k];
+      if (part) {
+        // dW[o][i] += sum over the tile of G[o][m] X[i][m]; o = r * 8 + tx, i = q * 16 + ty.
+        float acc[8][4], bacc[8];
+#pragma unroll
+        for (int r = 0; r < 8; ++r) {
+          bacc[r] = 0.f;
+#pragma unroll
+          for (int q = 0; q < 4; ++q) acc[r][q] = 0.f;
+        }
+        for (int m = 0; m < TBM; m += 4) {
+          float4 g4[8], x4[4];
+#pragma unroll
+          for (int r = 0; r < 8; ++r)
+            g4[r] = r * 8 + tx < n_out ? *reinterpret_cast<const float4*>(G + (r * 8 + tx) * kSmallLda + m) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+          for (int q = 0; q < 4; ++q)
+            x4[q] = q * 16 + ty < n_in ? *reinterpret_cast<const float4*>(X + (q * 16 + ty) * kSmallLda + m) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+          for (int r = 0; r < 8; ++r) {
+            bacc[r] += (g4[r].x + g4[r].y) + (g4[r].z + g4[r].w);
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+              acc[r][q] = fmaf(g4[r].x, x4[q].x, acc[r][q]);
+              acc[r][q] = fmaf(g4[r].y, x4[q].y, acc[r][q]);
+              acc[r][q] = fmaf(g4[r].z, x4[q].z, acc[r][q]);
+              acc[r][q] = fmaf(g4[r].w, x4[q].w, acc[r][q]);
+            }
+          }
+        }
+        float* P = part + go[k];
+#pragma unroll
+        for (int r = 0; r < 8; ++r) {
+          const int o = r * 8 + tx;
+          if (o >= n_out) continue;
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const int i = q * 16 + ty;
+            if (i < n_in) P[o * n_in + i] += acc[r][q];
+          }
+          if (ty == 0) P[n_out * n_in + o] += bacc[r];
+        }
+      }
+      if (k == 0 && !a.g_x) break;
+      // dX[m][i] = sum over o of G[o][m] W[o][i], in 8 x 8 register tiles.
+      const float* W = tsm + wo[k];
+      float acc[8][8];
+#pragma unroll
+      for (int r = 0; r < 8; ++r)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[r][j] = 0.f;
+      for (int o = 0; o < n_out; ++o) {
+        const float4 a0 = *reinterpret_cast<const float4*>(G + o * kSmallLda + ty * 4);
+        const float4 a1 = *reinterpret_cast<const float4*>(G + o * kSmallLda + TBM / 2 + ty * 4);
+        const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+        float bv[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const int i = tile_col(tx, j);
+          bv[j] = i < n_in ? W[o * kSmallWs + i] : 0.f;
+        }
+#pragma unroll
+        for (int r = 0; r < 8; ++r)
+#pragma unroll
+          for (int j = 0; j < 8; ++j) acc[r][j] = fmaf(av[r], bv[j], acc[r][j]);
+      }
+      __syncthreads();  // every read of G and X (this layer's weight gradient included) done
+#pragma unroll
+      for (int r = 0; r < 8; ++r)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const int m = tile_row(ty, r), i = tile_col(tx, j);
+          if (i >= n_in) continue;
+          if (k > 0) H[k][i * kSmallLda + m] = acc[r][j] * act_grad_from_output(c.hidden_act, H[k][i * kSmallLda + m]);
+          else if (m < cnt) a.g_x[(base + m) * c.in + i] = acc[r][j];
+        }
+      if (k > 0) __syncthreads();
+    }
+  }
+}
+
 // The layer loops over chunks of points. Launcher: tile(tc, gx, gy, gz, args), zero(ptr, floats),
 // reduce(P, S, np, g), outgrad(count, y, g_y, act, G): G = g_y * act'(y). The CUDA one launches
 // the kernels above; the CPU emulation runs them on threads.
@@ -660,6 +888,12 @@ void tiled_forward_run(const MlpParams& p, bool tc, float* ws, int64_t chunk, La
 template <class Launcher>
 void tiled_backward_run(const MlpParams& p, bool tc, float* ws, float* partial, int64_t chunk, int S, Launcher& run) {
   const MlpConfig& c = p.cfg;
+  if (!tc && small_bwd_eligible(c)) {  // one launch, no workspace (the launcher brings the partial sums)
+    SmallArgs s;
+    s.c = c; s.n = p.n; s.params = p.params; s.x = p.x; s.y = p.y; s.acts = p.acts; s.g_y = p.g_y; s.g_x = p.g_x;
+    run.small_backward(s, p.g_params);
+    return;
+  }
   const int L = mlp_layer_count(c);
   const int64_t np = (int64_t)mlp_param_count(c);
   int64_t woff[kMaxMlpLayers + 1];
@@ -731,6 +965,8 @@ void tiled_backward_run(const MlpParams& p, bool tc, float* ws, float* partial, 
 }
 // ---- tiled kernels (end)
 
+struct TiledWorkspace;
+
 struct CudaLauncher {
   void tile(bool tc, int64_t gx, int64_t gy, int gz, const TileArgs& t) {
     const dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)gz);
@@ -754,6 +990,9 @@ struct CudaLauncher {
     mlp_small_forward_kernel<<<grid, TTHREADS, smem>>>(s);
     cuda_check(cudaGetLastError(), "mlp_small_forward_kernel");
   }
+  // Partial sums: one row per block, zeroed, added into g_params in block order after the kernel.
+  TiledWorkspace* w = nullptr;
+  void small_backward(SmallArgs s, float* g_params);
   void zero(float* ptr, size_t floats) { cuda_check(cudaMemsetAsync(ptr, 0, floats * sizeof(float)), "cudaMemsetAsync"); }
   void reduce(const float* P, int S, int64_t np, float* g) {
     mlp_partial_reduce_kernel<<<(unsigned)tile_blocks(np, 256), 256>>>(P, S, np, g);
@@ -820,10 +1059,34 @@ void tiled_forward(const MlpParams& p, bool tc) {
   tiled_forward_run(p, tc, ws, pl.chunk, run);
 }
 
+void CudaLauncher::small_backward(SmallArgs s, float* g_params) {
+  const int smem = small_bwd_smem_floats(s.c) * (int)sizeof(float);
+  cuda_check(cudaFuncSetAttribute(mlp_small_backward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+             "cudaFuncSetAttribute");
+  int per_sm = 0;
+  cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, mlp_small_backward_kernel, TTHREADS, smem),
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  const int grid = (int)std::min<int64_t>(tile_blocks(s.n, TBM), (int64_t)sm_count() * std::max(per_sm, 1));
+  const int64_t np = (int64_t)mlp_param_count(s.c);
+  if (g_params) {
+    s.partial = w->get(w->partial, (size_t)grid * np);
+    zero(s.partial, (size_t)grid * np);
+  }
+  mlp_small_backward_kernel<<<grid, TTHREADS, smem>>>(s);
+  cuda_check(cudaGetLastError(), "mlp_small_backward_kernel");
+  if (g_params) reduce(s.partial, grid, np, g_params);
+}
+
 void tiled_backward(const MlpParams& p, bool tc) {
-  const TiledPlan pl = tiled_plan(p.cfg, p.n, true);
   TiledWorkspace& w = tiled_workspace();
   std::lock_guard<std::mutex> lock(w.mu);
+  if (!tc && small_bwd_eligible(p.cfg)) {
+    CudaLauncher run;
+    run.w = &w;
+    tiled_backward_run(p, tc, nullptr, nullptr, 0, 1, run);
+    return;
+  }
+  const TiledPlan pl = tiled_plan(p.cfg, p.n, true);
   float* ws = w.get(w.ws, (size_t)(pl.chunk * tiled_floats_per_point(p.cfg, true)));
   float* partial = p.g_params ? w.get(w.partial, (size_t)pl.S * mlp_param_count(p.cfg)) : nullptr;
   CudaLauncher run;

@@ -10,6 +10,9 @@
 //   latter split over point ranges into per-split partial sums that one pass adds into g_params
 //   at the end (no float atomics, so the result does not depend on the schedule). fp32 with the
 //   same per-output summation order as the CPU loop (bias first, inputs ascending, FMA).
+//   Networks whose every layer is at most 64 wide run forward and backward as one fused launch
+//   each (weights and a 128-point tile's activations in shared memory, weight gradients as
+//   per-block partial sums), see README.md.
 // - TiledTF32: the same tiling with tensor cores (WMMA m16n16k8, inputs rounded to TF32, fp32
 //   accumulation). Lower precision: opt-in only, checked with its own tolerance.
 // - Fused: the earlier kernels, up to kFusedMaxWidth wide: a tile of points per block with the

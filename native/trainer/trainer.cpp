@@ -567,7 +567,7 @@ struct Trainer::Impl {
     gcond.resize(be, (size_t)B * S.cd);
     cmaps.resize(be, (size_t)B * (S.cond.num_conv + 1) * train::kCondMaxMap);
     cgrad.resize(be, (size_t)B * 2 * train::kCondMaxMap);
-    comp.resize(be, B * HW * 3); gcomp.resize(be, B * HW * 3); ssim_scratch.resize(be, B * HW * 9);
+    comp.resize(be, B * HW * 3); gcomp.resize(be, B * HW * 3); ssim_scratch.resize(be, B * HW * 24);
     ssim_value.resize(be, 1);
     vpos.resize(be, B * V * 3); vsdf.resize(be, B * V); gvpos.resize(be, B * V * 3); gvsdf.resize(be, B * V);
     vlist.resize(be, B * V); plist.resize(be, B * HW); band_slot.resize(be, V);

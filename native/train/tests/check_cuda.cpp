@@ -287,7 +287,7 @@ void check_losses() {
     BoxL2Params p; p.frames = B; p.height = H; p.width = W; p.channels = C; p.pred = in[0]; p.target = in[1]; p.boxes = in[2];
     p.scale = 1e-3f; p.value = v; p.g_pred = g; box_l2(b, p); });
   for (auto w : {SsimWindow::Gaussian11, SsimWindow::Box7}) {
-    std::vector<float> scratch(3 * n);
+    std::vector<float> scratch(8 * n);
     check_loss(w == SsimWindow::Box7 ? "ssim box7" : "ssim gauss11", {pred, target, scratch}, n,
                [&](Backend b, std::vector<const float*> in, double* v, float* g) {
       SsimParams p; p.frames = B; p.height = H; p.width = W; p.channels = C; p.window = w; p.pred = in[0]; p.target = in[1];
@@ -390,6 +390,10 @@ int main() {
     check_mlp(MlpConfig{32, 256, 5, 3, kActReLU, kActSigmoid}, 3000, MlpCudaPath::Tiled, 0, true);
     check_mlp(MlpConfig{39, 128, 2, 2, kActReLU, kActNone}, 20001, MlpCudaPath::Tiled, 3000, true);
     check_mlp(MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid}, 20001, MlpCudaPath::TiledTF32, 0, true);
+    // Small networks (every layer <= 64: forward and backward in one launch each), as the trainer
+    // runs them: the texture from saved activations, the deformation recomputing its forward.
+    check_mlp(MlpConfig{48, 64, 2, 3, kActReLU, kActSigmoid}, 175001, MlpCudaPath::Tiled, 0, true);
+    check_mlp(MlpConfig{55, 64, 2, 4, kActReLU, kActNone}, 250001, MlpCudaPath::Tiled);
     check_condition();
     check_deform(MlpCudaPath::Tiled);
     check_deform(MlpCudaPath::Fused);

@@ -205,7 +205,7 @@ void test_losses() {
     BoxL2Params p; p.frames = B; p.height = H; p.width = W; p.channels = C; p.boxes_per_frame = 3; p.pred = pred.data();
     p.target = target.data(); p.boxes = boxes.data(); p.scale = 1e-2f; p.value = v; p.g_pred = gp; box_l2(CPU, p); }, rng, 1e-2f);
   // SSIM on correlated images (target = pred + noise) so the loss is in its useful range.
-  std::vector<float> tgt2(n), scratch(3 * n);
+  std::vector<float> tgt2(n), scratch(8 * n);
   for (int64_t i = 0; i < n; ++i) tgt2[i] = clampf(pred[i] + rng.uni(-0.2f, 0.2f), 0.f, 1.f);
   for (auto w : {SsimWindow::Gaussian11, SsimWindow::Box7})
     loss_fd(w == SsimWindow::Box7 ? "ssim box7" : "ssim gauss11", pred, g, [&](double* v, float* gp) {

@@ -33,6 +33,7 @@ PRELUDE = r'''
 #include <vector>
 #include "mlp.h"
 #define __device__
+#define __host__
 #define __forceinline__ inline
 #define __global__
 #define __restrict__
@@ -45,6 +46,7 @@ thread_local float* emu_smem;
 std::barrier<>* emu_bar;
 #define __syncthreads() emu_bar->arrive_and_wait()
 struct float4 { float x, y, z, w; };
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 namespace dyntet { namespace train {
 namespace wmma {
 struct matrix_a {}; struct matrix_b {}; struct accumulator {};
@@ -120,6 +122,25 @@ struct EmuLauncher {
       done.arrive_and_wait();
     }
   }
+  void small_backward(SmallArgs s, float* g_params) {
+    ++launches;
+    const int gx = (int)std::min<int64_t>((s.n + TBM - 1) / TBM, 2);
+    const int64_t np = (int64_t)mlp_param_count(s.c);
+    std::vector<float> part(gx * np, 0.f);
+    if (g_params) s.partial = part.data();
+    blockDim.x = TTHREADS; gridDim.x = gx; gridDim.y = gridDim.z = 1;
+    std::vector<float> sm(small_bwd_smem_floats(s.c));
+    std::barrier<> bar(TTHREADS);
+    emu_bar = &bar;
+    for (int x = 0; x < gx; ++x) {
+      std::fill(sm.begin(), sm.end(), std::nanf(""));
+      job = [&, x] { blockIdx.x = x; blockIdx.y = blockIdx.z = 0; emu_smem = sm.data(); mlp_small_backward_kernel(s); };
+      start.arrive_and_wait();
+      done.arrive_and_wait();
+    }
+    if (g_params)
+      for (int64_t w = 0; w < np; ++w) { float t = 0.f; for (int z = 0; z < gx; ++z) t += part[z * np + w]; g_params[w] += t; }
+  }
   void zero(float* p, size_t n) { std::fill(p, p + n, 0.f); }
   void outgrad(int64_t count, const float* y, const float* gy, int act, float* G) {
     for (int64_t i = 0; i < count; ++i) G[i] = gy[i] * act_grad_from_output(act, y[i]);
@@ -178,11 +199,13 @@ int main() {
     {MlpConfig{17, 40, 3, 1, kActSigmoid, kActNone}, 260, 128, 5, 3},
     {MlpConfig{17, 40, 3, 2, kActReLU, kActSigmoid}, 260, 128, 5, 3, true},
     {MlpConfig{5, 70, 2, 4, kActLeakyReLU, kActNone}, 300, 128, 3, 2, true},
-    // Small networks (every layer <= 64): the fp32 forward runs all layers in one launch.
+    // Small networks (every layer <= 64): fp32 forward and backward each run in one launch.
     {MlpConfig{55, 64, 2, 4, kActReLU, kActNone}, 300, 300, 2, 3, true},
     {MlpConfig{48, 64, 2, 3, kActReLU, kActSigmoid}, 131, 131, 1, 3, true},
     {MlpConfig{6, 8, 2, 3, kActLeakyReLU, kActTanh}, 300, 300, 1, 3, true},
     {MlpConfig{64, 24, 1, 64, kActTanh, kActNone}, 257, 257, 2, 3},
+    {MlpConfig{55, 64, 2, 4, kActReLU, kActNone}, 300, 300, 1, 2},
+    {MlpConfig{48, 64, 2, 3, kActReLU, kActSigmoid}, 200, 200, 1, 1, true},
   };
   int fails = 0;
   for (const Case& k : cases)
