@@ -518,6 +518,31 @@ inline int small_smem_floats(const MlpConfig& c) {
   return w + kSmallWidth * kSmallLda;
 }
 
+// Copies a tile of rows (row-major in global memory, `width` floats each; rows from cnt on as
+// zeros) into shared memory as dst[feature * kSmallLda + point], times act'(y) when y is given.
+// Every thread has 8 loads in flight before it stores: with one to three blocks per SM, one load
+// at a time per thread left these kernels waiting on memory latency.
+__device__ __forceinline__ void small_load_tile(const float* src, int width, int cnt, float* dst,
+                                                const float* y = nullptr, int act = 0) {
+  const int total = TBM * width, valid = cnt * width;
+  for (int e0 = threadIdx.x; e0 < total; e0 += 8 * TTHREADS) {
+    float v[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int e = e0 + u * TTHREADS;
+      v[u] = e < valid ? (y ? src[e] * act_grad_from_output(act, y[e]) : src[e]) : 0.f;
+    }
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int e = e0 + u * TTHREADS;
+      if (e < total) {
+        const int m = e / width;
+        dst[(e - m * width) * kSmallLda + m] = v[u];
+      }
+    }
+  }
+}
+
 inline bool small_eligible(const MlpConfig& c) {
   for (int k = 0; k < mlp_layer_count(c); ++k)
     if (mlp_layer_in(c, k) > kSmallWidth || mlp_layer_out(c, k) > kSmallWidth) return false;
@@ -546,10 +571,7 @@ __global__ void __launch_bounds__(TTHREADS) mlp_small_forward_kernel(SmallArgs a
   for (int64_t base = (int64_t)blockIdx.x * TBM; base < a.n; base += (int64_t)gridDim.x * TBM) {
     const int cnt = (int)(a.n - base < TBM ? a.n - base : TBM);
     __syncthreads();  // weights stored; the previous tile's reads of A done
-    for (int e = tid; e < TBM * c.in; e += TTHREADS) {
-      const int m = e / c.in, i = e - m * c.in;
-      A[i * kSmallLda + m] = m < cnt ? a.x[base * c.in + e] : 0.f;
-    }
+    small_load_tile(a.x + base * c.in, c.in, cnt, A);
     __syncthreads();
     const float* W = tsm;
     for (int k = 0; k < L; ++k) {
@@ -679,21 +701,12 @@ __global__ void __launch_bounds__(TTHREADS) mlp_small_backward_kernel(SmallArgs 
   for (int64_t base = (int64_t)blockIdx.x * TBM; base < a.n; base += (int64_t)gridDim.x * TBM) {
     const int cnt = (int)(a.n - base < TBM ? a.n - base : TBM);
     __syncthreads();  // weights stored; the previous tile is done with the buffers
-    for (int e = tid; e < TBM * c.in; e += TTHREADS) {
-      const int m = e / c.in, i = e - m * c.in;
-      H[0][i * kSmallLda + m] = m < cnt ? a.x[base * c.in + e] : 0.f;
-    }
+    small_load_tile(a.x + base * c.in, c.in, cnt, H[0]);
     if (a.acts) {
-      // Saved by the forward: hidden outputs from acts, the output from y.
+      // Saved by the forward: hidden outputs from acts, the output gradient from g_y and y.
       for (int k = 1; k < L; ++k)
-        for (int e = tid; e < TBM * c.width; e += TTHREADS) {
-          const int m = e / c.width, o = e - m * c.width;
-          H[k][o * kSmallLda + m] = m < cnt ? a.acts[(int64_t)(k - 1) * c.width * a.n + base * c.width + e] : 0.f;
-        }
-      for (int e = tid; e < TBM * c.out; e += TTHREADS) {
-        const int m = e / c.out, o = e - m * c.out;
-        H[L][o * kSmallLda + m] = m < cnt ? a.g_y[base * c.out + e] * act_grad_from_output(c.out_act, a.y[base * c.out + e]) : 0.f;
-      }
+        small_load_tile(a.acts + (int64_t)(k - 1) * c.width * a.n + base * c.width, c.width, cnt, H[k]);
+      small_load_tile(a.g_y + base * c.out, c.out, cnt, H[L], a.y + base * c.out, c.out_act);
       __syncthreads();
     } else {
       __syncthreads();
