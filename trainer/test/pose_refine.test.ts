@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { projectPoint, trackerCamera } from '../src/prepare/camera.js';
 import { solvePose } from '../src/prepare/pose_refine.js';
+import { smoothPoses } from '../src/prepare/geometry.js';
 
 const cam = trackerCamera(512, 512);
 
@@ -60,5 +61,15 @@ describe('solvePose', () => {
     target[2 * 4] += 40; // landmark 4 mistracked by 40 px
     const P = solvePose(cam, pose(14, 2, [1, 0, -58]), template, target);
     expect(maxError(P, target, 4)).toBeLessThan(0.5);
+  });
+
+  it('smooths jittery poses, and leaves them as solved at cutoff 0', () => {
+    // A still head with 1 degree of yaw jitter and 3 mm of x jitter per frame.
+    const poses = Array.from({ length: 50 }, (_, k) => pose(k % 2 ? 1 : -1, 0, [k % 2 ? 0.3 : -0.3, 0, -60]));
+    const raw = smoothPoses(poses, 25, 0);
+    for (let k = 0; k < poses.length; k++) for (let i = 0; i < 16; i++) expect(raw[k][i]).toBeCloseTo(poses[k][i], 6);
+    const smooth = smoothPoses(poses, 25);
+    const jitter = (ps: ArrayLike<number>[]) => Math.max(...ps.slice(10, 40).map((p) => Math.abs(p[12])));
+    expect(jitter(smooth)).toBeLessThan(0.3 * jitter(raw));
   });
 });

@@ -107,5 +107,6 @@ describe('prepare: bad input', () => {
 
   it('rejects bad options', async () => {
     await failsWith(prepare({ video: clip, out: join(tmp, 'o'), faceModel: model, size: 500 }), 'BAD_OPTION', /multiple of 16/);
+    await failsWith(prepare({ video: clip, out: join(tmp, 'o'), faceModel: model, poseSmoothing: -1 }), 'BAD_OPTION', /pose-smoothing/);
   });
 });

@@ -15,6 +15,8 @@ Options:
   --val <fraction>       held-out validation fraction taken from the end (default 0.2)
   --min-frames <n>       fail if fewer frames with a face remain (default 25)
   --matte-every <n>      run the person segmenter on every nth frame (default 3)
+  --pose-smoothing <hz>  head-pose filter cutoff at rest, Hz; 0 keeps the per-frame poses
+                         (default 1.5)
   --max-frames <n>       use only the first n frames
   --quiet                no progress bar
   -h, --help             this text
@@ -25,7 +27,7 @@ function parse(args: string[]) {
   const o: Record<string, string | boolean> = {};
   const pos: string[] = [];
   const flags = new Set(['quiet']);
-  const known = new Set(['out', 'face-model', 'size', 'fps', 'val', 'min-frames', 'matte-every', 'max-frames', 'quiet', 'chromium']);
+  const known = new Set(['out', 'face-model', 'size', 'fps', 'val', 'min-frames', 'matte-every', 'max-frames', 'pose-smoothing', 'quiet', 'chromium']);
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a.startsWith('--')) {
@@ -60,7 +62,7 @@ export default {
     const r = await prepare({
       video: pos[0], out: o.out, faceModel: o['face-model'] as string | undefined,
       size: num(o, 'size'), fps: num(o, 'fps'), valFraction: num(o, 'val'), minFrames: num(o, 'min-frames'),
-      matteEvery: num(o, 'matte-every'), maxFrames: num(o, 'max-frames'), quiet: o.quiet === true, chromium: o.chromium as string | undefined,
+      matteEvery: num(o, 'matte-every'), maxFrames: num(o, 'max-frames'), poseSmoothing: num(o, 'pose-smoothing'), quiet: o.quiet === true, chromium: o.chromium as string | undefined,
     });
     console.log(`prepare: ${r.valid}/${r.frames} frames tracked into ${r.dir}` + (r.excluded.length ? ` (${r.excluded.length} excluded: see dataset.json)` : ''));
     console.log(`prepare: ms/frame ${Object.entries(r.msPerFrame).map(([k, v]) => `${k} ${v}`).join(', ')}`);

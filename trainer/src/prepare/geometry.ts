@@ -135,6 +135,9 @@ export function canonicalMesh(cam: Camera, pose: ArrayLike<number>, px: Float32A
 
 // ---- pose smoothing ---------------------------------------------------------------------------
 
+/** prepare's default One Euro cutoff for head poses, Hz (`--pose-smoothing`). */
+export const DEFAULT_POSE_SMOOTHING_HZ = 1.5;
+
 function matToQuat(m: ArrayLike<number>, s: number): number[] {
   const r = (row: number, col: number) => m[col * 4 + row] / s;
   const tr = r(0, 0) + r(1, 1) + r(2, 2);
@@ -196,18 +199,21 @@ function oneEuro(seq: number[][], fps: number, minCutoff: number, beta: number):
   return f.map((v, k) => v.map((x, j) => 0.5 * (x + b[k][j])));
 }
 
-/** Smooths a run of consecutive poses (column-major 4x4) at fps; returns new matrices. */
-export function smoothPoses(poses: ArrayLike<number>[], fps: number): Float32Array[] {
-  if (poses.length < 3) return poses.map((p) => Float32Array.from(p));
+/**
+ * Smooths a run of consecutive poses (column-major 4x4) at fps; returns new matrices. minCutoff
+ * is the One Euro filter's cutoff at rest in Hz (the scale's is a third of it); 0 returns copies.
+ */
+export function smoothPoses(poses: ArrayLike<number>[], fps: number, minCutoff = DEFAULT_POSE_SMOOTHING_HZ): Float32Array[] {
+  if (poses.length < 3 || minCutoff === 0) return poses.map((p) => Float32Array.from(p));
   const scales = poses.map((m) => Math.cbrt(m[0] * (m[5] * m[10] - m[9] * m[6]) - m[4] * (m[1] * m[10] - m[9] * m[2]) + m[8] * (m[1] * m[6] - m[5] * m[2])));
   const quats = poses.map((m, k) => matToQuat(m, scales[k]));
   for (let k = 1; k < quats.length; k++) {
     const dot = quats[k].reduce((s, v, j) => s + v * quats[k - 1][j], 0);
     if (dot < 0) quats[k] = quats[k].map((v) => -v);
   }
-  const q = oneEuro(quats, fps, 1.5, 2.0);
-  const t = oneEuro(poses.map((m) => [m[12], m[13], m[14]]), fps, 1.5, 0.3);
-  const s = oneEuro(scales.map((v) => [v]), fps, 0.5, 0);
+  const q = oneEuro(quats, fps, minCutoff, 2.0);
+  const t = oneEuro(poses.map((m) => [m[12], m[13], m[14]]), fps, minCutoff, 0.3);
+  const s = oneEuro(scales.map((v) => [v]), fps, minCutoff / 3, 0);
   return poses.map((_, k) => quatToMat(q[k], s[k][0], t[k]));
 }
 

@@ -9,7 +9,7 @@ import { trackerCamera } from './camera.js';
 import { decodeFrames, extractAudio, probeVideo, type VideoInfo } from './decode.js';
 import { PrepareError } from './errors.js';
 import { refinePoses } from './pose_refine.js';
-import { canonicalMesh, landmarkBox, landmarksToPixels, LM, NUM_LANDMARKS, smoothPoses, type Box } from './geometry.js';
+import { canonicalMesh, DEFAULT_POSE_SMOOTHING_HZ, landmarkBox, landmarksToPixels, LM, NUM_LANDMARKS, smoothPoses, type Box } from './geometry.js';
 import { frameMasks, PlateBuilder, shiftMatte, upsampleMatte } from './masks.js';
 import { writeReport } from './report.js';
 import { MATTE_SIZE, Tracker, type RawFace, type RawFrame } from './tracker.js';
@@ -29,6 +29,8 @@ export interface PrepareOptions {
   /** Run the person segmenter on every Nth frame and shift its matte with the face in between. */
   matteEvery?: number;
   maxFrames?: number;
+  /** One Euro cutoff at rest for the head poses, Hz; 0 keeps the re-solved poses unsmoothed. */
+  poseSmoothing?: number;
   quiet?: boolean;
   chromium?: string;
 }
@@ -142,11 +144,14 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   const valFraction = opts.valFraction ?? 0.2;
   const minFrames = opts.minFrames ?? 25;
   const matteEvery = opts.matteEvery ?? 3;
+  const poseSmoothing = opts.poseSmoothing ?? DEFAULT_POSE_SMOOTHING_HZ;
   if (!Number.isInteger(size) || size < 64 || size > 2048 || size % 16)
     throw new PrepareError(`--size ${size} is not usable: give a multiple of 16 between 64 and 2048 (default 512)`, 'BAD_OPTION');
   if (!(fps > 0 && fps <= 120)) throw new PrepareError(`--fps ${fps} is out of range: give a rate between 1 and 120 (default 25)`, 'BAD_OPTION');
   if (!(valFraction >= 0 && valFraction < 1)) throw new PrepareError(`--val ${valFraction} must be in [0, 1)`, 'BAD_OPTION');
   if (!Number.isInteger(matteEvery) || matteEvery < 1) throw new PrepareError(`--matte-every must be a positive integer`, 'BAD_OPTION');
+  if (!(poseSmoothing >= 0 && poseSmoothing <= 25))
+    throw new PrepareError(`--pose-smoothing ${poseSmoothing} is out of range: give a cutoff in Hz between 0 (off) and 25 (default ${DEFAULT_POSE_SMOOTHING_HZ})`, 'BAD_OPTION');
   if (!existsSync(opts.video) || !statSync(opts.video).isFile())
     throw new PrepareError(`video not found: ${opts.video}: pass the path of a video file`, 'NOT_A_VIDEO');
   const modelPath = resolveFaceModel(opts.faceModel);
@@ -259,7 +264,7 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     if (!chosen[s]) { s++; continue; }
     let e = s;
     while (e < n && chosen[e]) e++;
-    smoothPoses(refined.poses.slice(s, e).map((p) => p!), fps).forEach((p, k) => (poses[s + k] = p));
+    smoothPoses(refined.poses.slice(s, e).map((p) => p!), fps, poseSmoothing).forEach((p, k) => (poses[s + k] = p));
     s = e;
   }
   const landmarks = new Float32Array(n * NUM_LANDMARKS * 3).fill(NaN);
@@ -344,14 +349,14 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
     fps, width: size, height: size, frames: n,
     camera: cam,
     conventions: {
-      pose: 'column-major 4x4, canonical face space (cm) -> camera space, camera looks down -z (MediaPipe facial transformation matrix), smoothed',
+      pose: 'column-major 4x4, canonical face space (cm) -> camera space, camera looks down -z (MediaPipe facial transformation matrix), re-solved against a rigid template of the face, then smoothed (One Euro, stats.poseSmoothingHz at rest; 0: not smoothed)',
       landmarks: 'landmarks.f32: float32 [frames][478][3]: x, y in pixels (origin top-left), z in pixels (MediaPipe relative depth, smaller is nearer); NaN for excluded frames',
       canonical: 'canonical.f32: float32 [frames][478][3], cm, canonical face space (pose removed); NaN for excluded frames',
     },
     files: { frames: 'frames/%06d.png', headMasks: 'masks/head/%06d.png', personMasks: 'masks/person/%06d.png', background: 'background.png', tracking: 'tracking.json', audio: info.hasAudio ? 'audio.wav' : null, report: 'report/index.html', contactSheet: 'report/contact_sheet.png' },
     split,
     excluded,
-    stats: { validFrames: validIdx.length, backgroundFilledFraction: round(filledFraction, 4), meanHullMissedByMatte: round(hullMissed / Math.max(1, validIdx.length), 4), matteEvery,
+    stats: { validFrames: validIdx.length, backgroundFilledFraction: round(filledFraction, 4), meanHullMissedByMatte: round(hullMissed / Math.max(1, validIdx.length), 4), matteEvery, poseSmoothingHz: poseSmoothing,
       rigidLandmarkErrorPx: { tracker: round(refined.medianErrorPx.before, 3), refined: round(refined.medianErrorPx.after, 3) } },
   };
   // Timings vary run to run, so they stay out of dataset.json (which is deterministic).
