@@ -98,6 +98,8 @@ void bench_texture(int64_t n, int width, int hidden, const std::string& key0, Ml
     return;
   }
   std::printf("  (%s: %s)\n", net.c_str(), plan.c_str());
+  if (path == MlpCudaPath::Tiled && width == 64)
+    add(key + ".hash_fwd", "hash grid fwd", n, median_ms([&] { hashgrid_forward(GPU, hp); }));
   if (path == MlpCudaPath::Tiled)
     add(key + ".hash_fwd_bwd", "hash grid fwd+bwd (table, positions)", n, median_ms([&] {
           gt.zero(); hashgrid_forward(GPU, hp); hashgrid_backward(GPU, hp); }));

@@ -1,5 +1,7 @@
 #include "encoding.h"
 
+#include <algorithm>
+
 namespace dyntet {
 namespace train {
 
@@ -15,6 +17,190 @@ HashGrid make_hashgrid(const HashGridConfig& cfg) {
   return g;
 }
 
+#if defined(__CUDACC__)
+namespace {
+// CUDA kernels of the hash grid for 1, 2 or 4 features per entry. Level-major: at any time the
+// GPU works on one or two levels, so the level's table (and its gradient, 4 MB each at 2^19 x 2)
+// stays in L2 instead of every thread walking all 16 levels (64 MB) at once.
+constexpr int kHashThreads = 256;
+constexpr int kHashBlocksPerSm = 4;
+constexpr int kHashMaxPerBlock = 2048;  // points per backward block: 24 KB of d/du sums
+
+template <int F>
+__device__ __forceinline__ void hash_load(const float* __restrict__ p, float (&e)[F]) {
+  if constexpr (F == 2) {
+    const float2 t = __ldg(reinterpret_cast<const float2*>(p));
+    e[0] = t.x; e[1] = t.y;
+  } else if constexpr (F == 4) {
+    const float4 t = __ldg(reinterpret_cast<const float4*>(p));
+    e[0] = t.x; e[1] = t.y; e[2] = t.z; e[3] = t.w;
+  } else {
+#pragma unroll
+    for (int f = 0; f < F; ++f) e[f] = __ldg(p + f);
+  }
+}
+
+template <int F>
+__device__ __forceinline__ void hash_corners(const HashLevel& lv, uint32_t mask, const HashCell& cell, uint32_t (&idx)[8]) {
+#pragma unroll
+  for (int c = 0; c < 8; ++c)
+    idx[c] = hashgrid_index(lv, mask, cell.i0[0] + (c & 1), cell.i0[1] + ((c >> 1) & 1), cell.i0[2] + ((c >> 2) & 1));
+}
+
+// One thread per (point, level), blockIdx.y = level; the 8 corner loads are issued together.
+// Same arithmetic as hashgrid_encode_level.
+template <int F>
+__global__ void __launch_bounds__(kHashThreads) hashgrid_forward_kernel(HashGrid g, int64_t n, const float* __restrict__ u,
+                                                                         const float* __restrict__ table, float* __restrict__ out) {
+  const int64_t i = (int64_t)blockIdx.x * kHashThreads + threadIdx.x;
+  if (i >= n) return;
+  const int l = blockIdx.y;
+  const HashLevel lv = g.levels[l];
+  const uint32_t T = 1u << g.cfg.log2_table;
+  const float p[3] = {u[3 * i], u[3 * i + 1], u[3 * i + 2]};
+  const HashCell cell = hashgrid_cell(lv, p);
+  uint32_t idx[8];
+  hash_corners<F>(lv, T - 1, cell, idx);
+  const float* tl = table + (size_t)l * T * F;
+  float e[8][F];
+#pragma unroll
+  for (int c = 0; c < 8; ++c) hash_load<F>(tl + (size_t)idx[c] * F, e[c]);
+  float acc[F];
+#pragma unroll
+  for (int f = 0; f < F; ++f) acc[f] = 0.f;
+#pragma unroll
+  for (int c = 0; c < 8; ++c) {
+    const float w = hashgrid_corner_weight(cell, c);
+#pragma unroll
+    for (int f = 0; f < F; ++f) acc[f] += w * e[c][f];
+  }
+  float* o = out + i * (int64_t)(g.cfg.levels * F) + l * F;
+  if constexpr (F == 2) {
+    *reinterpret_cast<float2*>(o) = make_float2(acc[0], acc[1]);
+  } else {
+#pragma unroll
+    for (int f = 0; f < F; ++f) o[f] = acc[f];
+  }
+}
+
+// Persistent blocks, each owning a range of points and walking the levels in order over it, so
+// that all resident blocks work on about the same level (L2 locality for the table-gradient
+// atomics). d/du is summed per point in shared memory by the one thread that owns the point, in
+// the CPU loop's order (levels, then corners): deterministic, no atomics on g_u.
+template <int F>
+__global__ void __launch_bounds__(kHashThreads, kHashBlocksPerSm)
+    hashgrid_backward_kernel(HashGrid g, int64_t n, int per_block, const float* __restrict__ u, const float* __restrict__ table,
+                             const float* __restrict__ g_out, float* __restrict__ g_table, float* __restrict__ g_u) {
+  extern __shared__ float gu_s[];  // per_block x 3 when g_u is set
+  const int64_t b0 = (int64_t)blockIdx.x * per_block;
+  const int cnt = (int)(n - b0 < per_block ? n - b0 : per_block);
+  const int D = g.cfg.levels * F;
+  const uint32_t T = 1u << g.cfg.log2_table;
+  if (g_u)
+    for (int q = threadIdx.x; q < cnt; q += kHashThreads) gu_s[3 * q] = gu_s[3 * q + 1] = gu_s[3 * q + 2] = 0.f;
+  for (int l = 0; l < g.cfg.levels; ++l) {
+    const HashLevel lv = g.levels[l];
+    const float* tl = table + (size_t)l * T * F;
+    float* gl = g_table ? g_table + (size_t)l * T * F : nullptr;
+    for (int q = threadIdx.x; q < cnt; q += kHashThreads) {
+      const int64_t i = b0 + q;
+      float go[F];
+      hash_load<F>(g_out + i * D + l * F, go);
+      bool any = false;
+#pragma unroll
+      for (int f = 0; f < F; ++f) any |= go[f] != 0.f;
+      if (!any && !g_u) continue;
+      const float p[3] = {u[3 * i], u[3 * i + 1], u[3 * i + 2]};
+      const HashCell cell = hashgrid_cell(lv, p);
+      uint32_t idx[8];
+      hash_corners<F>(lv, T - 1, cell, idx);
+      float e[8][F];
+      if (g_u) {
+#pragma unroll
+        for (int c = 0; c < 8; ++c) hash_load<F>(tl + (size_t)idx[c] * F, e[c]);
+      }
+      if (gl && any) {
+#pragma unroll
+        for (int c = 0; c < 8; ++c) {
+          const float w = hashgrid_corner_weight(cell, c);
+          float* d = gl + (size_t)idx[c] * F;
+#if __CUDA_ARCH__ >= 900
+          constexpr bool kVec = F == 2;  // one 8-byte vector atomic per corner (sm_90)
+#else
+          constexpr bool kVec = false;
+#endif
+          if constexpr (kVec) {
+            atomicAdd(reinterpret_cast<float2*>(d), make_float2(w * go[0], w * go[1]));
+          } else {
+#pragma unroll
+            for (int f = 0; f < F; ++f)
+              if (go[f] != 0.f) atomicAdd(d + f, w * go[f]);
+          }
+        }
+      }
+      if (g_u) {
+        float dfrac[3];
+        for (int a = 0; a < 3; ++a) dfrac[a] = (p[a] > 0.f && p[a] < 1.f) ? (float)lv.res : 0.f;
+        float gu[3] = {gu_s[3 * q], gu_s[3 * q + 1], gu_s[3 * q + 2]};
+#pragma unroll
+        for (int c = 0; c < 8; ++c) {
+          float dot = 0.f;
+#pragma unroll
+          for (int f = 0; f < F; ++f) dot += go[f] * e[c][f];
+#pragma unroll
+          for (int a = 0; a < 3; ++a) {
+            float dw = ((c >> a) & 1) ? 1.f : -1.f;
+#pragma unroll
+            for (int b2 = 0; b2 < 3; ++b2)
+              if (b2 != a) dw *= ((c >> b2) & 1) ? cell.frac[b2] : 1.f - cell.frac[b2];
+            gu[a] += dot * dw * dfrac[a];
+          }
+        }
+        gu_s[3 * q] = gu[0]; gu_s[3 * q + 1] = gu[1]; gu_s[3 * q + 2] = gu[2];
+      }
+    }
+  }
+  if (g_u)
+    for (int q = threadIdx.x; q < cnt; q += kHashThreads)
+      for (int a = 0; a < 3; ++a) g_u[(b0 + q) * 3 + a] = gu_s[3 * q + a];
+}
+
+bool aligned(const void* p, size_t bytes) { return !p || (reinterpret_cast<uintptr_t>(p) % bytes) == 0; }
+
+// The features the kernels handle (others, or vectors off their alignment, take the per-point loop).
+int hash_kernel_features(const HashGridParams& p, bool backward) {
+  const int F = p.grid.cfg.features;
+  if (F != 1 && F != 2 && F != 4) return 0;
+  const size_t a = (size_t)F * sizeof(float);
+  if (!aligned(p.table, a)) return 0;
+  if (backward ? !(aligned(p.g_out, a) && aligned(p.g_table, a)) : !aligned(p.out, a)) return 0;
+  return F;
+}
+
+template <int F>
+void hashgrid_forward_cuda(const HashGridParams& p) {
+  const dim3 grid((unsigned)((p.n + kHashThreads - 1) / kHashThreads), (unsigned)p.grid.cfg.levels);
+  hashgrid_forward_kernel<F><<<grid, kHashThreads>>>(p.grid, p.n, p.u, p.table, p.out);
+  cuda_check(cudaGetLastError(), "hashgrid_forward");
+}
+
+template <int F>
+void hashgrid_backward_cuda(const HashGridParams& p) {
+  int dev = 0, sms = 0;
+  cuda_check(cudaGetDevice(&dev), "cudaGetDevice");
+  cuda_check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute");
+  // One wave of resident blocks where the points allow, whole warps per block.
+  const int64_t resident = (int64_t)sms * kHashBlocksPerSm;
+  int64_t per = (p.n + resident - 1) / resident;
+  per = std::min<int64_t>(kHashMaxPerBlock, (per + 31) / 32 * 32);
+  const int64_t blocks = (p.n + per - 1) / per;
+  const size_t smem = p.g_u ? (size_t)per * 3 * sizeof(float) : 0;
+  hashgrid_backward_kernel<F><<<(unsigned)blocks, kHashThreads, smem>>>(p.grid, p.n, (int)per, p.u, p.table, p.g_out, p.g_table, p.g_u);
+  cuda_check(cudaGetLastError(), "hashgrid_backward");
+}
+}  // namespace
+#endif
+
 void hashgrid_forward(Backend b, const HashGridParams& p) {
   op_require(p.n >= 0 && (p.n == 0 || (p.u && p.table && p.out)), "hashgrid_forward", "u, table and out must be non-null for n > 0");
   const HashGrid g = p.grid;
@@ -22,6 +208,16 @@ void hashgrid_forward(Backend b, const HashGridParams& p) {
   const float* table = p.table;
   float* out = p.out;
   const int D = g.out_dim();
+#if defined(__CUDACC__)
+  if (b == Backend::CUDA && p.n > 0) {
+    switch (hash_kernel_features(p, false)) {
+      case 1: hashgrid_forward_cuda<1>(p); return;
+      case 2: hashgrid_forward_cuda<2>(p); return;
+      case 4: hashgrid_forward_cuda<4>(p); return;
+      default: break;
+    }
+  }
+#endif
   launch_1d(b, p.n, [=] DT_LAMBDA(int64_t i) { hashgrid_encode(g.cfg, g.levels, table, u + 3 * i, out + D * i); });
 }
 
@@ -34,6 +230,16 @@ void hashgrid_backward(Backend b, const HashGridParams& p) {
   float* g_table = p.g_table;
   float* g_u = p.g_u;
   const int D = g.out_dim();
+#if defined(__CUDACC__)
+  if (b == Backend::CUDA && p.n > 0) {
+    switch (hash_kernel_features(p, true)) {
+      case 1: hashgrid_backward_cuda<1>(p); return;
+      case 2: hashgrid_backward_cuda<2>(p); return;
+      case 4: hashgrid_backward_cuda<4>(p); return;
+      default: break;
+    }
+  }
+#endif
   launch_1d(b, p.n, [=] DT_LAMBDA(int64_t i) {
     hashgrid_backward_point(g, table, u + 3 * i, g_out + D * i, g_table, g_u ? g_u + 3 * i : nullptr);
   });

@@ -3,7 +3,9 @@
 //
 // CUDA note: hashgrid_backward scatters into the table gradient with float atomicAdd, so on CUDA
 // the summation order (and the last bits of g_table) varies from run to run; the CPU loop is
-// serial and deterministic. Compare the two within a tolerance, never bit for bit.
+// serial and deterministic. Compare the two within a tolerance, never bit for bit. For 1, 2 or 4
+// features the CUDA passes are level-major kernels (encoding.cpp: one level's table in L2 at a
+// time, vector loads and atomics); there d/du is summed per point in the CPU loop's order.
 #pragma once
 #include "ops_common.h"
 

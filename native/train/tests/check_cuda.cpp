@@ -365,6 +365,12 @@ int main() {
     check_hashgrid(small, 20000, "hashgrid 8x2, 2^12");
     HashGridConfig big; big.levels = 16; big.features = 2; big.log2_table = 19; big.base_res = 16; big.finest_res = 4096;
     check_hashgrid(big, 50000, "hashgrid 16x2, 2^19, 16..4096");
+    // The level-major kernels' other widths (1 and 4 features) and the per-point fallback (3).
+    for (int f : {1, 4, 3}) {
+      HashGridConfig c = small;
+      c.features = f;
+      check_hashgrid(c, 7777, ("hashgrid 8x" + std::to_string(f) + ", 2^12").c_str());
+    }
     check_freq();
     const MlpConfig mlps[] = {
         MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid},   // texture 2x64
