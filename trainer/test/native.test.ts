@@ -67,15 +67,13 @@ function renderSphere(M: Float32Array, img: Float32Array, mask: Float32Array, of
 
 function batch(frames: number, first: number): Batch {
   const HW = SIZE * SIZE;
-  const b: Batch = {
-    frames, images: new Float32Array(frames * HW * 3), masks: new Float32Array(frames * HW),
-    poses: new Float32Array(frames * 16), windows: new Float32Array(frames * 9 * 52),
-  };
+  const images = new Float32Array(frames * HW * 3), masks = new Float32Array(frames * HW);
+  const b: Batch = { frames, images, masks, poses: new Float32Array(frames * 16), windows: new Float32Array(frames * 9 * 52) };
   for (let k = 0; k < frames; k++) {
     const v = VIEWS[(first + k) % VIEWS.length];
     const M = pose(v[0], v[1], 20);
     b.poses.set(M, k * 16);
-    renderSphere(M, b.images, b.masks, k * HW);
+    renderSphere(M, images, masks, k * HW);
   }
   return b;
 }
