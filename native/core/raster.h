@@ -213,15 +213,23 @@ DT_HD R aa_exit(const R* const* verts, int width, int height, R fx, R fy, R ox, 
 
 // Backward of t = ef / (ef - eo) for the edge from pixel-space point A = (ax, ay) to B = (bx, by)
 // (edge k of F runs from vertex k+1 to vertex k+2): writes dL/dA into ga[2] and dL/dB into gb[2]
-// from gt = dL/dt.
+// from gt = dL/dt. When |ef - eo| < 1e-12 px^2 (an edge along the line through both pixel centres,
+// or shorter than rounding) the crossing is undefined to first order and the gradients are zero:
+// (ef - eo)^2 would underflow and turn them into Inf/NaN.
 template <class R>
 DT_HD void aa_crossing_backward_px(R ax, R ay, R bx, R by, R fx, R fy, R ox, R oy, R gt, R ga[2], R gb[2]) {
   // The orientation sign cancels in ef / (ef - eo).
   const R ef = edge_fn(ax, ay, bx, by, fx, fy);
   const R eo = edge_fn(ax, ay, bx, by, ox, oy);
   const R d = ef - eo;
-  const R gef = gt * (-eo) / (d * d);
-  const R geo = gt * ef / (d * d);
+  if (!(d > R(1e-12) || d < R(-1e-12))) {
+    ga[0] = ga[1] = gb[0] = gb[1] = R(0);
+    return;
+  }
+  // -eo / d = 1 - t and ef / d = t lie in [0, 1] for a crossing, so dividing twice by d cannot
+  // overflow where d * d would underflow.
+  const R gef = gt * (-eo / d) / d;
+  const R geo = gt * (ef / d) / d;
   // de/dA = (By - Py, Px - Bx), de/dB = (Py - Ay, Ax - Px).
   ga[0] = gef * (by - fy) + geo * (by - oy);
   ga[1] = gef * (fx - bx) + geo * (ox - bx);

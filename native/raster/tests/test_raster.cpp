@@ -586,6 +586,17 @@ void test_aa_pixel_space() {
   CHECK(same == checked, "aa_exit and aa_exit_px differ");
   CHECK(ana.size() > 100, "too few crossings checked (%zu)", ana.size());
   grads_match("d(t)/d(edge corners, px)", ana, num);
+  // Degenerate: an edge lying on the line through both pixel centres (ef = eo = 0), and one whose
+  // edge function differs by 1e-25 px^2 across the pair, where (ef - eo)^2 underflows in float.
+  {
+    float ga[2] = {7, 7}, gb[2] = {7, 7};
+    aa_crossing_backward_px<float>(1.5f, 2.5f, 9.5f, 2.5f, 4.5f, 2.5f, 5.5f, 2.5f, 1.f, ga, gb);
+    CHECK(ga[0] == 0 && ga[1] == 0 && gb[0] == 0 && gb[1] == 0, "collinear edge: gradients %g %g %g %g, not zero", ga[0], ga[1], gb[0], gb[1]);
+    // Near the origin so that float keeps the tilt: ef = -3e-25, eo = -4e-25, (ef - eo)^2 = 1e-50.
+    aa_crossing_backward_px<float>(0.f, 0.f, 8.f, 1e-25f, 3.f, 0.f, 4.f, 0.f, 1.f, ga, gb);
+    CHECK(std::isfinite(ga[0]) && std::isfinite(ga[1]) && std::isfinite(gb[0]) && std::isfinite(gb[1]),
+          "near-collinear edge: gradients %g %g %g %g not finite", ga[0], ga[1], gb[0], gb[1]);
+  }
 }
 
 int main() {
