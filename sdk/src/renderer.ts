@@ -557,9 +557,12 @@ export class Renderer {
       if (this.nActive === 0 || deltas.mean.length !== this.nActive * 4 || deltas.vectors.length !== deltas.size * this.nActive * 4)
         throw new Error(`a baked basis needs a mean and ${deltas.size} vectors of ${this.nActive} x 4 values`);
     }
-    // The marched cubes assume every SDF delta within `reach` (the model's own clips are).
-    if (deltas && deltas !== this.bakedTrack && !(bakedSdfReach(deltas) <= this.reach))
-      throw new Error(`baked SDF deltas reach ${bakedSdfReach(deltas)}, beyond the ${this.reach} this avatar was prepared for: attach them to the model's clip before loading`);
+    // The marched cubes assume every SDF delta within `reach`; the model's own clips went into it.
+    if (deltas && deltas !== this.bakedTrack && !this.model.clips.some((c) => c.baked === deltas)) {
+      const r = bakedSdfReach(deltas);
+      if (!(r <= this.reach))
+        throw new Error(`baked SDF deltas reach ${r}, beyond the ${this.reach} this avatar was prepared for: attach them to the model's clip before loading`);
+    }
     if (deltas && !(deltas instanceof Float32Array)) {
       if (deltas !== this.bakedTrack) {
         const wasm = this.bakedLoops?.wasm ?? loopsInstance();
