@@ -12,7 +12,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'dyntet-fit-'));
 const ds = join(tmp, 'may');
 const bin = join(REPO_ROOT, 'trainer', 'bin', 'dyntet-train.mjs');
 const cfgPath = join(tmp, 'cfg.json');
-const cfg = { steps: 40, batch: 2, size: 64, checkpointEvery: 20, validateEvery: 40, logEvery: 1, model: { grid_res: 16, hash_levels: 8, hash_log2_table: 12 } };
+// conditionNoise on, so the exact-resume test covers the seeded noise too.
+const cfg = { steps: 40, batch: 2, size: 64, checkpointEvery: 20, validateEvery: 40, logEvery: 1, conditionNoise: 0.05, model: { grid_res: 16, hash_levels: 8, hash_log2_table: 12 } };
 
 beforeAll(async () => {
   await prepare({ video: sharedPath('data', 'clips', 'may_5s.mp4'), out: ds, faceModel: sharedPath('data', 'models', 'face_landmarker.task'), size: 128, maxFrames: 30, quiet: true });
@@ -65,6 +66,30 @@ describe('dyntet-train fit', () => {
     const strip = (p: string) => readFileSync(p, 'utf8').trim().split('\n').map((l) => { const o = JSON.parse(l); delete o.seconds; return JSON.stringify(o); });
     expect(strip(join(killed, 'log.jsonl'))).toEqual(strip(join(full, 'log.jsonl')));
   }, 300_000);
+});
+
+describe('condition noise', () => {
+  it('adds seeded Gaussian noise of the configured deviation, the same for the same step, none at 0', async () => {
+    const { addConditionNoise, resolveFitOptions } = await import('../src/fit/fit.js');
+    const n = 9 * 52 * 64;
+    const a = new Float32Array(n), b = new Float32Array(n), c = new Float32Array(n), z = new Float32Array(n);
+    addConditionNoise(a, 0.1, 5, 1);
+    addConditionNoise(b, 0.1, 5, 1);
+    addConditionNoise(c, 0.1, 6, 1);
+    addConditionNoise(z, 0, 5, 1);
+    expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from(b.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from(c.buffer))).not.toBe(0);
+    expect(z.every((v) => v === 0)).toBe(true);
+    let m = 0, v = 0;
+    for (const x of a) m += x / n;
+    for (const x of a) v += (x - m) ** 2 / n;
+    expect(a.every(Number.isFinite)).toBe(true);
+    expect(Math.abs(m)).toBeLessThan(0.005);
+    expect(Math.sqrt(v)).toBeGreaterThan(0.097);
+    expect(Math.sqrt(v)).toBeLessThan(0.103);
+    expect(() => resolveFitOptions({ conditionNoise: -1 })).toThrow(/conditionNoise/);
+    expect(() => resolveFitOptions({ conditionNoise: Number.NaN })).toThrow(/conditionNoise/);
+  });
 });
 
 describe('fit quality (tiny CPU config)', () => {

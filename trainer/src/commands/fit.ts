@@ -11,7 +11,7 @@ Trains a DynTet avatar on a dataset written by \`dyntet-train prepare\`.
 Options:
   --out <dir>          run directory (checkpoint.bin, log.jsonl, run.json, val/<step>/*.png)
   --config <file>      JSON: {"steps", "batch", "size", "checkpointEvery", "validateEvery", "logEvery",
-                       "model": {native trainer keys, see docs/training.md}}; defaults ${JSON.stringify(DEFAULT_FIT)}
+                       "conditionNoise", "model": {native trainer keys, see docs/training.md}}; defaults ${JSON.stringify(DEFAULT_FIT)}
   --device cpu|cuda    backend (default cpu)
   --steps <n>          overrides config "steps"
   --size <px>          overrides config "size" (train at a reduced size)

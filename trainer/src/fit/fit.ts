@@ -15,10 +15,16 @@ export interface FitOptions {
   checkpointEvery: number;
   validateEvery: number;
   logEvery: number;
+  /**
+   * Standard deviation of Gaussian noise added to every training window's blendshapes (0 = none):
+   * neighbouring expressions then share one deformation and texture instead of each training frame
+   * getting a code of its own, which is what held-out frames need. Seeded by step (exact resume).
+   */
+  conditionNoise: number;
   model: TrainerConfig;
 }
 
-export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, model: {} };
+export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, conditionNoise: 0, model: {} };
 
 export class FitConfigError extends Error {
   override name = 'FitConfigError';
@@ -29,6 +35,8 @@ export function resolveFitOptions(user: Partial<FitOptions>): FitOptions {
   for (const k of ['steps', 'batch', 'checkpointEvery', 'validateEvery', 'logEvery'] as const)
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new FitConfigError(`config "${k}" must be a positive integer, got ${JSON.stringify(o[k])}`);
   if (!Number.isInteger(o.size) || o.size < 0) throw new FitConfigError(`config "size" must be 0 (dataset size) or a positive integer`);
+  if (typeof o.conditionNoise !== 'number' || !(o.conditionNoise >= 0 && o.conditionNoise <= 1))
+    throw new FitConfigError(`config "conditionNoise" must be a number in [0, 1] (blendshape units), got ${JSON.stringify(o.conditionNoise)}`);
   return o;
 }
 
@@ -41,6 +49,24 @@ function batchIndices(step: number, batch: number, n: number, seed: number): num
     out.push(s % n);
   }
   return out;
+}
+
+/** Adds N(0, sigma^2) to each value, from a generator seeded by (step, seed), so a resumed run sees the same noise. */
+export function addConditionNoise(windows: Float32Array, sigma: number, step: number, seed: number): void {
+  if (sigma <= 0) return;
+  let s = (Math.imul(step + 7, 0x85ebca6b) ^ Math.imul(seed + 1, 0xc2b2ae35)) >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296; // in (0, 1)
+  };
+  for (let i = 0; i < windows.length; i += 2) {
+    // Box-Muller: two normals per pair of uniforms.
+    const r = sigma * Math.sqrt(-2 * Math.log(uniform())), a = 2 * Math.PI * uniform();
+    windows[i] += r * Math.cos(a);
+    if (i + 1 < windows.length) windows[i + 1] += r * Math.sin(a);
+  }
 }
 
 function makeBatch(data: FitData, frames: FitFrame[], window: number, prior: boolean) {
@@ -63,6 +89,12 @@ export function psnr(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) se += (a[i] - b[i]) ** 2;
   const mse = se / a.length;
   return mse > 0 ? -10 * Math.log10(mse) : 99;
+}
+
+/** n items evenly spread over `items` (all of them when there are fewer). */
+function spread<T>(items: T[], n: number): T[] {
+  if (items.length <= n) return items;
+  return Array.from({ length: n }, (_, k) => items[Math.floor(((k + 0.5) * items.length) / n)]);
 }
 
 export function atomicWrite(path: string, bytes: Uint8Array | string): void {
@@ -117,7 +149,9 @@ export function runFit(a: FitRunArgs): FitResult {
   while (t.steps < o.steps) {
     const step = t.steps;
     const frames = batchIndices(step, o.batch, data.train.length, cfg.seed).map((i) => data.train[i]);
-    const l = t.step(makeBatch(data, frames, window, step < cfg.prior_steps));
+    const batch = makeBatch(data, frames, window, step < cfg.prior_steps);
+    addConditionNoise(batch.windows, o.conditionNoise, step, cfg.seed);
+    const l = t.step(batch);
     const done = t.steps;
     if (l.skipped) skipped++;
     if (done % o.logEvery === 0 || done === o.steps) {
@@ -135,7 +169,9 @@ export function runFit(a: FitRunArgs): FitResult {
       const dir = join(a.out, 'val', String(done).padStart(6, '0'));
       mkdirSync(dir, { recursive: true });
       valPsnr = validate(t, data, window, dir);
-      appendFileSync(log, JSON.stringify({ step: done, valPsnr }) + '\n');
+      // The same measure on a few training frames: the gap to valPsnr is how much the model overfits.
+      const trainPsnr = validate(t, { ...data, val: spread(data.train, 8) }, window);
+      appendFileSync(log, JSON.stringify({ step: done, valPsnr, trainPsnr }) + '\n');
     }
     if (done % o.checkpointEvery === 0 || done === o.steps || outOfTime) atomicWrite(ckpt, t.saveCheckpoint());
     if (outOfTime) break;
