@@ -1,7 +1,9 @@
 // Speed of the training ops on CUDA (forward + backward), medians over repeated runs, for each MLP
 // path: tiled fp32 (the default; plain keys), tiled TF32 tensor cores (keys ending "@tf32", opt-in,
-// lower precision) and the earlier fused kernels (keys ending "@fused"; skipped where they fall to
-// the per-point path).
+// lower precision), the earlier fused kernels (keys ending "@fused"; skipped where they fall to
+// the per-point path) and the fp16 tensor-core kernels (keys ending "@half", opt-in, lower
+// precision; skipped for nets they do not take).
+// --only KEY[,KEY...]: run only the shapes whose key starts with one of these (e.g. geom,tex_2x64).
 // Prints a table and, with --json FILE, writes the medians for bench/torch_reference.py, which
 // times the same shapes in PyTorch and prints the ratios.
 // Build: cmake -S native/train -B build -DDYNTET_CUDA=ON && ninja -C build dyntet_train_bench
@@ -72,13 +74,22 @@ void add(const std::string& key, const std::string& what, long long n, double ms
 }
 
 const char* path_suffix(MlpCudaPath path) {
-  return path == MlpCudaPath::TiledTF32 ? "@tf32" : path == MlpCudaPath::Fused ? "@fused" : "";
+  return path == MlpCudaPath::TiledTF32 ? "@tf32" : path == MlpCudaPath::Fused ? "@fused" : path == MlpCudaPath::Half ? "@half" : "";
+}
+
+std::vector<std::string> only;
+bool wanted(const std::string& key) {
+  if (only.empty()) return true;
+  for (const std::string& o : only)
+    if (key.compare(0, o.size(), o) == 0) return true;
+  return false;
 }
 
 // Texture path: hash grid (16 x 2, 2^19, 16..4096) + MLP; forward and backward to the table,
 // the MLP weights and the positions.
 void bench_texture(int64_t n, int width, int hidden, const std::string& key0, MlpCudaPath path) {
   const std::string key = key0 + path_suffix(path);
+  if (!wanted(key0)) return;
   HashGridConfig hc;
   hc.levels = 16; hc.features = 2; hc.log2_table = 19; hc.base_res = 16; hc.finest_res = 4096;
   const HashGrid g = make_hashgrid(hc);
@@ -97,12 +108,20 @@ void bench_texture(int64_t n, int width, int hidden, const std::string& key0, Ml
     std::printf("| %-28s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, per-point path").c_str(), (long long)n, "n/a");
     return;
   }
+  if (path == MlpCudaPath::Half && std::string(mlp_cuda_path(mc, path)) != "half") {
+    std::printf("| %-28s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, same as @tf32").c_str(), (long long)n, "n/a");
+    return;
+  }
   std::printf("  (%s: %s)\n", net.c_str(), plan.c_str());
-  if (path == MlpCudaPath::Tiled && width == 64)
+  if (path == MlpCudaPath::Tiled && width == 64) {
     add(key + ".hash_fwd", "hash grid fwd", n, median_ms([&] { hashgrid_forward(GPU, hp); }));
-  if (path == MlpCudaPath::Tiled)
+    // A random output gradient, as the MLP gives (a zero one would skip the table atomics).
+    Buffer<float> grand = random_buffer(n * g.out_dim(), -1.f, 1.f, 13);
+    HashGridParams hq = hp;
+    hq.g_out = grand.data();
     add(key + ".hash_fwd_bwd", "hash grid fwd+bwd (table, positions)", n, median_ms([&] {
-          gt.zero(); hashgrid_forward(GPU, hp); hashgrid_backward(GPU, hp); }));
+          gt.zero(); hashgrid_forward(GPU, hq); hashgrid_backward(GPU, hq); }));
+  }
   add(key + ".mlp_fwd", net + " fwd", n, median_ms([&] { mlp_forward(GPU, mp); }));
   add(key + ".mlp_fwd_bwd", net + " fwd+bwd", n, median_ms([&] {
         gw.zero(); mlp_forward(GPU, mp); mlp_backward(GPU, mp); }));
@@ -123,6 +142,7 @@ void bench_texture(int64_t n, int width, int hidden, const std::string& key0, Ml
 // and the deformation MLP over the same vertices for B frames (128 x 2 -> 4), fwd + bwd.
 void bench_geometry(int64_t nv, int B, const std::string& key0, MlpCudaPath path) {
   const std::string key = key0 + path_suffix(path);
+  if (!wanted(key0)) return;
   mlp_set_cuda_path(path);  // deform's MLP runs on the process default
   const int nf = 6, enc = freq_encoding_size(nf), cd = 16;
   MlpConfig sc{enc, 128, 2, 2, kActReLU, kActNone};
@@ -140,8 +160,12 @@ void bench_geometry(int64_t nv, int B, const std::string& key0, MlpCudaPath path
   DeformParams dp; dp.cfg = dc; dp.n = nv; dp.frames = B; dp.cond_dim = cd; dp.u = u.data(); dp.cond = cond.data(); dp.elastic = el.data();
   dp.params = dw.data(); dp.scratch_in = si.data(); dp.scratch_out = so.data(); dp.disp = disp.data(); dp.sdf_delta = sd.data();
   dp.g_disp = gd.data(); dp.g_sdf_delta = gsd.data(); dp.g_params = gdw.data(); dp.g_cond = gc.data(); dp.g_elastic = ge.data();
-  std::printf("  (SDF MLP: %s; deformation MLP: %s)\n", mlp_cuda_plan(sc, nv).c_str(), mlp_cuda_plan(dc.mlp, nv * B).c_str());
-  if (mlp_cuda_plan(dc.mlp, nv * B).find("per-point") != std::string::npos) {
+  // On CUDA deform runs its MLP once per frame over the encoded vertices (the condition folded into
+  // layer 0's bias, see deform.cpp): that network's plan.
+  MlpConfig frame_mlp = dc.mlp;
+  frame_mlp.in = enc;
+  std::printf("  (SDF MLP: %s; deformation MLP per frame: %s)\n", mlp_cuda_plan(sc, nv).c_str(), mlp_cuda_plan(frame_mlp, nv).c_str());
+  if (mlp_cuda_plan(frame_mlp, nv).find("per-point") != std::string::npos) {
     std::printf("| %-28s | %-52s | %9lld | %9s |\n", key.c_str(), "skipped, per-point path", (long long)nv, "n/a");
     mlp_set_cuda_path(MlpCudaPath::Auto);
     return;
@@ -160,15 +184,24 @@ void bench_geometry(int64_t nv, int B, const std::string& key0, MlpCudaPath path
 
 int main(int argc, char** argv) {
   const char* json = nullptr;
-  for (int i = 1; i < argc; ++i)
+  for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      std::string list = argv[++i];
+      for (size_t a = 0, b; a <= list.size(); a = b + 1) {
+        b = list.find(',', a);
+        if (b == std::string::npos) b = list.size();
+        if (b > a) only.push_back(list.substr(a, b - a));
+      }
+    }
+  }
   try {
     cudaDeviceProp prop;
     cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-    std::printf("training ops on %s, median of 21 runs (ms); MLP paths: tiled fp32 (plain keys), @tf32, @fused\n\n", prop.name);
+    std::printf("training ops on %s, median of 21 runs (ms); MLP paths: tiled fp32 (plain keys), @tf32, @fused, @half\n\n", prop.name);
     std::printf("| %-28s | %-52s | %9s | %9s |\n|%s|%s|%s|%s|\n", "key", "what", "points", "ms",
                 std::string(30, '-').c_str(), std::string(54, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str());
-    const MlpCudaPath paths[] = {MlpCudaPath::Tiled, MlpCudaPath::TiledTF32, MlpCudaPath::Fused};
+    const MlpCudaPath paths[] = {MlpCudaPath::Tiled, MlpCudaPath::TiledTF32, MlpCudaPath::Fused, MlpCudaPath::Half};
     for (int64_t n : {262144LL, 1048576LL}) {
       const std::string s = n == 262144 ? "262k" : "1M";
       for (MlpCudaPath path : paths) {

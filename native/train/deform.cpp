@@ -1,5 +1,7 @@
 #include "deform.h"
 
+#include <mutex>
+
 #include "encoding.h"
 #include "mlp.h"
 
@@ -32,20 +34,145 @@ void assemble(Backend b, const DeformParams& p) {
     for (int i = 0; i < cd; ++i) row[enc + i] = cond[f * cd + i];
   });
 }
-}  // namespace
 
-void deform_forward(Backend b, const DeformParams& p) {
-  deform_check(p, "deform_forward");
-  op_require(p.n * p.frames == 0 || (p.disp && p.sdf_delta), "deform_forward", "disp and sdf_delta must be non-null");
-  if (p.n * p.frames == 0) return;
-  assemble(b, p);
-  MlpParams m;
-  m.cfg = p.cfg.mlp;
-  m.n = p.n * p.frames;
-  m.params = p.params;
-  m.x = p.scratch_in;
-  m.y = p.scratch_out;
-  mlp_forward(b, m);
+#if defined(__CUDACC__)
+// CUDA: layer 0's input row is [freq(u_v), cond_f], so its product splits into a per-vertex part
+// W0[:, :enc] freq(u_v) and a per-frame part b0 + W0[:, enc:] cond_f. Per frame the MLP op then
+// runs over the n encoded vertices with layer 0 narrowed to the encoding and the frame's condition
+// folded into its bias (per-frame parameter copies, a few KB): no input rows of B x n x in floats,
+// no input gradient of layer 0, and layer 0's product over the positions shrinks from in to enc
+// inputs. Same math as deform_vertex up to the order of layer 0's float sums. Backward: the
+// per-frame copies' gradients fold back: W0[:, :enc] and the other layers sum over frames; the
+// narrowed bias gradient gb_f gives db0 = sum_f gb_f, dW0[o][enc + i] = sum_f gb_f[o] cond_f[i]
+// and d/dcond_f[i] = sum_o W0[o][enc + i] gb_f[o] (one owner per element, fixed order).
+struct DeformWorkspace {
+  std::mutex mu;
+  Buffer<float> buf;
+  float* get(size_t floats) {
+    if (buf.size() < floats) { buf = Buffer<float>(); buf.resize(Backend::CUDA, floats); }
+    return buf.data();
+  }
+};
+DeformWorkspace& deform_workspace() {
+  static DeformWorkspace* w = new DeformWorkspace();  // never destroyed: no cudaFree after the runtime shuts down
+  return *w;
+}
+
+struct SplitPlan {
+  MlpConfig cfg;      // the per-frame network: layer 0 takes the encoding only
+  int enc = 0, cd = 0, in = 0, o0 = 0;
+  int64_t np = 0;     // its parameter count
+  float* enc_rows = nullptr;  // n x enc
+  float* pf = nullptr;        // B x np per-frame parameters
+  float* gf = nullptr;        // B x np per-frame parameter gradients
+};
+
+SplitPlan split_prepare(const DeformParams& p, DeformWorkspace& w, bool backward) {
+  SplitPlan s;
+  s.enc = freq_encoding_size(p.cfg.n_freq);
+  s.cd = p.cond_dim;
+  s.in = p.cfg.mlp.in;
+  s.cfg = p.cfg.mlp;
+  s.cfg.in = s.enc;
+  s.o0 = mlp_layer_out(s.cfg, 0);
+  s.np = (int64_t)mlp_param_count(s.cfg);
+  const int64_t n = p.n, B = p.frames;
+  float* base = w.get((size_t)(n * s.enc + B * s.np * (backward ? 2 : 1)));
+  s.enc_rows = base;
+  s.pf = base + n * s.enc;
+  s.gf = backward ? s.pf + B * s.np : nullptr;
+  const int nf = p.cfg.n_freq, enc = s.enc, cd = s.cd, in = s.in, o0 = s.o0;
+  const float* u = p.u;
+  float* er = s.enc_rows;
+  launch_1d(Backend::CUDA, n, [=] DT_LAMBDA(int64_t v) { freq_encode(nf, u + 3 * v, er + v * enc); });
+  const int64_t np = s.np, l0 = (int64_t)o0 * (enc + 1), l0_full = (int64_t)o0 * (in + 1);
+  const float* W = p.params;
+  const float* cond = p.cond;
+  float* pf = s.pf;
+  launch_1d(Backend::CUDA, B * np, [=] DT_LAMBDA(int64_t e) {
+    const int64_t f = e / np, j = e - f * np;
+    float v;
+    if (j < (int64_t)o0 * enc) {
+      const int64_t o = j / enc, i = j - o * enc;
+      v = W[o * in + i];
+    } else if (j < l0) {
+      const int64_t o = j - (int64_t)o0 * enc;
+      v = W[(int64_t)o0 * in + o];
+      for (int i = 0; i < cd; ++i) v += W[o * in + enc + i] * cond[f * cd + i];
+    } else {
+      v = W[j - l0 + l0_full];
+    }
+    pf[e] = v;
+  });
+  return s;
+}
+
+// The per-frame MLP forward: outputs into scratch_out, frame-major rows.
+void split_forward(const DeformParams& p, const SplitPlan& s) {
+  for (int f = 0; f < p.frames; ++f) {
+    MlpParams m;
+    m.cfg = s.cfg;
+    m.n = p.n;
+    m.params = s.pf + f * s.np;
+    m.x = s.enc_rows;
+    m.y = p.scratch_out + (int64_t)f * p.n * 4;
+    mlp_forward(Backend::CUDA, m);
+  }
+}
+
+// Output gradients (4 per row, in scratch_out) -> per-frame gradients -> g_params and g_cond.
+void split_backward(const DeformParams& p, const SplitPlan& s) {
+  if (!p.g_params && !p.g_cond) return;
+  const int64_t B = p.frames, np = s.np;
+  cuda_check(cudaMemsetAsync(s.gf, 0, (size_t)(B * np) * sizeof(float)), "cudaMemsetAsync");
+  for (int f = 0; f < p.frames; ++f) {
+    MlpParams m;
+    m.cfg = s.cfg;
+    m.n = p.n;
+    m.params = s.pf + f * np;
+    m.x = s.enc_rows;
+    m.y = p.scratch_out + (int64_t)f * p.n * 4;  // not read: no saved activations
+    m.g_y = m.y;
+    m.g_params = s.gf + f * np;
+    mlp_backward(Backend::CUDA, m);
+  }
+  const int enc = s.enc, cd = s.cd, in = s.in, o0 = s.o0;
+  const int64_t l0 = (int64_t)o0 * (enc + 1), l0_full = (int64_t)o0 * (in + 1);
+  const float* gf = s.gf;
+  const float* cond = p.cond;
+  if (p.g_params) {
+    const int64_t np_full = (int64_t)mlp_param_count(p.cfg.mlp);
+    float* g = p.g_params;
+    launch_1d(Backend::CUDA, np_full, [=] DT_LAMBDA(int64_t j) {
+      float s2 = 0.f;
+      if (j < (int64_t)o0 * in) {
+        const int64_t o = j / in, i = j - o * in;
+        for (int64_t f = 0; f < B; ++f)
+          s2 += i < enc ? gf[f * np + o * enc + i] : gf[f * np + (int64_t)o0 * enc + o] * cond[f * cd + (i - enc)];
+      } else if (j < l0_full) {
+        const int64_t o = j - (int64_t)o0 * in;
+        for (int64_t f = 0; f < B; ++f) s2 += gf[f * np + (int64_t)o0 * enc + o];
+      } else {
+        for (int64_t f = 0; f < B; ++f) s2 += gf[f * np + j - l0_full + l0];
+      }
+      g[j] += s2;
+    });
+  }
+  if (p.g_cond) {
+    const float* W = p.params;
+    float* gc = p.g_cond;
+    launch_1d(Backend::CUDA, B * cd, [=] DT_LAMBDA(int64_t e) {
+      const int64_t f = e / cd, i = e - f * cd;
+      float s2 = 0.f;
+      for (int o = 0; o < o0; ++o) s2 += W[(int64_t)o * in + enc + i] * gf[f * np + (int64_t)o0 * enc + o];
+      gc[e] += s2;
+    });
+  }
+}
+#endif
+
+// Writes disp and sdf_delta from the MLP outputs in scratch_out.
+void deform_epilogue(Backend b, const DeformParams& p) {
   const int64_t n = p.n;
   const float* o = p.scratch_out;
   const float* el = p.elastic;
@@ -58,11 +185,21 @@ void deform_forward(Backend b, const DeformParams& p) {
     sd[r] = scale == 0.f ? 0.f : tanhf(o[4 * r + 3]) * scale;
   });
 }
+}  // namespace
 
-void deform_backward(Backend b, const DeformParams& p) {
-  deform_check(p, "deform_backward");
-  op_require(p.n * p.frames == 0 || p.g_disp, "deform_backward", "g_disp must be non-null");
+void deform_forward(Backend b, const DeformParams& p) {
+  deform_check(p, "deform_forward");
+  op_require(p.n * p.frames == 0 || (p.disp && p.sdf_delta), "deform_forward", "disp and sdf_delta must be non-null");
   if (p.n * p.frames == 0) return;
+#if defined(__CUDACC__)
+  if (b == Backend::CUDA) {
+    DeformWorkspace& w = deform_workspace();
+    std::lock_guard<std::mutex> lock(w.mu);
+    split_forward(p, split_prepare(p, w, false));
+    deform_epilogue(b, p);
+    return;
+  }
+#endif
   assemble(b, p);
   MlpParams m;
   m.cfg = p.cfg.mlp;
@@ -71,6 +208,33 @@ void deform_backward(Backend b, const DeformParams& p) {
   m.x = p.scratch_in;
   m.y = p.scratch_out;
   mlp_forward(b, m);
+  deform_epilogue(b, p);
+}
+
+void deform_backward(Backend b, const DeformParams& p) {
+  deform_check(p, "deform_backward");
+  op_require(p.n * p.frames == 0 || p.g_disp, "deform_backward", "g_disp must be non-null");
+  if (p.n * p.frames == 0) return;
+#if defined(__CUDACC__)
+  DeformWorkspace& w = deform_workspace();
+  std::unique_lock<std::mutex> lock(w.mu, std::defer_lock);
+  SplitPlan split;
+  if (b == Backend::CUDA) {
+    lock.lock();
+    split = split_prepare(p, w, true);
+    split_forward(p, split);
+  } else
+#endif
+  {
+    assemble(b, p);
+    MlpParams m;
+    m.cfg = p.cfg.mlp;
+    m.n = p.n * p.frames;
+    m.params = p.params;
+    m.x = p.scratch_in;
+    m.y = p.scratch_out;
+    mlp_forward(b, m);
+  }
   // Output gradients overwrite the MLP outputs in place (each row reads then writes its own 4).
   const int64_t n = p.n;
   const int B = p.frames;
@@ -96,6 +260,18 @@ void deform_backward(Backend b, const DeformParams& p) {
     const float t = tanhf(o[4 * r + 3]);
     o[4 * r + 3] = (gs && scale != 0.f) ? gs[r] * scale * (1.f - t * t) : 0.f;
   });
+#if defined(__CUDACC__)
+  if (b == Backend::CUDA) {
+    split_backward(p, split);
+    return;
+  }
+#endif
+  MlpParams m;
+  m.cfg = p.cfg.mlp;
+  m.n = p.n * p.frames;
+  m.params = p.params;
+  m.x = p.scratch_in;
+  m.y = p.scratch_out;
   // Input gradients reuse the input rows (the fused kernel reads a tile before writing it; the
   // per-point path reads its row before writing it), so no extra scratch is needed.
   m.g_y = p.scratch_out;

@@ -1,5 +1,7 @@
 #include "mlp.h"
 
+#include "mlp_half.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -1127,7 +1129,8 @@ MlpCudaPath mlp_parse_cuda_path(const std::string& name) {
   if (name == "tiled") return MlpCudaPath::Tiled;
   if (name == "tf32") return MlpCudaPath::TiledTF32;
   if (name == "fused") return MlpCudaPath::Fused;
-  throw OpError("mlp: unknown CUDA path '" + name + "' (DYNTET_MLP_PATH): use tiled, tf32, fused or auto");
+  if (name == "half") return MlpCudaPath::Half;
+  throw OpError("mlp: unknown CUDA path '" + name + "' (DYNTET_MLP_PATH): use tiled, tf32, fused, half or auto");
 }
 
 MlpCudaPath mlp_default_cuda_path() {
@@ -1159,6 +1162,7 @@ const char* mlp_cuda_path(const MlpConfig& c, MlpCudaPath path) {
   switch (resolve_path(path)) {
     case MlpCudaPath::TiledTF32: return tf32_supported() ? "tiled tf32" : "tiled";
     case MlpCudaPath::Fused: return fused_eligible(c) ? "fused" : "per-point";
+    case MlpCudaPath::Half: return mlp_half_eligible(c) ? "half" : tf32_supported() ? "tiled tf32" : "tiled";
     default: return "tiled";
   }
 #else
@@ -1171,7 +1175,11 @@ std::string mlp_cuda_plan(const MlpConfig& c, int64_t n) { return mlp_cuda_plan(
 
 std::string mlp_cuda_plan(const MlpConfig& c, int64_t n, MlpCudaPath path) {
 #if defined(__CUDACC__)
-  const MlpCudaPath r = resolve_path(path);
+  MlpCudaPath r = resolve_path(path);
+  if (r == MlpCudaPath::Half) {
+    if (mlp_half_eligible(c)) return mlp_half_plan(c, n);
+    r = MlpCudaPath::TiledTF32;
+  }
   if (r == MlpCudaPath::Tiled || r == MlpCudaPath::TiledTF32) {
     const TiledPlan f = tiled_plan(c, n, false), b = tiled_plan(c, n, true);
     return std::string(mlp_cuda_path(c, r)) + " " + std::to_string(TBM) + "x" + std::to_string(TBN) + " tiles, chunks of " +
@@ -1195,8 +1203,12 @@ void mlp_forward(Backend b, const MlpParams& p) {
 #if defined(__CUDACC__)
   if (b == Backend::CUDA) {
     const MlpCudaPath path = resolve_path(p.path);
-    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32) {
-      tiled_forward(p, path == MlpCudaPath::TiledTF32 && tf32_supported());
+    if (path == MlpCudaPath::Half && mlp_half_eligible(p.cfg)) {
+      mlp_half_forward(p);
+      return;
+    }
+    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32 || path == MlpCudaPath::Half) {
+      tiled_forward(p, path != MlpCudaPath::Tiled && tf32_supported());
       return;
     }
     const FusedPlan pl = plan_forward(p.cfg, p.n);
@@ -1222,8 +1234,12 @@ void mlp_backward(Backend b, const MlpParams& p) {
 #if defined(__CUDACC__)
   if (b == Backend::CUDA) {
     const MlpCudaPath path = resolve_path(p.path);
-    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32) {
-      tiled_backward(p, path == MlpCudaPath::TiledTF32 && tf32_supported());
+    if (path == MlpCudaPath::Half && mlp_half_eligible(p.cfg)) {
+      mlp_half_backward(p);
+      return;
+    }
+    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32 || path == MlpCudaPath::Half) {
+      tiled_backward(p, path != MlpCudaPath::Tiled && tf32_supported());
       return;
     }
     const FusedPlan pl = plan_backward(p.cfg, p.n);

@@ -20,6 +20,9 @@
 //   gradients reduced over the tile (and over all tiles of a persistent block when shared memory
 //   allows) before one float atomicAdd per weight, so their last bits vary between runs. Wider
 //   networks take the per-point path (one thread per point, atomics per weight: slow).
+// - Half: fp16 tensor-core kernels (mma.sync, fp32 accumulation) in the style of tiny-cuda-nn's
+//   fully fused MLP, for networks up to 128 wide with at most 16 outputs (mlp_half.h); other
+//   configs run TiledTF32. Lower precision: opt-in only, checked with its own tolerance.
 #pragma once
 #include "ops_common.h"
 
@@ -35,6 +38,7 @@ enum class MlpCudaPath : int {
   Tiled = 1,      // fp32 tiled GEMM per layer (default)
   TiledTF32 = 2,  // tensor cores, TF32 inputs, fp32 accumulation (opt-in, lower precision)
   Fused = 3,      // the earlier fused kernels (per-point above kFusedMaxWidth)
+  Half = 4,       // fp16 tensor cores, fp32 accumulation (opt-in, lower precision; mlp_half.h)
 };
 
 struct MlpParams {
@@ -51,7 +55,8 @@ struct MlpParams {
   // paths mlp_forward stores every hidden layer's output there, and mlp_backward given the same
   // acts (and y = that forward's output) uses them instead of recomputing the forward: about a
   // quarter less work. Contract: backward must see acts and y exactly as that forward left them
-  // (same params, x, n). Other paths (CPU, fused) ignore it and recompute.
+  // (same params, x, n, path). The Half path stores fp16 activations in the first bytes instead.
+  // Other paths (CPU, fused) ignore it and recompute.
   float* acts = nullptr;
 };
 
@@ -63,15 +68,15 @@ void mlp_validate(const MlpConfig& c, const char* op);
 void mlp_forward(Backend b, const MlpParams& p);
 void mlp_backward(Backend b, const MlpParams& p);
 // Process-wide CUDA path for MlpParams::path == Auto (the Trainer's ops and deform use Auto).
-// $DYNTET_MLP_PATH = tiled | tf32 | fused sets the initial value; Auto resets to that.
+// $DYNTET_MLP_PATH = tiled | tf32 | fused | half sets the initial value; Auto resets to that.
 void mlp_set_cuda_path(MlpCudaPath path);
 MlpCudaPath mlp_default_cuda_path();
-// Parses "tiled", "tf32", "fused" or "auto"; throws OpError otherwise.
+// Parses "tiled", "tf32", "fused", "half" or "auto"; throws OpError otherwise.
 MlpCudaPath mlp_parse_cuda_path(const std::string& name);
 // Upper bound on the points the tiled path processes per chunk (0: automatic, from a workspace
 // budget of 512 MB). For tests of the chunking; returns the previous value.
 int64_t mlp_set_tiled_max_chunk(int64_t points);
-// Which CUDA path mlp_* takes for this config ("tiled", "tiled tf32", "fused" or "per-point");
+// Which CUDA path mlp_* takes for this config ("tiled", "tiled tf32", "fused", "half" or "per-point");
 // for benchmarks and logs. Without `path`: the process default.
 const char* mlp_cuda_path(const MlpConfig& c);
 const char* mlp_cuda_path(const MlpConfig& c, MlpCudaPath path);

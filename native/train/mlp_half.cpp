@@ -1,0 +1,576 @@
+#include "mlp_half.h"
+
+#include <algorithm>
+#include <mutex>
+#if defined(__CUDACC__)
+#include <cuda_fp16.h>
+#endif
+
+namespace dyntet {
+namespace train {
+
+namespace {
+// ---- half layout (begin; tests/half_mlp_emulation.py compiles the regions between these markers)
+constexpr int kHalfMaxWidth = 128;  // every layer's input and hidden width
+constexpr int kHalfMaxOut = 16;     // the last layer runs as two 8-wide mma tiles
+constexpr int kPad = 8;             // halves of padding per shared-memory row (see the bank notes below)
+
+int half_wp(int width) { return width <= 16 ? 16 : width <= 32 ? 32 : width <= 64 ? 64 : 128; }
+
+// Shared-memory geometry of one config. Layer k's weights: [nout][kin + kPad] fp16 (row o holds
+// W[o][0..in), zero-padded to kin, a multiple of 16; nout is the padded width, 16 for the last
+// layer; rows beyond the real outputs are zero). Row strides of (kin + 8) halves put the 8 rows
+// of a fragment load in 8 distinct bank groups, so the 32-bit operand loads and ldmatrix are
+// conflict-free. dW accumulators: per layer nout x kin floats in mma fragment order.
+struct HalfLayout {
+  int L = 0, wp = 0, np = 0;
+  int kin[kMaxMlpLayers] = {}, nout[kMaxMlpLayers] = {}, in_real[kMaxMlpLayers] = {}, out_real[kMaxMlpLayers] = {};
+  int woff[kMaxMlpLayers] = {}, boff[kMaxMlpLayers] = {}, pofs[kMaxMlpLayers] = {}, dwoff[kMaxMlpLayers] = {};
+  int w_halves = 0, b_floats = 0, dw_floats = 0;
+};
+
+HalfLayout half_layout(const MlpConfig& c) {
+  HalfLayout l;
+  l.L = mlp_layer_count(c);
+  l.wp = half_wp(c.width);
+  int w = 0, b = 0, p = 0, d = 0;
+  for (int k = 0; k < l.L; ++k) {
+    l.in_real[k] = mlp_layer_in(c, k);
+    l.out_real[k] = mlp_layer_out(c, k);
+    l.kin[k] = k == 0 ? (c.in + 15) / 16 * 16 : l.wp;
+    l.nout[k] = k == l.L - 1 ? 16 : l.wp;
+    l.woff[k] = w; l.boff[k] = b; l.pofs[k] = p; l.dwoff[k] = d;
+    w += l.nout[k] * (l.kin[k] + kPad);
+    b += l.nout[k];
+    p += l.out_real[k] * (l.in_real[k] + 1);
+    d += l.nout[k] * l.kin[k];
+  }
+  l.w_halves = (w + 7) / 8 * 8;
+  l.b_floats = (b + 3) / 4 * 4;
+  l.dw_floats = d;
+  l.np = p;
+  return l;
+}
+
+[[maybe_unused]] size_t half_fwd_smem(const HalfLayout& l, int nw) {
+  return (size_t)l.w_halves * 2 + (size_t)l.b_floats * 4 + (size_t)nw * 16 * (l.kin[0] + kPad) * 2;
+}
+// Backward: weights, biases, the tile's input, every hidden output, one gradient buffer (all fp16),
+// then the fp32 weight- and bias-gradient sums.
+size_t half_bwd_smem(const HalfLayout& l, int nw) {
+  const size_t R = (size_t)nw * 16;
+  const size_t halves = (size_t)l.w_halves + R * (l.kin[0] + kPad) + (size_t)(l.L - 1) * R * (l.wp + kPad) + R * (l.wp + kPad);
+  return halves * 2 + ((size_t)l.b_floats * 2 + l.dw_floats) * 4;
+}
+constexpr size_t kHalfSmemLimit = 227 * 1024;
+// ---- half layout (end)
+}  // namespace
+
+bool mlp_half_eligible(const MlpConfig& c) {
+  // width >= 8: fp16 activations of the padded width fit MlpParams::acts' bytes.
+  if (c.hidden_layers < 1 || c.width < 8 || c.width > kHalfMaxWidth || c.in > kHalfMaxWidth || c.out > kHalfMaxOut) return false;
+  if (mlp_layer_count(c) > kMaxMlpLayers) return false;
+  return half_bwd_smem(half_layout(c), 4) <= kHalfSmemLimit;
+}
+
+#if defined(__CUDACC__)
+namespace {
+
+// ---- half kernels (begin)
+__device__ __forceinline__ uint32_t lds32(const __half* p) { return *reinterpret_cast<const uint32_t*>(p); }
+__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+__device__ __forceinline__ float2 unpack_half2(uint32_t v) {
+  __half2 h;
+  *reinterpret_cast<uint32_t*>(&h) = v;
+  return __half22float2(h);
+}
+
+// ---- half mma (begin; the emulation substitutes these two)
+// D += A B for one 16 x 8 x 16 tile: A row-major 16 x 16 (4 regs), B 16 x 8 "col" (2 regs), fp32 D.
+// Fragments (PTX ISA, mma.m16n8k16, g = lane / 4, t = lane % 4): A reg 0: (row g, cols 2t, 2t+1),
+// reg 1: row g + 8, reg 2: cols + 8, reg 3: both; B reg 0: (k 2t, 2t+1; n g), reg 1: k + 8;
+// D: d0, d1 (row g, cols 2t, 2t+1), d2, d3 (row g + 8).
+__device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Four 8 x 8 fp16 matrices, transposed: lane l gives the address of row (l % 8) of matrix l / 8 and
+// receives, for matrix j, the elements (rows 2t, 2t+1; column g) of it in r[j].
+__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const __half* p) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+// ---- half mma (end)
+
+struct HalfArgs {
+  MlpConfig c;
+  int64_t n = 0;
+  const float* params = nullptr;
+  const float* x = nullptr;
+  float* y = nullptr;           // forward output; backward: the saved output when acts is set
+  __half* acts = nullptr;       // hidden outputs, [layer][point][wp] fp16
+  const float* g_y = nullptr;
+  float* g_x = nullptr;         // may alias x
+  float* partial = nullptr;     // backward: one row of np floats per block
+};
+
+// Weights (fp16, padded) and biases (fp32) of every layer into shared memory.
+__device__ void half_load_weights(const HalfLayout& l, const float* params, __half* Ws, float* Bs) {
+  for (int k = 0; k < l.L; ++k) {
+    const int kin = l.kin[k], nout = l.nout[k], ni = l.in_real[k], no = l.out_real[k];
+    const float* P = params + l.pofs[k];
+    for (int e = threadIdx.x; e < nout * kin; e += blockDim.x) {
+      const int o = e / kin, i = e - o * kin;
+      Ws[l.woff[k] + o * (kin + kPad) + i] = __float2half_rn(o < no && i < ni ? P[o * ni + i] : 0.f);
+    }
+    for (int o = threadIdx.x; o < nout; o += blockDim.x) Bs[l.boff[k] + o] = o < no ? P[no * ni + o] : 0.f;
+  }
+}
+
+// A warp's 16 input rows (fp32, row-major `in` wide) into shared memory as fp16, zero-padded.
+__device__ __forceinline__ void half_load_x(const float* x, int in, int64_t n, int64_t r0, int kin, __half* xs) {
+  const int lane = threadIdx.x & 31, ld = kin + kPad;
+  for (int e = lane; e < 16 * kin; e += 32) {
+    const int r = e / kin, i = e - r * kin;
+    xs[r * ld + i] = __float2half_rn(r0 + r < n && i < in ? x[(r0 + r) * in + i] : 0.f);
+  }
+}
+
+// Accumulators of NT 8-wide column tiles start from the bias (fp32), like the CPU loop.
+template <int NT>
+__device__ __forceinline__ void half_bias_init(float (&acc)[NT][4], const float* b) {
+  const int t = threadIdx.x & 3;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const float b0 = b[nt * 8 + 2 * t], b1 = b[nt * 8 + 2 * t + 1];
+    acc[nt][0] = b0; acc[nt][1] = b1; acc[nt][2] = b0; acc[nt][3] = b1;
+  }
+}
+
+// acc (NT column tiles of 16 x 8) += A (one 16 x 16 operand tile at column kt * 16) W^T, W rows
+// from shared memory ([n][ld] fp16, n = output).
+template <int NT>
+__device__ __forceinline__ void half_mma_row(float (&acc)[NT][4], const uint32_t (&a)[4], const __half* W, int ld, int kt) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const __half* w = W + (nt * 8 + g) * ld + kt * 16 + 2 * t;
+    mma16816(acc[nt], a, lds32(w), lds32(w + 8));
+  }
+}
+
+// The accumulators of a 16 x (8 NT) layer output, through the activation, as fp16 operand tiles
+// of the next layer (column tiles 2j and 2j + 1 make operand tile j).
+template <int NT>
+__device__ __forceinline__ void half_to_operand(const float (&acc)[NT][4], uint32_t (&af)[NT / 2][4], int act) {
+#pragma unroll
+  for (int j = 0; j < NT / 2; ++j) {
+    af[j][0] = pack_half2(activate(act, acc[2 * j][0]), activate(act, acc[2 * j][1]));
+    af[j][1] = pack_half2(activate(act, acc[2 * j][2]), activate(act, acc[2 * j][3]));
+    af[j][2] = pack_half2(activate(act, acc[2 * j + 1][0]), activate(act, acc[2 * j + 1][1]));
+    af[j][3] = pack_half2(activate(act, acc[2 * j + 1][2]), activate(act, acc[2 * j + 1][3]));
+  }
+}
+
+// Stores operand tiles (16 rows) at dst[row * ld + col] (shared or global memory).
+template <int KT>
+__device__ __forceinline__ void half_store_operand(const uint32_t (&af)[KT][4], __half* dst, int64_t ld) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int j = 0; j < KT; ++j) {
+    __half* d = dst + j * 16 + 2 * t;
+    *reinterpret_cast<uint32_t*>(d + g * ld) = af[j][0];
+    *reinterpret_cast<uint32_t*>(d + (g + 8) * ld) = af[j][1];
+    *reinterpret_cast<uint32_t*>(d + g * ld + 8) = af[j][2];
+    *reinterpret_cast<uint32_t*>(d + (g + 8) * ld + 8) = af[j][3];
+  }
+}
+
+// The forward of a warp's 16 points, input rows xs in shared memory (fp16, ld kin[0] + kPad).
+// on_hidden(k, af): layer k's activated output (fp16 operand tiles); returns the last layer's
+// pre-activation in out[2][4] (16 x 16, fp32).
+template <int WP, class OnHidden>
+__device__ __forceinline__ void half_warp_forward(const HalfLayout& l, int hidden_act, const __half* Ws, const float* Bs,
+                                                  const __half* xs, float (&out)[2][4], OnHidden on_hidden) {
+  constexpr int NT = WP / 8, KT = WP / 16;
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  uint32_t af[KT][4];
+  {
+    float acc[NT][4];
+    half_bias_init<NT>(acc, Bs + l.boff[0]);
+    const int ldx = l.kin[0] + kPad;
+    for (int kt = 0; kt < l.kin[0] / 16; ++kt) {
+      const __half* p = xs + g * ldx + kt * 16 + 2 * t;
+      const uint32_t a[4] = {lds32(p), lds32(p + 8 * ldx), lds32(p + 8), lds32(p + 8 * ldx + 8)};
+      half_mma_row<NT>(acc, a, Ws + l.woff[0], ldx, kt);
+    }
+    half_to_operand<NT>(acc, af, hidden_act);
+    on_hidden(0, af);
+  }
+  for (int k = 1; k < l.L - 1; ++k) {
+    float acc[NT][4];
+    half_bias_init<NT>(acc, Bs + l.boff[k]);
+#pragma unroll
+    for (int kt = 0; kt < KT; ++kt) half_mma_row<NT>(acc, af[kt], Ws + l.woff[k], WP + kPad, kt);
+    half_to_operand<NT>(acc, af, hidden_act);
+    on_hidden(k, af);
+  }
+  half_bias_init<2>(out, Bs + l.boff[l.L - 1]);
+#pragma unroll
+  for (int kt = 0; kt < KT; ++kt) half_mma_row<2>(out, af[kt], Ws + l.woff[l.L - 1], WP + kPad, kt);
+}
+
+// Visits the 16 x 16 last-layer fragment: f(row, col, value) (value by reference when out is not const).
+template <class A, class F>
+__device__ __forceinline__ void half_out_visit(A& out, F f) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) f(g + (j >> 1) * 8, nt * 8 + 2 * t + (j & 1), out[nt][j]);
+}
+
+template <int WP>
+__global__ void __launch_bounds__(256) mlp_half_forward_kernel(HalfArgs a, HalfLayout l) {
+  extern __shared__ __align__(16) unsigned char hsm[];
+  __half* Ws = reinterpret_cast<__half*>(hsm);
+  float* Bs = reinterpret_cast<float*>(hsm + (size_t)l.w_halves * 2);
+  const int warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  __half* xs = reinterpret_cast<__half*>(Bs + l.b_floats) + warp * 16 * (l.kin[0] + kPad);
+  half_load_weights(l, a.params, Ws, Bs);
+  __syncthreads();
+  const MlpConfig c = a.c;
+  // From here each warp works alone on its 16 points (its own rows of xs).
+  for (int64_t r0 = ((int64_t)blockIdx.x * nw + warp) * 16; r0 < a.n; r0 += (int64_t)gridDim.x * nw * 16) {
+    half_load_x(a.x, c.in, a.n, r0, l.kin[0], xs);
+    __syncwarp();
+    float out[2][4];
+    half_warp_forward<WP>(l, c.hidden_act, Ws, Bs, xs, out, [&](int k, const uint32_t (&af)[WP / 16][4]) {
+      if (!a.acts) return;
+      // Rows past n are stored too when the buffer has them; skip them (16-row tiles may overhang).
+      if (r0 + 16 <= a.n) {
+        half_store_operand<WP / 16>(af, a.acts + ((int64_t)k * a.n + r0) * WP, WP);
+      } else {
+        const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+        for (int j = 0; j < WP / 16; ++j)
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const int row = g + (q & 1) * 8, col = j * 16 + (q >> 1) * 8 + 2 * t;
+            if (r0 + row < a.n) *reinterpret_cast<uint32_t*>(a.acts + ((int64_t)k * a.n + r0 + row) * WP + col) = af[j][q];
+          }
+      }
+    });
+    half_out_visit(out, [&](int row, int col, float v) {
+      if (r0 + row < a.n && col < c.out) a.y[(r0 + row) * c.out + col] = activate(c.out_act, v);
+    });
+    __syncwarp();  // xs reads done before the next tile's load
+  }
+}
+
+template <int WP>
+__global__ void __launch_bounds__(256) mlp_half_backward_kernel(HalfArgs a, HalfLayout l) {
+  constexpr int KT = WP / 16;
+  extern __shared__ __align__(16) unsigned char hsm[];
+  const int warp = threadIdx.x >> 5, nw = blockDim.x >> 5, R = nw * 16;
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int L = l.L, ldx = l.kin[0] + kPad, ldh = WP + kPad;
+  __half* Ws = reinterpret_cast<__half*>(hsm);
+  __half* Xs = Ws + l.w_halves;               // [R][ldx]: the tile's input
+  __half* Hs = Xs + R * ldx;                  // [L - 1][R][ldh]: hidden outputs
+  __half* Gs = Hs + (L - 1) * R * ldh;        // [R][ldh]: the current layer's pre-activation gradient
+  float* Bs = reinterpret_cast<float*>(Gs + R * ldh);
+  float* dB = Bs + l.b_floats;                // bias-gradient sums
+  float* dW = dB + l.b_floats;                // weight-gradient sums, mma fragment order
+  half_load_weights(l, a.params, Ws, Bs);
+  for (int e = threadIdx.x; e < l.b_floats; e += blockDim.x) dB[e] = 0.f;
+  for (int e = threadIdx.x; e < l.dw_floats; e += blockDim.x) dW[e] = 0.f;
+  __syncthreads();
+  const MlpConfig c = a.c;
+  auto Xin = [&](int k) { return k == 0 ? Xs : Hs + (k - 1) * R * ldh; };
+  auto ldin = [&](int k) { return k == 0 ? ldx : ldh; };
+  for (int64_t base = (int64_t)blockIdx.x * R; base < a.n; base += (int64_t)gridDim.x * R) {
+    const int64_t r0 = base + warp * 16;
+    __half* xs = Xs + warp * 16 * ldx;
+    half_load_x(a.x, c.in, a.n, r0, l.kin[0], xs);
+    // The output gradient G = g_y * out_act'(y), zero past n and past c.out (so padded rows and
+    // columns add nothing), as fp32 fragments of the 16 x 16 last-layer tile.
+    float gout[2][4];
+    if (a.acts) {
+      for (int k = 0; k + 1 < L; ++k) {  // saved hidden outputs: this warp's 16 rows
+        __half* h = Hs + k * R * ldh + warp * 16 * ldh;
+        for (int e = lane; e < 16 * (WP / 8); e += 32) {
+          const int r = e / (WP / 8), q = e - r * (WP / 8);
+          uint4 v = make_uint4(0u, 0u, 0u, 0u);
+          if (r0 + r < a.n) v = *reinterpret_cast<const uint4*>(a.acts + ((int64_t)k * a.n + r0 + r) * WP + q * 8);
+          *reinterpret_cast<uint4*>(h + r * ldh + q * 8) = v;
+        }
+      }
+      half_out_visit(gout, [&](int row, int col, float& v) {
+        const int64_t i = (r0 + row) * c.out + col;
+        v = r0 + row < a.n && col < c.out ? a.g_y[i] * act_grad_from_output(c.out_act, a.y[i]) : 0.f;
+      });
+      __syncwarp();
+    } else {
+      __syncwarp();
+      half_warp_forward<WP>(l, c.hidden_act, Ws, Bs, xs, gout, [&](int k, const uint32_t (&af)[KT][4]) {
+        half_store_operand<KT>(af, Hs + k * R * ldh + warp * 16 * ldh, ldh);
+      });
+      half_out_visit(gout, [&](int row, int col, float& v) {
+        const float yv = activate(c.out_act, v);
+        v = r0 + row < a.n && col < c.out ? a.g_y[(r0 + row) * c.out + col] * act_grad_from_output(c.out_act, yv) : 0.f;
+      });
+    }
+    // gaf: the current layer's gradient as fp16 operand tiles (this warp's rows), also in Gs.
+    uint32_t gaf[KT][4];
+    gaf[0][0] = pack_half2(gout[0][0], gout[0][1]);
+    gaf[0][1] = pack_half2(gout[0][2], gout[0][3]);
+    gaf[0][2] = pack_half2(gout[1][0], gout[1][1]);
+    gaf[0][3] = pack_half2(gout[1][2], gout[1][3]);
+    {
+      const uint32_t (&g0)[1][4] = *reinterpret_cast<const uint32_t (*)[1][4]>(&gaf[0]);
+      half_store_operand<1>(g0, Gs + warp * 16 * ldh, ldh);
+    }
+    for (int k = L - 1; k >= 0; --k) {
+      const int kin = l.kin[k], nout = l.nout[k];
+      const __half* X = Xin(k);
+      const int ld = ldin(k);
+      __syncthreads();  // Gs and X of every warp written
+      // Weight gradient over the tile: dW[o][i] += sum_r G[r][o] X[r][i]. Warp w takes output row
+      // tiles mt = w, w + nw, ...; for each, every column tile at once (independent accumulators).
+      {
+        constexpr int MAXN = kHalfMaxWidth / 8;
+        const int NTk = kin / 8;
+        for (int mt = warp; mt < nout / 16; mt += nw) {
+          float acc[MAXN][4];
+#pragma unroll
+          for (int nt = 0; nt < MAXN; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+          for (int ks = 0; ks < R / 16; ++ks) {
+            uint32_t A[4];  // A(o, r) = G[r][o]: matrices (r 0-7, o 0-7), (r 0-7, o 8-15), (r 8-15, o 0-7), (r 8-15, o 8-15)
+            ldsm_x4_t(A, Gs + (ks * 16 + (lane & 7) + ((lane >> 4) & 1) * 8) * ldh + mt * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+            for (int np2 = 0; np2 < MAXN / 2; ++np2) {
+              if (np2 * 2 >= NTk) break;
+              uint32_t B[4];  // B(r, i) = X[r][i]: (r 0-7, i), (r 8-15, i), (r 0-7, i + 8), (r 8-15, i + 8)
+              ldsm_x4_t(B, X + (ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ld + np2 * 16 + (lane >> 4) * 8);
+              mma16816(acc[2 * np2], A, B[0], B[1]);
+              mma16816(acc[2 * np2 + 1], A, B[2], B[3]);
+            }
+          }
+          float4* d = reinterpret_cast<float4*>(dW + l.dwoff[k]) + (size_t)mt * NTk * 32 + lane;
+#pragma unroll
+          for (int nt = 0; nt < MAXN; ++nt) {
+            if (nt >= NTk) break;
+            float4 v = d[nt * 32];
+            v.x += acc[nt][0]; v.y += acc[nt][1]; v.z += acc[nt][2]; v.w += acc[nt][3];
+            d[nt * 32] = v;
+          }
+        }
+        // Bias gradient: column sums of G (fp32 sums of the fp16 values).
+        for (int o = threadIdx.x; o < nout; o += blockDim.x) {
+          float s = 0.f;
+          for (int r = 0; r < R; ++r) s += __half2float(Gs[r * ldh + o]);
+          dB[l.boff[k] + o] += s;
+        }
+      }
+      if (k == 0 && !a.g_x) break;
+      // Input gradient of this warp's rows: dX = G W (K = nout, N = kin), W^T fragments by ldmatrix.trans.
+      constexpr int MAXN = kHalfMaxWidth / 8;
+      float acc[MAXN][4];
+#pragma unroll
+      for (int nt = 0; nt < MAXN; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+      {
+        const __half* W = Ws + l.woff[k];
+        const int ldw = kin + kPad, NTk = kin / 8;
+#pragma unroll
+        for (int kt = 0; kt < KT; ++kt) {
+          if (kt * 16 >= nout) break;
+#pragma unroll
+          for (int np2 = 0; np2 < MAXN / 2; ++np2) {
+            if (np2 * 2 >= NTk) break;
+            uint32_t B[4];  // B(o, i) = W[o][i]: (o 0-7, i), (o 8-15, i), (o 0-7, i + 8), (o 8-15, i + 8)
+            ldsm_x4_t(B, W + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ldw + np2 * 16 + (lane >> 4) * 8);
+            mma16816(acc[2 * np2], gaf[kt], B[0], B[1]);
+            mma16816(acc[2 * np2 + 1], gaf[kt], B[2], B[3]);
+          }
+        }
+      }
+      __syncthreads();  // every warp's weight-gradient reads of Gs done before it is overwritten
+      if (k > 0) {
+        // G of layer k - 1 = dX * act'(its output), kept as operand tiles and in Gs.
+        const __half* h = Xin(k) + warp * 16 * ldh;
+#pragma unroll
+        for (int j = 0; j < KT; ++j) {
+          const __half* p = h + j * 16 + 2 * t;
+          const float2 h0 = unpack_half2(lds32(p + g * ldh)), h1 = unpack_half2(lds32(p + (g + 8) * ldh));
+          const float2 h2 = unpack_half2(lds32(p + g * ldh + 8)), h3 = unpack_half2(lds32(p + (g + 8) * ldh + 8));
+          const int act = c.hidden_act;
+          gaf[j][0] = pack_half2(acc[2 * j][0] * act_grad_from_output(act, h0.x), acc[2 * j][1] * act_grad_from_output(act, h0.y));
+          gaf[j][1] = pack_half2(acc[2 * j][2] * act_grad_from_output(act, h1.x), acc[2 * j][3] * act_grad_from_output(act, h1.y));
+          gaf[j][2] = pack_half2(acc[2 * j + 1][0] * act_grad_from_output(act, h2.x), acc[2 * j + 1][1] * act_grad_from_output(act, h2.y));
+          gaf[j][3] = pack_half2(acc[2 * j + 1][2] * act_grad_from_output(act, h3.x), acc[2 * j + 1][3] * act_grad_from_output(act, h3.y));
+        }
+        half_store_operand<KT>(gaf, Gs + warp * 16 * ldh, ldh);
+      } else {
+        // Input gradient (fp32). g_x may alias x: this warp read its rows of x at the tile's start.
+#pragma unroll
+        for (int nt = 0; nt < MAXN; ++nt) {
+          if (nt * 8 >= kin) break;
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const int row = g + (j >> 1) * 8, col = nt * 8 + 2 * t + (j & 1);
+            if (r0 + row < a.n && col < c.in) a.g_x[(r0 + row) * c.in + col] = acc[nt][j];
+          }
+        }
+      }
+    }
+    __syncthreads();  // the tile's buffers are free
+  }
+  __syncthreads();
+  // This block's sums into its row of partial sums, in model.h's parameter layout.
+  float* part = a.partial + (int64_t)blockIdx.x * l.np;
+  for (int k = 0; k < L; ++k) {
+    const int kin = l.kin[k], nout = l.nout[k], ni = l.in_real[k], no = l.out_real[k], NTk = kin / 8;
+    for (int e = threadIdx.x; e < nout * kin; e += blockDim.x) {
+      // e = ((mt * NTk + nt) * 32 + lane) * 4 + j
+      const int j = e & 3, ln = (e >> 2) & 31, f = e >> 7, mt = f / NTk, nt = f - mt * NTk;
+      const int o = mt * 16 + (ln >> 2) + (j >> 1) * 8, i = nt * 8 + 2 * (ln & 3) + (j & 1);
+      if (o < no && i < ni) part[l.pofs[k] + o * ni + i] = dW[l.dwoff[k] + e];
+    }
+    for (int o = threadIdx.x; o < no; o += blockDim.x) part[l.pofs[k] + no * ni + o] = dB[l.boff[k] + o];
+  }
+}
+
+// g[w] += sum over blocks b (ascending) of P[b * np + w].
+__global__ void mlp_half_reduce_kernel(const float* __restrict__ P, int rows, int64_t np, float* __restrict__ g) {
+  const int64_t w = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (w >= np) return;
+  float s = 0.f;
+  for (int z = 0; z < rows; ++z) s += P[(int64_t)z * np + w];
+  g[w] += s;
+}
+
+// ---- half kernels (end)
+
+int device_attr(cudaDeviceAttr attr) {
+  int dev = 0, v = 0;
+  cuda_check(cudaGetDevice(&dev), "cudaGetDevice");
+  cuda_check(cudaDeviceGetAttribute(&v, attr, dev), "cudaDeviceGetAttribute");
+  return v;
+}
+
+struct HalfLaunch {
+  int threads = 0, grid = 0;
+  size_t smem = 0;
+};
+
+template <class K>
+HalfLaunch half_launch(K kernel, int nw, size_t smem, int64_t n) {
+  HalfLaunch h;
+  h.threads = nw * 32;
+  h.smem = smem;
+  cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "cudaFuncSetAttribute");
+  int per_sm = 0;
+  cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, h.threads, smem), "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  const int64_t tiles = (n + nw * 16 - 1) / (nw * 16);
+  h.grid = (int)std::max<int64_t>(1, std::min<int64_t>(tiles, (int64_t)device_attr(cudaDevAttrMultiProcessorCount) * std::max(per_sm, 1)));
+  return h;
+}
+
+size_t half_smem_limit() { return std::min<size_t>(kHalfSmemLimit, (size_t)device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin)); }
+
+// Warps per backward block: 8 when its shared memory leaves room for two blocks per SM, else 4.
+int half_bwd_warps(const HalfLayout& l) { return half_bwd_smem(l, 8) <= half_smem_limit() / 2 ? 8 : 4; }
+
+template <int WP>
+HalfLaunch half_fwd_launch(const HalfLayout& l, int64_t n) { return half_launch(mlp_half_forward_kernel<WP>, 8, half_fwd_smem(l, 8), n); }
+template <int WP>
+HalfLaunch half_bwd_launch(const HalfLayout& l, int64_t n) {
+  const int nw = half_bwd_warps(l);
+  return half_launch(mlp_half_backward_kernel<WP>, nw, half_bwd_smem(l, nw), n);
+}
+
+HalfArgs half_args(const MlpParams& p) {
+  HalfArgs a;
+  a.c = p.cfg; a.n = p.n; a.params = p.params; a.x = p.x; a.y = p.y; a.g_y = p.g_y; a.g_x = p.g_x;
+  a.acts = reinterpret_cast<__half*>(p.acts);
+  return a;
+}
+
+template <int WP>
+void half_forward_run(const MlpParams& p, const HalfLayout& l) {
+  const HalfLaunch h = half_fwd_launch<WP>(l, p.n);
+  mlp_half_forward_kernel<WP><<<h.grid, h.threads, h.smem>>>(half_args(p), l);
+  cuda_check(cudaGetLastError(), "mlp_half_forward_kernel");
+}
+
+struct HalfWorkspace {
+  std::mutex mu;
+  Buffer<float> partial, gsink;
+  float* get(Buffer<float>& b, size_t floats) {
+    if (b.size() < floats) { b = Buffer<float>(); b.resize(Backend::CUDA, floats); }
+    return b.data();
+  }
+};
+HalfWorkspace& half_workspace() {
+  static HalfWorkspace* w = new HalfWorkspace();  // never destroyed: no cudaFree after the runtime shuts down
+  return *w;
+}
+
+template <int WP>
+void half_backward_run(const MlpParams& p, const HalfLayout& l) {
+  const HalfLaunch h = half_bwd_launch<WP>(l, p.n);
+  HalfWorkspace& w = half_workspace();
+  std::lock_guard<std::mutex> lock(w.mu);
+  HalfArgs a = half_args(p);
+  // Without g_params the sums still go somewhere (the kernel always writes its row): a scratch row set.
+  a.partial = w.get(w.partial, (size_t)h.grid * l.np);
+  mlp_half_backward_kernel<WP><<<h.grid, h.threads, h.smem>>>(a, l);
+  cuda_check(cudaGetLastError(), "mlp_half_backward_kernel");
+  if (p.g_params) {
+    mlp_half_reduce_kernel<<<(unsigned)((l.np + 255) / 256), 256>>>(a.partial, h.grid, l.np, p.g_params);
+    cuda_check(cudaGetLastError(), "mlp_half_reduce_kernel");
+  }
+}
+}  // namespace
+
+void mlp_half_forward(const MlpParams& p) {
+  const HalfLayout l = half_layout(p.cfg);
+  switch (l.wp) {
+    case 16: half_forward_run<16>(p, l); break;
+    case 32: half_forward_run<32>(p, l); break;
+    case 64: half_forward_run<64>(p, l); break;
+    default: half_forward_run<128>(p, l); break;
+  }
+}
+
+void mlp_half_backward(const MlpParams& p) {
+  const HalfLayout l = half_layout(p.cfg);
+  switch (l.wp) {
+    case 16: half_backward_run<16>(p, l); break;
+    case 32: half_backward_run<32>(p, l); break;
+    case 64: half_backward_run<64>(p, l); break;
+    default: half_backward_run<128>(p, l); break;
+  }
+}
+
+std::string mlp_half_plan(const MlpConfig& c, int64_t n) {
+  const HalfLayout l = half_layout(c);
+  const int nw = half_bwd_warps(l);
+  return "half (fp16 mma): fwd 128 points per block (" + std::to_string(half_fwd_smem(l, 8) / 1024) + " KB), bwd " +
+         std::to_string(nw * 16) + " per block (" + std::to_string(half_bwd_smem(l, nw) / 1024) + " KB), " +
+         std::to_string((n + nw * 16 - 1) / (nw * 16)) + " tiles";
+}
+#endif
+
+}  // namespace train
+}  // namespace dyntet

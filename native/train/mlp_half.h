@@ -1,0 +1,37 @@
+// Half-precision tensor-core MLP kernels (the opt-in MlpCudaPath::Half of mlp.h), for networks
+// whose every layer is at most 128 wide with at most 16 outputs (the texture 2x64, the SDF and
+// deformation 2x128 nets). Internal to native/train: mlp_forward / mlp_backward dispatch here.
+//
+// Products on tensor cores (mma.sync m16n8k16: fp16 operands, fp32 accumulation), the way
+// tiny-cuda-nn's fully fused MLP works: a warp owns 16 points and carries their activations from
+// layer to layer in registers (an mma's accumulator fragment is, once rounded to fp16, the next
+// layer's operand fragment); the weights of every layer sit in shared memory as fp16. Biases are
+// added in fp32 (the accumulators start from them), activations run in fp32 on the accumulators
+// (model.h's activate) and are rounded to fp16 as the next layer's operand.
+// Backward: a block takes a tile of 16 x warps points per step, recomputes the forward (or reads the
+// forward's saved fp16 activations), then per layer from the last: the weight gradient G^T X over
+// the tile (operands transposed on the fly with ldmatrix.trans, accumulated over all of the
+// block's tiles in fp32 shared memory), the input gradient G W in registers, times the
+// activation's derivative. Each block writes its sums into its own row of partial sums; a second
+// kernel adds the rows in block order into g_params (no atomics: schedule-independent).
+// Precision: every operand is rounded to fp16 (unit roundoff 2^-11, like TF32's 10-bit mantissa,
+// and fp16's narrower exponent: magnitudes below 6e-5 lose relative precision); checked against
+// the CPU reference with the TF32 tolerances (tests/check_cuda.cpp).
+#pragma once
+#include "mlp.h"
+
+namespace dyntet {
+namespace train {
+
+// True when the half kernels take this config (otherwise the Half path runs tiled TF32).
+bool mlp_half_eligible(const MlpConfig& c);
+#if defined(__CUDACC__)
+// Both need mlp_half_eligible(p.cfg). acts (when set) hold fp16 activations in MlpParams::acts'
+// memory (half of its bytes at most): written by the forward, read by the backward.
+void mlp_half_forward(const MlpParams& p);
+void mlp_half_backward(const MlpParams& p);
+std::string mlp_half_plan(const MlpConfig& c, int64_t n);
+#endif
+
+}  // namespace train
+}  // namespace dyntet
