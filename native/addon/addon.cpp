@@ -84,7 +84,8 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
                         InstanceMethod("saveCheckpoint", &JsTrainer::Save), InstanceMethod("loadCheckpoint", &JsTrainer::Load),
                         InstanceMethod("getParameters", &JsTrainer::Params), InstanceMethod("config", &JsTrainer::Config),
                         InstanceMethod("extractMesh", &JsTrainer::Mesh), InstanceMethod("stepCount", &JsTrainer::StepCount),
-                        InstanceMethod("exportAsset", &JsTrainer::Export)});
+                        InstanceMethod("exportAsset", &JsTrainer::Export),
+                        InstanceMethod("startFromMasks", &JsTrainer::StartFromMasks)});
   }
 
   JsTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsTrainer>(info) {
@@ -189,6 +190,31 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
     Napi::Object r = Napi::Object::New(env);
     r.Set("data", data); r.Set("layout", layout);
     return r;
+  }
+
+  // startFromMasks({frames, masks: Uint8Array frames x H x W, poses: Float32Array frames x 16,
+  //                 vote?, expand?}) -> number of grid vertices inside (start_shape.h).
+  Napi::Value StartFromMasks(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) type_error(env, "startFromMasks(options) needs an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    Trainer& t = T(env);
+    const TrainerConfig& c = t.config();
+    if (!o.Get("frames").IsNumber()) type_error(env, "startFromMasks: frames must be a number");
+    const int n = o.Get("frames").As<Napi::Number>().Int32Value();
+    if (n < 1 || n > 100000) type_error(env, "startFromMasks: frames must be in [1, 100000]");
+    Napi::Value m = o.Get("masks");
+    const size_t count = (size_t)n * c.width * c.height;
+    if (!m.IsTypedArray() || m.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        m.As<Napi::Uint8Array>().ElementLength() != count)
+      type_error(env, "startFromMasks: masks must be a Uint8Array of frames x height x width = " + std::to_string(count) + " bytes");
+    const float* poses = f32(env, o, "poses", (size_t)n * 16, false);
+    const float vote = o.Get("vote").IsNumber() ? o.Get("vote").As<Napi::Number>().FloatValue() : 0.9f;
+    const float expand = o.Get("expand").IsNumber() ? o.Get("expand").As<Napi::Number>().FloatValue() : 1.3f;
+    int inside = 0;
+    try { inside = t.start_from_masks(m.As<Napi::Uint8Array>().Data(), poses, n, vote, expand); }
+    catch (const std::exception& e) { throw Napi::Error::New(env, e.what()); }
+    return Napi::Number::New(env, inside);
   }
 
   Napi::Value Config(const Napi::CallbackInfo& info) { return config_to_js(info.Env(), T(info.Env()).config()); }

@@ -2,6 +2,7 @@
 // (LANGUAGE CUDA) for the CUDA build: the same lambdas then run as kernels.
 #include <chrono>
 #include "trainer.h"
+#include "start_shape.h"
 
 #include <algorithm>
 #include <cmath>
@@ -1380,6 +1381,20 @@ void Trainer::set_parameters(const std::vector<float>& p) {
   if (p.size() != impl_->n_params)
     throw TrainerError("set_parameters: expected " + std::to_string(impl_->n_params) + " floats, got " + std::to_string(p.size()));
   impl_->params.upload(p.data(), p.size());
+}
+
+int Trainer::start_from_masks(const uint8_t* masks, const float* poses, int n, float vote, float expand) {
+  Impl& I = *impl_;
+  if (I.step != 0) throw TrainerError("start_from_masks: the start shape can only be set before the first step");
+  if (!masks || !poses) throw TrainerError("start_from_masks: needs masks and poses");
+  int inside = 0;
+  const std::vector<float> sdf = start_shape_from_masks(I.S.grid, I.S.cam, masks, poses, n, I.cfg.init_center,
+                                                        I.cfg.init_radii, StartShapeOptions{vote, expand}, &inside);
+  std::vector<float> p = parameters();
+  const ParamBlock& b = I.block("sdf");
+  std::copy(sdf.begin(), sdf.end(), p.begin() + b.offset);
+  set_parameters(p);
+  return inside;
 }
 
 void Trainer::render(const float* pose, const float* window, const float* background, float* rgb, float* coverage) {

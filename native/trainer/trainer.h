@@ -142,6 +142,10 @@ class Trainer {
   StepLosses gradient(const Batch& batch, std::vector<float>* grads);
   // Replaces the flat parameter vector (size of parameters()); optimiser state is kept.
   void set_parameters(const std::vector<float>& p);
+  // Replaces the canonical SDF with the visual hull of head masks (start_shape.h): `n` masks of
+  // width x height bytes and their poses (n x 16). Before the first step only (throws otherwise).
+  // Returns the number of grid vertices inside.
+  int start_from_masks(const uint8_t* masks, const float* poses, int n, float vote = 0.9f, float expand = 1.3f);
   // Renders one frame: rgb (H x W x 3) over `background` (H x W x 3, or black when null) and
   // antialiased coverage (H x W).
   void render(const float* pose, const float* window, const float* background, float* rgb, float* coverage);

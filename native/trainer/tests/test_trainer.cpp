@@ -8,6 +8,7 @@
 #include "../../core/grid.h"
 #include "../../core/marching_tets.h"
 #include "scene.h"
+#include "../start_shape.h"
 
 using namespace dyntet;
 
@@ -341,8 +342,58 @@ static void test_byte_frames() {
   CHECK(same_bits(a.parameters(), b.parameters()), "parameters differ after steps on byte and float frames");
 }
 
+// The start shape from masks: 8 views of a sphere carve a hull whose SDF has the sphere's sign
+// away from its surface and roughly its distance; it is refused after the first step and for
+// masks in which nothing lies.
+static void test_start_shape() {
+  TrainerConfig c = scene::small_config();
+  for (int a = 0; a < 3; ++a) { c.init_center[a] = 0.f; c.init_radii[a] = 8.f; }
+  const scene::Sphere s;
+  scene::Frames f = scene::make_frames(s, c, 8, 0);
+  f.quantise();
+  Trainer t(c, Device::CPU);
+  const int inside = t.start_from_masks(f.masks_u8.data(), f.poses.data(), 8);
+  const ParamBlock* sb = nullptr;
+  for (const ParamBlock& b : t.layout()) if (b.name == "sdf") sb = &b;
+  CHECK(sb != nullptr, "no sdf block");
+  if (!sb) return;
+  const std::vector<float> p = t.parameters();
+  GridSpec g;
+  g.res = c.grid_res;
+  for (int a = 0; a < 3; ++a) { g.box_min[a] = c.box_min[a]; g.box_max[a] = c.box_max[a]; }
+  const float h = 16.f / c.grid_res;
+  int wrong = 0, checked = 0, inside_ref = 0;
+  float worst = 0.f;
+  for (int v = 0; v < grid_num_vertices(g.res); ++v) {
+    float q[3];
+    grid_vertex_position(g, v, q);
+    const float d = std::sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]) - s.r;
+    const float sdf = p[sb->offset + v];
+    inside_ref += d < 0.f;
+    if (std::fabs(d) < 2.f * h) continue;
+    ++checked;
+    if ((sdf < 0.f) != (d < 0.f)) ++wrong;
+    if (std::fabs(d) < 4.f * h) worst = std::max(worst, std::fabs(sdf - d));
+  }
+  std::printf("start shape: %d vertices inside (sphere: %d), %d of %d sign errors, worst |sdf - d| near the surface %.2f cm\n",
+              inside, inside_ref, wrong, checked, worst);
+  CHECK(wrong == 0, "%d vertices away from the sphere have the wrong sign", wrong);
+  CHECK(inside > inside_ref / 2 && inside < inside_ref * 2, "hull holds %d vertices, sphere %d", inside, inside_ref);
+  CHECK(worst < 1.5f * h, "SDF off by %.2f cm near the surface", worst);
+  t.step(f.batch_u8());
+  bool threw = false;
+  try { t.start_from_masks(f.masks_u8.data(), f.poses.data(), 8); } catch (const TrainerError& e) { threw = std::strstr(e.what(), "before the first step") != nullptr; }
+  CHECK(threw, "start shape accepted after a step");
+  Trainer e(c, Device::CPU);
+  std::vector<uint8_t> empty(f.masks_u8.size(), 0);
+  threw = false;
+  try { e.start_from_masks(empty.data(), f.poses.data(), 8); } catch (const TrainerError& err) { threw = std::strstr(err.what(), "masks/head") != nullptr; }
+  CHECK(threw, "empty masks did not give the clear error");
+}
+
 int main() {
   test_errors();
+  test_start_shape();
   test_byte_frames();
   test_marching_matches_core();
   test_mesh_orientation();

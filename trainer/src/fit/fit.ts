@@ -21,10 +21,16 @@ export interface FitOptions {
    * getting a code of its own, which is what held-out frames need. Seeded by step (exact resume).
    */
   conditionNoise: number;
+  /**
+   * The canonical shape training starts from: "masks", the visual hull of the training frames'
+   * head masks bounded in depth by the init ellipsoid (native/trainer/start_shape.h), so the
+   * surface starts out covering wide hair; or "ellipsoid", model.init_center/init_radii alone.
+   */
+  startShape: 'masks' | 'ellipsoid';
   model: TrainerConfig;
 }
 
-export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, conditionNoise: 0, model: {} };
+export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, conditionNoise: 0, startShape: 'masks', model: {} };
 
 export class FitConfigError extends Error {
   override name = 'FitConfigError';
@@ -37,6 +43,8 @@ export function resolveFitOptions(user: Partial<FitOptions>): FitOptions {
   if (!Number.isInteger(o.size) || o.size < 0) throw new FitConfigError(`config "size" must be 0 (dataset size) or a positive integer`);
   if (typeof o.conditionNoise !== 'number' || !(o.conditionNoise >= 0 && o.conditionNoise <= 1))
     throw new FitConfigError(`config "conditionNoise" must be a number in [0, 1] (blendshape units), got ${JSON.stringify(o.conditionNoise)}`);
+  if (o.startShape !== 'masks' && o.startShape !== 'ellipsoid')
+    throw new FitConfigError(`config "startShape" must be "masks" or "ellipsoid", got ${JSON.stringify(o.startShape)}`);
   return o;
 }
 
@@ -137,6 +145,13 @@ export function runFit(a: FitRunArgs): FitResult {
     }
   } else {
     writeFileSync(log, '');
+    if (a.options.startShape === 'masks') {
+      const S = data.size, n = data.train.length;
+      const masks = new Uint8Array(n * S * S), poses = new Float32Array(n * 16);
+      data.train.forEach((f, k) => { masks.set(f.mask, k * S * S); poses.set(f.pose, k * 16); });
+      const inside = t.startFromMasks({ frames: n, masks, poses });
+      if (!a.quiet) process.stderr.write(`start shape: hull of ${n} head masks, ${inside} grid vertices inside\n`);
+    }
   }
   const cfg = t.config();
   atomicWrite(join(a.out, 'run.json'), JSON.stringify({ dataset: a.dataset, options: a.options, model: cfg, device: a.device, size: data.size }, null, 2));

@@ -90,6 +90,18 @@ interface AddonTrainer {
   extractMesh(window?: Float32Array): Float32Array;
   stepCount(): number;
   exportAsset(o: ExportOptions): { bytes: Uint8Array; report: ExportReport };
+  startFromMasks(o: StartShapeInput): number;
+}
+
+/** Head masks (frames x height x width bytes, the trainer's size) and their poses (frames x 16). */
+export interface StartShapeInput {
+  frames: number;
+  masks: Uint8Array;
+  poses: Float32Array;
+  /** A vertex is inside when inside the mask in at least this fraction of the frames that see it (default 0.9). */
+  vote?: number;
+  /** The bounding ellipsoid's x and y radii are init_radii times this (default 1.3); depth is init_radii's. */
+  expand?: number;
 }
 interface Addon {
   Trainer: new (config: Record<string, number>, device: Device) => AddonTrainer;
@@ -195,6 +207,11 @@ export class NativeTrainer {
   extractMesh(window?: Float32Array): Float32Array { return this.t.extractMesh(window); }
   /** Bakes the model into .dyntet bytes (docs/asset-format.md) within a byte budget. */
   exportAsset(options: ExportOptions): { bytes: Uint8Array; report: ExportReport } { return this.t.exportAsset(options); }
+  /**
+   * Replaces the start ellipsoid with the visual hull of the head masks, bounded in depth
+   * (native/trainer/start_shape.h). Before the first step only. Returns the grid vertices inside.
+   */
+  startFromMasks(input: StartShapeInput): number { return this.t.startFromMasks(input); }
   /** Steps taken (restored by loadCheckpoint). */
   get steps(): number { return this.t.stepCount(); }
 }
