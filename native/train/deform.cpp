@@ -35,7 +35,6 @@ void assemble(Backend b, const DeformParams& p) {
   });
 }
 
-#if defined(__CUDACC__)
 // CUDA: layer 0's input row is [freq(u_v), cond_f], so its product splits into a per-vertex part
 // W0[:, :enc] freq(u_v) and a per-frame part b0 + W0[:, enc:] cond_f. Per frame the MLP op then
 // runs over the n encoded vertices with layer 0 narrowed to the encoding and the frame's condition
@@ -45,11 +44,12 @@ void assemble(Backend b, const DeformParams& p) {
 // per-frame copies' gradients fold back: W0[:, :enc] and the other layers sum over frames; the
 // narrowed bias gradient gb_f gives db0 = sum_f gb_f, dW0[o][enc + i] = sum_f gb_f[o] cond_f[i]
 // and d/dcond_f[i] = sum_o W0[o][enc + i] gb_f[o] (one owner per element, fixed order).
+// (The split code is written for either backend; the CPU op keeps the row form as the reference.)
 struct DeformWorkspace {
   std::mutex mu;
   Buffer<float> buf;
-  float* get(size_t floats) {
-    if (buf.size() < floats) { buf = Buffer<float>(); buf.resize(Backend::CUDA, floats); }
+  float* get(Backend b, size_t floats) {
+    if (buf.size() < floats || buf.backend() != b) { buf = Buffer<float>(); buf.resize(b, floats); }
     return buf.data();
   }
 };
@@ -67,7 +67,7 @@ struct SplitPlan {
   float* gf = nullptr;        // B x np per-frame parameter gradients
 };
 
-SplitPlan split_prepare(const DeformParams& p, DeformWorkspace& w, bool backward) {
+SplitPlan split_prepare(Backend be, const DeformParams& p, DeformWorkspace& w, bool backward) {
   SplitPlan s;
   s.enc = freq_encoding_size(p.cfg.n_freq);
   s.cd = p.cond_dim;
@@ -77,19 +77,19 @@ SplitPlan split_prepare(const DeformParams& p, DeformWorkspace& w, bool backward
   s.o0 = mlp_layer_out(s.cfg, 0);
   s.np = (int64_t)mlp_param_count(s.cfg);
   const int64_t n = p.n, B = p.frames;
-  float* base = w.get((size_t)(n * s.enc + B * s.np * (backward ? 2 : 1)));
+  float* base = w.get(be, (size_t)(n * s.enc + B * s.np * (backward ? 2 : 1)));
   s.enc_rows = base;
   s.pf = base + n * s.enc;
   s.gf = backward ? s.pf + B * s.np : nullptr;
   const int nf = p.cfg.n_freq, enc = s.enc, cd = s.cd, in = s.in, o0 = s.o0;
   const float* u = p.u;
   float* er = s.enc_rows;
-  launch_1d(Backend::CUDA, n, [=] DT_LAMBDA(int64_t v) { freq_encode(nf, u + 3 * v, er + v * enc); });
+  launch_1d(be, n, [=] DT_LAMBDA(int64_t v) { freq_encode(nf, u + 3 * v, er + v * enc); });
   const int64_t np = s.np, l0 = (int64_t)o0 * (enc + 1), l0_full = (int64_t)o0 * (in + 1);
   const float* W = p.params;
   const float* cond = p.cond;
   float* pf = s.pf;
-  launch_1d(Backend::CUDA, B * np, [=] DT_LAMBDA(int64_t e) {
+  launch_1d(be, B * np, [=] DT_LAMBDA(int64_t e) {
     const int64_t f = e / np, j = e - f * np;
     float v;
     if (j < (int64_t)o0 * enc) {
@@ -108,7 +108,7 @@ SplitPlan split_prepare(const DeformParams& p, DeformWorkspace& w, bool backward
 }
 
 // The per-frame MLP forward: outputs into scratch_out, frame-major rows.
-void split_forward(const DeformParams& p, const SplitPlan& s) {
+void split_forward(Backend be, const DeformParams& p, const SplitPlan& s) {
   for (int f = 0; f < p.frames; ++f) {
     MlpParams m;
     m.cfg = s.cfg;
@@ -116,15 +116,16 @@ void split_forward(const DeformParams& p, const SplitPlan& s) {
     m.params = s.pf + f * s.np;
     m.x = s.enc_rows;
     m.y = p.scratch_out + (int64_t)f * p.n * 4;
-    mlp_forward(Backend::CUDA, m);
+    mlp_forward(be, m);
   }
 }
 
 // Output gradients (4 per row, in scratch_out) -> per-frame gradients -> g_params and g_cond.
-void split_backward(const DeformParams& p, const SplitPlan& s) {
+void split_backward(Backend be, const DeformParams& p, const SplitPlan& s) {
   if (!p.g_params && !p.g_cond) return;
   const int64_t B = p.frames, np = s.np;
-  cuda_check(cudaMemsetAsync(s.gf, 0, (size_t)(B * np) * sizeof(float)), "cudaMemsetAsync");
+  float* gz = s.gf;
+  launch_1d(be, B * np, [=] DT_LAMBDA(int64_t e) { gz[e] = 0.f; });
   for (int f = 0; f < p.frames; ++f) {
     MlpParams m;
     m.cfg = s.cfg;
@@ -134,7 +135,7 @@ void split_backward(const DeformParams& p, const SplitPlan& s) {
     m.y = p.scratch_out + (int64_t)f * p.n * 4;  // not read: no saved activations
     m.g_y = m.y;
     m.g_params = s.gf + f * np;
-    mlp_backward(Backend::CUDA, m);
+    mlp_backward(be, m);
   }
   const int enc = s.enc, cd = s.cd, in = s.in, o0 = s.o0;
   const int64_t l0 = (int64_t)o0 * (enc + 1), l0_full = (int64_t)o0 * (in + 1);
@@ -143,7 +144,7 @@ void split_backward(const DeformParams& p, const SplitPlan& s) {
   if (p.g_params) {
     const int64_t np_full = (int64_t)mlp_param_count(p.cfg.mlp);
     float* g = p.g_params;
-    launch_1d(Backend::CUDA, np_full, [=] DT_LAMBDA(int64_t j) {
+    launch_1d(be, np_full, [=] DT_LAMBDA(int64_t j) {
       float s2 = 0.f;
       if (j < (int64_t)o0 * in) {
         const int64_t o = j / in, i = j - o * in;
@@ -161,7 +162,7 @@ void split_backward(const DeformParams& p, const SplitPlan& s) {
   if (p.g_cond) {
     const float* W = p.params;
     float* gc = p.g_cond;
-    launch_1d(Backend::CUDA, B * cd, [=] DT_LAMBDA(int64_t e) {
+    launch_1d(be, B * cd, [=] DT_LAMBDA(int64_t e) {
       const int64_t f = e / cd, i = e - f * cd;
       float s2 = 0.f;
       for (int o = 0; o < o0; ++o) s2 += W[(int64_t)o * in + enc + i] * gf[f * np + (int64_t)o0 * enc + o];
@@ -169,7 +170,17 @@ void split_backward(const DeformParams& p, const SplitPlan& s) {
     });
   }
 }
+
+// The CUDA op takes the split form; DYNTET_DEFORM_SPLIT_CPU (a build-time switch for tests of the
+// split algebra on the CPU) makes the CPU op take it too.
+inline bool use_split(Backend b) {
+#if defined(DYNTET_DEFORM_SPLIT_CPU)
+  (void)b;
+  return true;
+#else
+  return b == Backend::CUDA;
 #endif
+}
 
 // Writes disp and sdf_delta from the MLP outputs in scratch_out.
 void deform_epilogue(Backend b, const DeformParams& p) {
@@ -191,15 +202,13 @@ void deform_forward(Backend b, const DeformParams& p) {
   deform_check(p, "deform_forward");
   op_require(p.n * p.frames == 0 || (p.disp && p.sdf_delta), "deform_forward", "disp and sdf_delta must be non-null");
   if (p.n * p.frames == 0) return;
-#if defined(__CUDACC__)
-  if (b == Backend::CUDA) {
+  if (use_split(b)) {
     DeformWorkspace& w = deform_workspace();
     std::lock_guard<std::mutex> lock(w.mu);
-    split_forward(p, split_prepare(p, w, false));
+    split_forward(b, p, split_prepare(b, p, w, false));
     deform_epilogue(b, p);
     return;
   }
-#endif
   assemble(b, p);
   MlpParams m;
   m.cfg = p.cfg.mlp;
@@ -215,17 +224,14 @@ void deform_backward(Backend b, const DeformParams& p) {
   deform_check(p, "deform_backward");
   op_require(p.n * p.frames == 0 || p.g_disp, "deform_backward", "g_disp must be non-null");
   if (p.n * p.frames == 0) return;
-#if defined(__CUDACC__)
   DeformWorkspace& w = deform_workspace();
   std::unique_lock<std::mutex> lock(w.mu, std::defer_lock);
   SplitPlan split;
-  if (b == Backend::CUDA) {
+  if (use_split(b)) {
     lock.lock();
-    split = split_prepare(p, w, true);
-    split_forward(p, split);
-  } else
-#endif
-  {
+    split = split_prepare(b, p, w, true);
+    split_forward(b, p, split);
+  } else {
     assemble(b, p);
     MlpParams m;
     m.cfg = p.cfg.mlp;
@@ -260,12 +266,10 @@ void deform_backward(Backend b, const DeformParams& p) {
     const float t = tanhf(o[4 * r + 3]);
     o[4 * r + 3] = (gs && scale != 0.f) ? gs[r] * scale * (1.f - t * t) : 0.f;
   });
-#if defined(__CUDACC__)
-  if (b == Backend::CUDA) {
-    split_backward(p, split);
+  if (use_split(b)) {
+    split_backward(b, p, split);
     return;
   }
-#endif
   MlpParams m;
   m.cfg = p.cfg.mlp;
   m.n = p.n * p.frames;
