@@ -75,7 +75,7 @@ describe('start shape', () => {
     const { DEFAULT_FIT } = await import('../src/fit/fit.js');
     expect(DEFAULT_FIT.startShape).toBe('masks');
     const data = loadDataset(ds, 64);
-    const model = { ...cfg.model, width: 64, height: 64, box_min: [-13, -15, -12], box_max: [13, 17, 11], init_center: [0, 1.5, -1], init_radii: [9.5, 12, 9.5] };
+    const model = { ...cfg.model, width: 64, height: 64, box_min: [-13, -15, -12] as const, box_max: [13, 17, 11] as const, init_center: [0, 1.5, -1] as const, init_radii: [9.5, 12, 9.5] as const };
     const iou = (startFromMasks: boolean) => {
       const t = createTrainer(model);
       if (startFromMasks) {
