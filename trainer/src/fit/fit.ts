@@ -27,10 +27,12 @@ export interface FitOptions {
    * surface starts out covering wide hair; or "ellipsoid", model.init_center/init_radii alone.
    */
   startShape: 'masks' | 'ellipsoid';
+  /** With startShape "masks": the bounding ellipsoid's x and y radii are model.init_radii times this. */
+  startShapeExpand: number;
   model: TrainerConfig;
 }
 
-export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, conditionNoise: 0, startShape: 'masks', model: {} };
+export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, conditionNoise: 0, startShape: 'masks', startShapeExpand: 1.3, model: {} };
 
 export class FitConfigError extends Error {
   override name = 'FitConfigError';
@@ -45,6 +47,8 @@ export function resolveFitOptions(user: Partial<FitOptions>): FitOptions {
     throw new FitConfigError(`config "conditionNoise" must be a number in [0, 1] (blendshape units), got ${JSON.stringify(o.conditionNoise)}`);
   if (o.startShape !== 'masks' && o.startShape !== 'ellipsoid')
     throw new FitConfigError(`config "startShape" must be "masks" or "ellipsoid", got ${JSON.stringify(o.startShape)}`);
+  if (typeof o.startShapeExpand !== 'number' || !(o.startShapeExpand >= 1 && o.startShapeExpand <= 3))
+    throw new FitConfigError(`config "startShapeExpand" must be a number in [1, 3], got ${JSON.stringify(o.startShapeExpand)}`);
   return o;
 }
 
@@ -149,7 +153,7 @@ export function runFit(a: FitRunArgs): FitResult {
       const S = data.size, n = data.train.length;
       const masks = new Uint8Array(n * S * S), poses = new Float32Array(n * 16);
       data.train.forEach((f, k) => { masks.set(f.mask, k * S * S); poses.set(f.pose, k * 16); });
-      const inside = t.startFromMasks({ frames: n, masks, poses });
+      const inside = t.startFromMasks({ frames: n, masks, poses, expand: a.options.startShapeExpand });
       if (!a.quiet) process.stderr.write(`start shape: hull of ${n} head masks, ${inside} grid vertices inside\n`);
     }
   }
