@@ -198,6 +198,18 @@ void deform_epilogue(Backend b, const DeformParams& p) {
 }
 }  // namespace
 
+// The row form: one input row per (frame, vertex), then the MLP over all of them (the CPU reference).
+static void row_forward(Backend b, const DeformParams& p) {
+  assemble(b, p);
+  MlpParams m;
+  m.cfg = p.cfg.mlp;
+  m.n = p.n * p.frames;
+  m.params = p.params;
+  m.x = p.scratch_in;
+  m.y = p.scratch_out;
+  mlp_forward(b, m);
+}
+
 void deform_forward(Backend b, const DeformParams& p) {
   deform_check(p, "deform_forward");
   op_require(p.n * p.frames == 0 || (p.disp && p.sdf_delta), "deform_forward", "disp and sdf_delta must be non-null");
@@ -209,14 +221,7 @@ void deform_forward(Backend b, const DeformParams& p) {
     deform_epilogue(b, p);
     return;
   }
-  assemble(b, p);
-  MlpParams m;
-  m.cfg = p.cfg.mlp;
-  m.n = p.n * p.frames;
-  m.params = p.params;
-  m.x = p.scratch_in;
-  m.y = p.scratch_out;
-  mlp_forward(b, m);
+  row_forward(b, p);
   deform_epilogue(b, p);
 }
 
@@ -232,14 +237,7 @@ void deform_backward(Backend b, const DeformParams& p) {
     split = split_prepare(b, p, w, true);
     split_forward(b, p, split);
   } else {
-    assemble(b, p);
-    MlpParams m;
-    m.cfg = p.cfg.mlp;
-    m.n = p.n * p.frames;
-    m.params = p.params;
-    m.x = p.scratch_in;
-    m.y = p.scratch_out;
-    mlp_forward(b, m);
+    row_forward(b, p);
   }
   // Output gradients overwrite the MLP outputs in place (each row reads then writes its own 4).
   const int64_t n = p.n;

@@ -72,18 +72,13 @@ describe('start shape', () => {
   it('the hull of the head masks matches their silhouettes better than the ellipsoid', async () => {
     const { loadDataset, conditionWindow } = await import('../src/fit/data.js');
     const { createTrainer } = await import('../src/native/index.js');
-    const { DEFAULT_FIT } = await import('../src/fit/fit.js');
+    const { DEFAULT_FIT, trainingMasks } = await import('../src/fit/fit.js');
     expect(DEFAULT_FIT.startShape).toBe('masks');
     const data = loadDataset(ds, 64);
     const model = { ...cfg.model, width: 64, height: 64, box_min: [-13, -15, -12] as const, box_max: [13, 17, 11] as const, init_center: [0, 1.5, -1] as const, init_radii: [9.5, 12, 9.5] as const };
     const iou = (startFromMasks: boolean) => {
       const t = createTrainer(model);
-      if (startFromMasks) {
-        const n = data.train.length, S = data.size;
-        const masks = new Uint8Array(n * S * S), poses = new Float32Array(n * 16);
-        data.train.forEach((f, k) => { masks.set(f.mask, k * S * S); poses.set(f.pose, k * 16); });
-        expect(t.startFromMasks({ frames: n, masks, poses })).toBeGreaterThan(0);
-      }
+      if (startFromMasks) expect(t.startFromMasks(trainingMasks(data))).toBeGreaterThan(0);
       let inter = 0, union = 0;
       for (const f of data.train) {
         const r = t.render({ pose: f.pose, window: conditionWindow(data.blendshapes, f.index, 9) });

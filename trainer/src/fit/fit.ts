@@ -1,7 +1,7 @@
 /** The training loop of `dyntet-train fit`: schedule, logs, validation, atomic checkpoints, exact resume. */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTrainer, type Device, type NativeTrainer, type TrainerConfig } from '../native/index.js';
+import { createTrainer, type Device, type NativeTrainer, type StartShapeInput, type TrainerConfig } from '../native/index.js';
 import { encodePng, createImage, floatToImage, resize } from '../image/index.js';
 import { writeRunArtifacts } from './artifacts.js';
 import { conditionWindow, loadDataset, unitFloats, type FitData, type FitFrame } from './data.js';
@@ -103,6 +103,14 @@ export function psnr(a: Float32Array, b: Float32Array): number {
   return mse > 0 ? -10 * Math.log10(mse) : 99;
 }
 
+/** The training frames' head masks and poses, as Trainer.startFromMasks takes them. */
+export function trainingMasks(data: FitData): StartShapeInput {
+  const S = data.size, n = data.train.length;
+  const masks = new Uint8Array(n * S * S), poses = new Float32Array(n * 16);
+  data.train.forEach((f, k) => { masks.set(f.mask, k * S * S); poses.set(f.pose, k * 16); });
+  return { frames: n, masks, poses };
+}
+
 /** n items evenly spread over `items` (all of them when there are fewer). */
 function spread<T>(items: T[], n: number): T[] {
   if (items.length <= n) return items;
@@ -150,11 +158,8 @@ export function runFit(a: FitRunArgs): FitResult {
   } else {
     writeFileSync(log, '');
     if (a.options.startShape === 'masks') {
-      const S = data.size, n = data.train.length;
-      const masks = new Uint8Array(n * S * S), poses = new Float32Array(n * 16);
-      data.train.forEach((f, k) => { masks.set(f.mask, k * S * S); poses.set(f.pose, k * 16); });
-      const inside = t.startFromMasks({ frames: n, masks, poses, expand: a.options.startShapeExpand });
-      if (!a.quiet) process.stderr.write(`start shape: hull of ${n} head masks, ${inside} grid vertices inside\n`);
+      const inside = t.startFromMasks({ ...trainingMasks(data), expand: a.options.startShapeExpand });
+      if (!a.quiet) process.stderr.write(`start shape: hull of ${data.train.length} head masks, ${inside} grid vertices inside\n`);
     }
   }
   const cfg = t.config();
