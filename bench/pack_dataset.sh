@@ -10,7 +10,7 @@ NAME=$(basename "$DS")
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$TMP/$NAME/frames" "$TMP/$NAME/masks"
-cp "$DS"/dataset.json "$DS"/tracking.json "$DS"/canonical.f32 "$DS"/background.png "$TMP/$NAME/"
+cp "$DS"/dataset.json "$DS"/tracking.json "$DS"/landmarks.f32 "$DS"/canonical.f32 "$DS"/background.png "$TMP/$NAME/"  # landmarks: eval's head boxes
 cp -r "$DS/masks/head" "$TMP/$NAME/masks/"
 for f in "$DS"/frames/*.png; do
   ffmpeg -loglevel error -y -i "$f" -q:v 1 -qmin 1 "$TMP/$NAME/frames/$(basename "${f%.png}").jpg"

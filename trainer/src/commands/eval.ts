@@ -4,6 +4,7 @@ import { type Command, UsageError } from './command.js';
 
 const USAGE = `Usage: dyntet-train eval <dataset> --out <dir> [options]
        dyntet-train eval <fit-run>              (its dataset, its eval/ renders, <run>/eval-results)
+       dyntet-train eval <dataset> --asset <avatar.dyntet> --out <dir>   (scores the exported asset)
 
 Scores held-out frames of a prepared dataset (the last 20% by default, never trained on):
 PSNR and SSIM over the full frame and over the head box, and the landmark distance (LMD)
@@ -21,6 +22,9 @@ Options:
   --rendered <dir>       the model's frames to score: <dir>/<frame %06d>.png, RGBA, colour where
                          the model covers the frame and its coverage in alpha (without it, only
                          the baselines are scored)
+  --asset <file>         render the held-out frames from an exported .dyntet with the reference
+                         renderer (the player's math) into <out>/asset-frames and score those:
+                         what ships, after export's quantisation and budget
   --face-model <file>    MediaPipe face_landmarker.task for LMD (else $DYNTET_FACE_MODEL,
                          else ~/.cache/dyntet/face_landmarker.task)
   --no-lmd               skip LMD (no browser needed)
@@ -37,7 +41,7 @@ function parse(args: string[]) {
   const o: Record<string, string | boolean> = {};
   const pos: string[] = [];
   const flags = new Set(['no-lmd', 'no-video', 'quiet']);
-  const known = new Set(['out', 'rendered', 'face-model', 'no-lmd', 'no-video', 'feather', 'ssim', 'quiet', 'chromium']);
+  const known = new Set(['out', 'rendered', 'asset', 'face-model', 'no-lmd', 'no-video', 'feather', 'ssim', 'quiet', 'chromium']);
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a.startsWith('--')) {
@@ -67,7 +71,7 @@ export default {
     if (runDir) {
       const info = JSON.parse(readFileSync(runJson, 'utf8')) as { dataset?: string };
       if (!info.dataset) throw new UsageError(`${runJson} names no dataset`);
-      if (o.rendered === undefined) {
+      if (o.rendered === undefined && o.asset === undefined) {
         if (!existsSync(join(pos[0], 'eval'))) throw new UsageError(`${pos[0]} has no eval/ frames yet: the run has not finished (fit writes them at its last step)`);
         o.rendered = join(pos[0], 'eval');
       }
@@ -79,6 +83,15 @@ export default {
     if (feather !== undefined && !(feather >= 0 && feather < 1)) throw new UsageError(`--feather must be a fraction in [0, 1), got "${o.feather}"`);
     const ssim = (o.ssim ?? 'rgb') as string;
     if (ssim !== 'rgb' && ssim !== 'luma') throw new UsageError(`--ssim must be rgb or luma, got "${ssim}"`);
+    if (o.asset !== undefined) {
+      if (o.rendered !== undefined) throw new UsageError('give --rendered or --asset, not both');
+      const { EvalDataset } = await import('../eval/dataset.js');
+      const { renderAssetFrames } = await import('../eval/asset.js');
+      const ds = EvalDataset.open(pos[0]);
+      o.rendered = join(o.out, 'asset-frames');
+      const ms = await renderAssetFrames(ds, o.asset as string, o.rendered);
+      if (o.quiet !== true) console.error(`eval: rendered ${ds.val.length} held-out frames from ${o.asset} (${ms.toFixed(0)} ms/frame, reference renderer)`);
+    }
     const { runEval } = await import('../eval/run.js');
     const r = await runEval({
       dataset: pos[0], out: o.out, rendered: o.rendered as string | undefined, faceModel: o['face-model'] as string | undefined,

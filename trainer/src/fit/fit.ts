@@ -32,7 +32,7 @@ export interface FitOptions {
   model: TrainerConfig;
 }
 
-export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, conditionNoise: 0, startShape: 'masks', startShapeExpand: 1.3, model: {} };
+export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, conditionNoise: 0, startShape: 'ellipsoid', startShapeExpand: 1.3, model: {} };
 
 export class FitConfigError extends Error {
   override name = 'FitConfigError';
