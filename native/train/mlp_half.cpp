@@ -121,7 +121,24 @@ struct HalfArgs {
   const float* g_y = nullptr;
   float* g_x = nullptr;         // may alias x
   float* partial = nullptr;     // backward: one row of np floats per block
+  const float* g_absmax = nullptr;  // backward: max |g_y| (device), for the gradient scale; null: unscaled
 };
+
+// Gradient scaling. Output gradients are often tiny (a mean over millions of pixels gives ~1e-7),
+// below fp16's smallest subnormal (6e-8): cast as they are, they would vanish and the net would
+// not train. So G is multiplied by the power of two that brings max |g_y| into [128, 256), leaving
+// 256x headroom below fp16's 65504 for the growth through the layers, and the fp32 results are
+// multiplied back (exact: powers of two). Zero or non-finite maxima leave G unscaled (NaN still
+// propagates, so the trainer sees it).
+__device__ __forceinline__ float half_grad_scale(const float* absmax) {
+  if (!absmax) return 1.f;
+  const float m = *absmax;
+  if (!(m > 0.f && m <= 3.0e38f)) return 1.f;
+  int e = 0;
+  frexpf(m, &e);  // m = f * 2^e, f in [0.5, 1)
+  const int k = 8 - e;
+  return ldexpf(1.f, k < -100 ? -100 : k > 100 ? 100 : k);
+}
 
 // Weights (fp16, padded) and biases (fp32) of every layer into shared memory.
 __device__ void half_load_weights(const HalfLayout& l, const float* params, __half* Ws, float* Bs) {
@@ -296,6 +313,7 @@ __global__ void __launch_bounds__(256) mlp_half_backward_kernel(HalfArgs a, Half
   for (int e = threadIdx.x; e < l.dw_floats; e += blockDim.x) dW[e] = 0.f;
   __syncthreads();
   const MlpConfig c = a.c;
+  const float gs = half_grad_scale(a.g_absmax), gs_inv = 1.f / gs;
   auto Xin = [&](int k) { return k == 0 ? Xs : Hs + (k - 1) * R * ldh; };
   auto ldin = [&](int k) { return k == 0 ? ldx : ldh; };
   for (int64_t base = (int64_t)blockIdx.x * R; base < a.n; base += (int64_t)gridDim.x * R) {
@@ -317,7 +335,7 @@ __global__ void __launch_bounds__(256) mlp_half_backward_kernel(HalfArgs a, Half
       }
       half_out_visit(gout, [&](int row, int col, float& v) {
         const int64_t i = (r0 + row) * c.out + col;
-        v = r0 + row < a.n && col < c.out ? a.g_y[i] * act_grad_from_output(c.out_act, a.y[i]) : 0.f;
+        v = r0 + row < a.n && col < c.out ? gs * a.g_y[i] * act_grad_from_output(c.out_act, a.y[i]) : 0.f;
       });
       __syncwarp();
     } else {
@@ -327,7 +345,7 @@ __global__ void __launch_bounds__(256) mlp_half_backward_kernel(HalfArgs a, Half
       });
       half_out_visit(gout, [&](int row, int col, float& v) {
         const float yv = activate(c.out_act, v);
-        v = r0 + row < a.n && col < c.out ? a.g_y[(r0 + row) * c.out + col] * act_grad_from_output(c.out_act, yv) : 0.f;
+        v = r0 + row < a.n && col < c.out ? gs * a.g_y[(r0 + row) * c.out + col] * act_grad_from_output(c.out_act, yv) : 0.f;
       });
     }
     // gaf: the current layer's gradient as fp16 operand tiles (this warp's rows), also in Gs.
@@ -428,7 +446,7 @@ __global__ void __launch_bounds__(256) mlp_half_backward_kernel(HalfArgs a, Half
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
             const int row = g + (j >> 1) * 8, col = nt * 8 + 2 * t + (j & 1);
-            if (r0 + row < a.n && col < c.in) a.g_x[(r0 + row) * c.in + col] = acc[nt][j];
+            if (r0 + row < a.n && col < c.in) a.g_x[(r0 + row) * c.in + col] = acc[nt][j] * gs_inv;
           }
         }
       }
@@ -444,9 +462,9 @@ __global__ void __launch_bounds__(256) mlp_half_backward_kernel(HalfArgs a, Half
       // e = ((mt * NTk + nt) * 32 + lane) * 4 + j
       const int j = e & 3, ln = (e >> 2) & 31, f = e >> 7, mt = f / NTk, nt = f - mt * NTk;
       const int o = mt * 16 + (ln >> 2) + (j >> 1) * 8, i = nt * 8 + 2 * (ln & 3) + (j & 1);
-      if (o < no && i < ni) part[l.pofs[k] + o * ni + i] = dW[l.dwoff[k] + e];
+      if (o < no && i < ni) part[l.pofs[k] + o * ni + i] = dW[l.dwoff[k] + e] * gs_inv;
     }
-    for (int o = threadIdx.x; o < no; o += blockDim.x) part[l.pofs[k] + no * ni + o] = dB[l.boff[k] + o];
+    for (int o = threadIdx.x; o < no; o += blockDim.x) part[l.pofs[k] + no * ni + o] = dB[l.boff[k] + o] * gs_inv;
   }
 }
 
@@ -460,6 +478,14 @@ __global__ void mlp_half_reduce_kernel(const float* __restrict__ P, int rows, in
 }
 
 // ---- half kernels (end)
+
+// max |g| over count values into *out (zeroed before): non-negative floats order as their bits.
+__global__ void half_absmax_kernel(const float* __restrict__ g, int64_t count, float* __restrict__ out) {
+  float m = 0.f;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += (int64_t)gridDim.x * blockDim.x) m = fmaxf(m, fabsf(g[i]));
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  if ((threadIdx.x & 31) == 0 && m > 0.f) atomicMax(reinterpret_cast<unsigned*>(out), __float_as_uint(m));
+}
 
 int device_attr(cudaDeviceAttr attr) {
   int dev = 0, v = 0;
@@ -515,7 +541,7 @@ void half_forward_run(const MlpParams& p, const HalfLayout& l) {
 
 struct HalfWorkspace {
   std::mutex mu;
-  Buffer<float> partial, gsink;
+  Buffer<float> partial, gsink, absmax;
   float* get(Buffer<float>& b, size_t floats) {
     if (b.size() < floats) { b = Buffer<float>(); b.resize(Backend::CUDA, floats); }
     return b.data();
@@ -534,6 +560,12 @@ void half_backward_run(const MlpParams& p, const HalfLayout& l) {
   HalfArgs a = half_args(p);
   // Without g_params the sums still go somewhere (the kernel always writes its row): a scratch row set.
   a.partial = w.get(w.partial, (size_t)h.grid * l.np);
+  float* m = w.get(w.absmax, 1);
+  const int64_t count = p.n * (int64_t)p.cfg.out;
+  cuda_check(cudaMemsetAsync(m, 0, sizeof(float)), "cudaMemsetAsync");
+  half_absmax_kernel<<<(unsigned)std::max<int64_t>(1, std::min<int64_t>((count + 255) / 256, (int64_t)device_attr(cudaDevAttrMultiProcessorCount) * 8)), 256>>>(p.g_y, count, m);
+  cuda_check(cudaGetLastError(), "half_absmax_kernel");
+  a.g_absmax = m;
   mlp_half_backward_kernel<WP><<<h.grid, h.threads, h.smem>>>(a, l);
   cuda_check(cudaGetLastError(), "mlp_half_backward_kernel");
   if (p.g_params) {

@@ -154,18 +154,20 @@ bool near_kink(const MlpConfig& c, const float* params, const float* x, float ma
 // for smooth ones. rms, not max: a flipped unit is a legitimate outlier, a wrong tile is not (a
 // wrong tile or index shows as O(1) rms error; NaN fails regardless).
 // saved: the CUDA forward stores the hidden outputs (MlpParams::acts) and the backward uses them.
-void check_mlp(MlpConfig c, int64_t n, MlpCudaPath path = MlpCudaPath::Tiled, int64_t max_chunk = 0, bool saved = false) {
+// gy_mul scales the output gradient (the trainer's are ~1e-7: a mean over millions of pixels).
+void check_mlp(MlpConfig c, int64_t n, MlpCudaPath path = MlpCudaPath::Tiled, int64_t max_chunk = 0, bool saved = false, float gy_mul = 1.f) {
   dt_test::Rng rng(23 + c.width);
   std::string name = "mlp " + std::to_string(c.in) + "-" + std::to_string(c.width) + "x" + std::to_string(c.hidden_layers) + "-" +
                      std::to_string(c.out) + " (" + mlp_cuda_path(c, path) + ")";
   if (max_chunk) name += " chunk " + std::to_string(max_chunk);
   if (saved) name += " saved";
+  if (gy_mul != 1.f) { char b[32]; std::snprintf(b, sizeof b, " g_y x%g", gy_mul); name += b; }
   const float ws = 1.f / std::sqrt((float)std::max(c.in, c.width));
   std::vector<float> params = rng.vec(mlp_param_count(c), -2.f * ws, 2.f * ws), x = rng.vec(n * c.in, -1.f, 1.f);
   for (int64_t i = 0; i < n; ++i)
     while (near_kink(c, params.data(), x.data() + i * c.in))
       for (int k = 0; k < c.in; ++k) x[i * c.in + k] = rng.uni(-1.f, 1.f);
-  std::vector<float> y(n * c.out), gy = rng.vec(n * c.out, -1.f, 1.f), gp(params.size(), 0.f), gx(x.size());
+  std::vector<float> y(n * c.out), gy = rng.vec(n * c.out, -gy_mul, gy_mul), gp(params.size(), 0.f), gx(x.size());
   MlpParams p; p.cfg = c; p.n = n; p.params = params.data(); p.x = x.data(); p.y = y.data(); p.g_y = gy.data();
   p.g_params = gp.data(); p.g_x = gx.data();
   mlp_forward(Backend::CPU, p);
@@ -417,6 +419,10 @@ int main() {
     check_mlp(MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid}, 20001, MlpCudaPath::Half, 0, true);
     check_mlp(MlpConfig{39, 128, 2, 2, kActReLU, kActNone}, 20001, MlpCudaPath::Half, 0, true);
     check_mlp(MlpConfig{20, 40, 3, 7, kActTanh, kActSigmoid}, 5001, MlpCudaPath::Half, 0, true);
+    // Gradient scaling: tiny and large output gradients (fp16 alone would flush or overflow them).
+    check_mlp(MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid}, 20001, MlpCudaPath::Half, 0, true, 1e-7f);
+    check_mlp(MlpConfig{39, 128, 2, 2, kActReLU, kActNone}, 20001, MlpCudaPath::Half, 0, false, 1e-7f);
+    check_mlp(MlpConfig{32, 64, 2, 3, kActTanh, kActNone}, 20001, MlpCudaPath::Half, 0, false, 1e5f);
     // Small networks (every layer <= 64: forward and backward in one launch each), as the trainer
     // runs them: the texture from saved activations, the deformation recomputing its forward.
     check_mlp(MlpConfig{48, 64, 2, 3, kActReLU, kActSigmoid}, 175001, MlpCudaPath::Tiled, 0, true);

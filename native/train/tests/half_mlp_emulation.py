@@ -105,14 +105,16 @@ void emu_launch(int grid, int threads, size_t smem, K k, HalfArgs a, HalfLayout 
   }
 }
 template <int WP>
-int run(MlpConfig c, int64_t n, int nw, int grid, bool saved) {
+int run(MlpConfig c, int64_t n, int nw, int grid, bool saved, float gy_mul = 1.f) {
   const HalfLayout l = half_layout(c);
   if (l.wp != WP) { std::printf("bad WP\n"); return 1; }
   const size_t np = mlp_param_count(c);
   std::vector<float> params(np), x(n * c.in), gy(n * c.out);
   unsigned s = 7; auto rnd = [&] { s = s * 1664525u + 1013904223u; return (float)((s >> 8) & 0xffff) / 65536.f - 0.5f; };
   const float ws = 2.f / std::sqrt((float)std::max(c.in, c.width));
-  for (auto& v : params) v = rnd() * 2.f * ws; for (auto& v : x) v = 2.f * rnd(); for (auto& v : gy) v = 2.f * rnd();
+  for (auto& v : params) v = rnd() * 2.f * ws; for (auto& v : x) v = 2.f * rnd(); for (auto& v : gy) v = 2.f * rnd() * gy_mul;
+  float absmax = 0.f;  // what half_absmax_kernel computes before the backward launch
+  for (float v : gy) absmax = std::max(absmax, std::fabs(v));
   // Keep ReLU-type pre-activations away from the kink by more than fp16's error (2^-11 relative
   // to the sum of |terms|, times a margin), or a flipped unit would be a legitimate difference.
   auto near_kink = [&](const float* xi) {
@@ -140,7 +142,7 @@ int run(MlpConfig c, int64_t n, int nw, int grid, bool saved) {
   MlpParams p; p.cfg = c; p.n = n; p.params = params.data(); p.x = x.data(); p.y = y1.data(); p.g_y = gy.data(); p.g_params = gp1.data(); p.g_x = gx1.data();
   mlp_forward(Backend::CPU, p); mlp_backward(Backend::CPU, p);
   std::vector<float> acts(std::max<int64_t>(1, mlp_hidden_count(c) * n));
-  HalfArgs a; a.c = c; a.n = n; a.params = params.data(); a.x = x.data(); a.y = y2.data(); a.g_y = gy.data(); a.g_x = gx2.data();
+  HalfArgs a; a.c = c; a.n = n; a.params = params.data(); a.x = x.data(); a.y = y2.data(); a.g_y = gy.data(); a.g_x = gx2.data(); a.g_absmax = &absmax;
   a.acts = saved ? reinterpret_cast<__half*>(acts.data()) : nullptr;
   emu_launch(grid, 8 * 32, half_fwd_smem(l, 8), mlp_half_forward_kernel<WP>, a, l);
   std::vector<float> partial((size_t)grid * l.np, 123.f);
@@ -152,8 +154,8 @@ int run(MlpConfig c, int64_t n, int nw, int grid, bool saved) {
     return std::sqrt(num / den); };
   const double e1 = err(y1, y2), e2 = err(gp1, gp2), e3 = err(gx1, gx2);
   const bool ok = e1 < 1e-2 && e2 < 1e-2 && e3 < 1e-2;
-  std::printf("%d-%dx%d-%d n=%lld warps=%d grid=%d%s: fwd %.2e dparams %.2e dx %.2e (rms) %s\n", c.in, c.width, c.hidden_layers, c.out,
-              (long long)n, nw, grid, saved ? " saved" : "", e1, e2, e3, ok ? "ok" : "FAIL");
+  std::printf("%d-%dx%d-%d n=%lld warps=%d grid=%d%s g_y x%g: fwd %.2e dparams %.2e dx %.2e (rms) %s\n", c.in, c.width, c.hidden_layers, c.out,
+              (long long)n, nw, grid, saved ? " saved" : "", gy_mul, e1, e2, e3, ok ? "ok" : "FAIL");
   return ok ? 0 : 1;
 }
 }}
@@ -167,6 +169,11 @@ int main() {
   fails += run<64>(MlpConfig{20, 48, 3, 7, kActTanh, kActSigmoid}, 77, 2, 1, false);
   fails += run<16>(MlpConfig{32, 16, 1, 3, kActLeakyReLU, kActSigmoid}, 100, 1, 2, true);
   fails += run<128>(MlpConfig{55, 128, 2, 16, kActReLU, kActNone}, 40, 1, 1, false);
+  // Output gradients of a mean over millions of pixels (1e-7: below fp16's subnormals unscaled)
+  // and large ones (1e5: above fp16's range unscaled) train as well as unit ones.
+  fails += run<32>(MlpConfig{39, 32, 2, 4, kActReLU, kActNone}, 150, 2, 2, true, 1e-7f);
+  fails += run<64>(MlpConfig{20, 48, 3, 7, kActTanh, kActSigmoid}, 77, 2, 1, false, 1e-7f);
+  fails += run<32>(MlpConfig{39, 32, 2, 4, kActTanh, kActNone}, 150, 2, 2, false, 1e5f);
   return fails;
 }
 '''
