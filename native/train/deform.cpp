@@ -199,15 +199,19 @@ void deform_epilogue(Backend b, const DeformParams& p) {
 }  // namespace
 
 // The row form: one input row per (frame, vertex), then the MLP over all of them (the CPU reference).
-static void row_forward(Backend b, const DeformParams& p) {
-  assemble(b, p);
+static MlpParams row_mlp(const DeformParams& p) {
   MlpParams m;
   m.cfg = p.cfg.mlp;
   m.n = p.n * p.frames;
   m.params = p.params;
   m.x = p.scratch_in;
   m.y = p.scratch_out;
-  mlp_forward(b, m);
+  return m;
+}
+
+static void row_forward(Backend b, const DeformParams& p) {
+  assemble(b, p);
+  mlp_forward(b, row_mlp(p));
 }
 
 void deform_forward(Backend b, const DeformParams& p) {
@@ -268,12 +272,7 @@ void deform_backward(Backend b, const DeformParams& p) {
     split_backward(b, p, split);
     return;
   }
-  MlpParams m;
-  m.cfg = p.cfg.mlp;
-  m.n = p.n * p.frames;
-  m.params = p.params;
-  m.x = p.scratch_in;
-  m.y = p.scratch_out;
+  MlpParams m = row_mlp(p);
   // Input gradients reuse the input rows (the fused kernel reads a tile before writing it; the
   // per-point path reads its row before writing it), so no extra scratch is needed.
   m.g_y = p.scratch_out;
