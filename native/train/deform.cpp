@@ -48,10 +48,6 @@ void assemble(Backend b, const DeformParams& p) {
 struct DeformWorkspace {
   std::mutex mu;
   Buffer<float> buf;
-  float* get(Backend b, size_t floats) {
-    if (buf.size() < floats || buf.backend() != b) { buf = Buffer<float>(); buf.resize(b, floats); }
-    return buf.data();
-  }
 };
 DeformWorkspace& deform_workspace() {
   static DeformWorkspace* w = new DeformWorkspace();  // never destroyed: no cudaFree after the runtime shuts down
@@ -77,7 +73,7 @@ SplitPlan split_prepare(Backend be, const DeformParams& p, DeformWorkspace& w, b
   s.o0 = mlp_layer_out(s.cfg, 0);
   s.np = (int64_t)mlp_param_count(s.cfg);
   const int64_t n = p.n, B = p.frames;
-  float* base = w.get(be, (size_t)(n * s.enc + B * s.np * (backward ? 2 : 1)));
+  float* base = w.buf.reserve(be, (size_t)(n * s.enc + B * s.np * (backward ? 2 : 1)));
   s.enc_rows = base;
   s.pf = base + n * s.enc;
   s.gf = backward ? s.pf + B * s.np : nullptr;

@@ -190,6 +190,12 @@ class Buffer {
       data_ = new T[n]();
     }
   }
+  // Grow-only scratch: at least n elements on backend b (reallocated, zeroed, when smaller or on
+  // another backend; otherwise kept as is). Returns data().
+  T* reserve(Backend b, size_t n) {
+    if (size_ < n || backend_ != b) resize(b, n);
+    return data_;
+  }
   void zero() {
     if (!size_) return;
 #if defined(__CUDACC__)

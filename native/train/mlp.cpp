@@ -1020,10 +1020,6 @@ struct CudaLauncher {
 struct TiledWorkspace {
   std::mutex mu;
   Buffer<float> ws, partial;
-  float* get(Buffer<float>& b, size_t floats) {
-    if (b.size() < floats) { b = Buffer<float>(); b.resize(Backend::CUDA, floats); }
-    return b.data();
-  }
 };
 TiledWorkspace& tiled_workspace() {
   static TiledWorkspace* w = new TiledWorkspace();  // never destroyed: no cudaFree after the runtime shuts down
@@ -1069,7 +1065,7 @@ void tiled_forward(const MlpParams& p, bool tc) {
   const TiledPlan pl = tiled_plan(p.cfg, p.n, false);
   TiledWorkspace& w = tiled_workspace();
   std::lock_guard<std::mutex> lock(w.mu);
-  float* ws = w.get(w.ws, (size_t)std::max<int64_t>(1, pl.chunk * tiled_floats_per_point(p.cfg, false)));
+  float* ws = w.ws.reserve(Backend::CUDA, (size_t)std::max<int64_t>(1, pl.chunk * tiled_floats_per_point(p.cfg, false)));
   CudaLauncher run;
   tiled_forward_run(p, tc, ws, pl.chunk, run);
 }
@@ -1084,7 +1080,7 @@ void CudaLauncher::small_backward(SmallArgs s, float* g_params) {
   const int grid = (int)std::min<int64_t>(tile_blocks(s.n, TBM), (int64_t)sm_count() * std::max(per_sm, 1));
   const int64_t np = (int64_t)mlp_param_count(s.c);
   if (g_params) {
-    s.partial = w->get(w->partial, (size_t)grid * np);
+    s.partial = w->partial.reserve(Backend::CUDA, (size_t)grid * np);
     zero(s.partial, (size_t)grid * np);
   }
   mlp_small_backward_kernel<<<grid, TTHREADS, smem>>>(s);
@@ -1102,8 +1098,8 @@ void tiled_backward(const MlpParams& p, bool tc) {
     return;
   }
   const TiledPlan pl = tiled_plan(p.cfg, p.n, true);
-  float* ws = w.get(w.ws, (size_t)(pl.chunk * tiled_floats_per_point(p.cfg, true)));
-  float* partial = p.g_params ? w.get(w.partial, (size_t)pl.S * mlp_param_count(p.cfg)) : nullptr;
+  float* ws = w.ws.reserve(Backend::CUDA, (size_t)(pl.chunk * tiled_floats_per_point(p.cfg, true)));
+  float* partial = p.g_params ? w.partial.reserve(Backend::CUDA, (size_t)pl.S * mlp_param_count(p.cfg)) : nullptr;
   CudaLauncher run;
   tiled_backward_run(p, tc, ws, partial, pl.chunk, pl.S, run);
 }

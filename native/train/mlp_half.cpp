@@ -541,11 +541,7 @@ void half_forward_run(const MlpParams& p, const HalfLayout& l) {
 
 struct HalfWorkspace {
   std::mutex mu;
-  Buffer<float> partial, gsink, absmax;
-  float* get(Buffer<float>& b, size_t floats) {
-    if (b.size() < floats) { b = Buffer<float>(); b.resize(Backend::CUDA, floats); }
-    return b.data();
-  }
+  Buffer<float> partial, absmax;
 };
 HalfWorkspace& half_workspace() {
   static HalfWorkspace* w = new HalfWorkspace();  // never destroyed: no cudaFree after the runtime shuts down
@@ -559,8 +555,8 @@ void half_backward_run(const MlpParams& p, const HalfLayout& l) {
   std::lock_guard<std::mutex> lock(w.mu);
   HalfArgs a = half_args(p);
   // Without g_params the sums still go somewhere (the kernel always writes its row): a scratch row set.
-  a.partial = w.get(w.partial, (size_t)h.grid * l.np);
-  float* m = w.get(w.absmax, 1);
+  a.partial = w.partial.reserve(Backend::CUDA, (size_t)h.grid * l.np);
+  float* m = w.absmax.reserve(Backend::CUDA, 1);
   const int64_t count = p.n * (int64_t)p.cfg.out;
   cuda_check(cudaMemsetAsync(m, 0, sizeof(float)), "cudaMemsetAsync");
   half_absmax_kernel<<<(unsigned)std::max<int64_t>(1, std::min<int64_t>((count + 255) / 256, (int64_t)device_attr(cudaDevAttrMultiProcessorCount) * 8)), 256>>>(p.g_y, count, m);
