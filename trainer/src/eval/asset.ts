@@ -18,20 +18,20 @@ import { EvalError } from './errors.js';
 export async function renderAssetFrames(ds: EvalDataset, assetPath: string, outDir: string, frames: readonly number[] = ds.val): Promise<number> {
   if (!existsSync(assetPath)) throw new EvalError(`asset ${assetPath} not found`, 'BAD_INPUT');
   const bytes = new Uint8Array(readFileSync(assetPath));
-  const { decodeAsset } = await import('@dyntet/player');
-  const { ReferenceRenderer } = await import('@dyntet/player/reference');
-  try {
-    await decodeAsset(bytes);
-  } catch (e) {
-    throw new EvalError(`${assetPath} is not a readable .dyntet asset (${(e as Error).message}): export it again with \`dyntet-train export <run>\``, 'BAD_INPUT');
-  }
   // The same 68-value track the trainer conditioned on: invalid frames filled from the nearest valid one.
   const tracking = JSON.parse(readFileSync(join(ds.dir, 'tracking.json'), 'utf8'));
   const track = coefficientTrack(tracking);
   const n = track.length / 68;
   const blend = Array.from({ length: n }, (_, f) => track.subarray(f * 68, f * 68 + 52));
   mkdirSync(outDir, { recursive: true });
-  const ref = ReferenceRenderer.open(await loadReferenceWasm(), bytes);
+  const { ReferenceRenderer } = await import('@dyntet/player/reference');
+  const wasm = await loadReferenceWasm();
+  let ref;
+  try {
+    ref = ReferenceRenderer.open(wasm, bytes);  // the core's decoder: refuses a corrupt asset with the reason
+  } catch (e) {
+    throw new EvalError(`${assetPath} is not a readable .dyntet asset (${(e as Error).message}): export it again with \`dyntet-train export <run>\``, 'BAD_INPUT');
+  }
   const t0 = performance.now();
   try {
     for (const f of frames) {
