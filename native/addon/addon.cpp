@@ -32,6 +32,19 @@ const float* f32(Napi::Env env, const Napi::Object& o, const char* key, size_t c
   return a.Data();
 }
 
+// Optional Int32Array of exactly `count` values.
+const int* i32(Napi::Env env, const Napi::Object& o, const char* key, size_t count) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    type_error(env, std::string("batch.") + key + " must be an Int32Array");
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  if (a.ElementLength() != count)
+    type_error(env, std::string("batch.") + key + " must hold " + std::to_string(count) + " values, got " +
+                        std::to_string(a.ElementLength()));
+  return a.Data();
+}
+
 // Frame data in [0, 1]: a Float32Array, or a Uint8Array of 8-bit values (v / 255, converted on
 // the device after a 4x smaller upload). Exactly one of *f / *u is set.
 void unit_data(Napi::Env env, const Napi::Object& o, const char* key, size_t count, const float** f, const uint8_t** u) {
@@ -124,6 +137,7 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
     b.poses = f32(env, o, "poses", (size_t)B * 16, false);
     b.windows = f32(env, o, "windows", (size_t)B * c.cond_window * 52, false);
     b.boxes = f32(env, o, "boxes", (size_t)B * 12, true);
+    b.frame_ids = i32(env, o, "frameIds", (size_t)B);
     b.prior_points = f32(env, o, "priorPoints", 0, true);
     if (b.prior_points) {
       const size_t n = o.Get("priorPoints").As<Napi::Float32Array>().ElementLength();
@@ -134,7 +148,7 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
     try { l = t.step(b); } catch (const std::exception& e) { throw Napi::Error::New(env, e.what()); }
     Napi::Object r = Napi::Object::New(env);
     r.Set("total", l.total); r.Set("photo", l.photo); r.Set("silhouette", l.silhouette); r.Set("ssim", l.ssim); r.Set("box", l.box);
-    r.Set("prior", l.prior); r.Set("elastic", l.elastic); r.Set("sdfReg", l.sdf_reg);
+    r.Set("prior", l.prior); r.Set("elastic", l.elastic); r.Set("sdfReg", l.sdf_reg); r.Set("poseReg", l.pose_reg);
     r.Set("triangles", l.triangles); r.Set("coveredPixels", l.covered_pixels); r.Set("skipped", l.skipped);
     return r;
   }

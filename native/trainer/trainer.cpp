@@ -2,6 +2,7 @@
 // (LANGUAGE CUDA) for the CUDA build: the same lambdas then run as kernels.
 #include <chrono>
 #include "trainer.h"
+#include "pose_refine.h"
 #include "start_shape.h"
 
 #include <algorithm>
@@ -38,7 +39,8 @@ const std::vector<ConfigField>& trainer_config_fields() {
       F_I(hash_base_res), F_I(hash_finest_res), F_I(tex_width), F_I(tex_hidden), F_F(w_photo), F_F(w_silhouette), F_F(w_ssim),
       F_F(w_box), F_F(w_prior), F_I(prior_steps), F_F(w_elastic), F_F(max_elastic), F_F(w_sdf_reg_start),
       F_F(w_sdf_reg_end), F_I(sdf_reg_steps), F_F(lr), F_F(lr_hash), F_F(lr_grid), F_I(lr_decay_steps),
-      F_F(lr_floor), F_F(adam_beta1), F_F(adam_beta2), F_F(adam_eps), F_I(max_triangles),
+      F_F(lr_floor), F_F(adam_beta1), F_F(adam_beta2), F_F(adam_eps), F_I(max_triangles), F_I(pose_frames),
+      F_I(pose_start), F_F(lr_pose_rotation), F_F(lr_pose_translation), F_F(w_pose_reg),
       ConfigField{"seed", ConfigField::U64, offsetof(TrainerConfig, seed)},
   };
 #undef F_I
@@ -105,6 +107,10 @@ void validate_config(const TrainerConfig& c) {
   need(c.lr > 0 && c.lr_hash > 0 && c.lr_grid > 0, "learning rates must be positive");
   need(c.adam_beta1 >= 0 && c.adam_beta1 < 1 && c.adam_beta2 >= 0 && c.adam_beta2 < 1, "adam betas must be in [0, 1)");
   need(c.max_triangles >= 0, "max_triangles must be >= 0 (0: automatic)");
+  need(c.pose_frames >= 0 && c.pose_frames <= 1000000, "pose_frames must be in [0, 1e6] (0: no pose refinement)");
+  need(c.pose_start >= 0, "pose_start must be >= 0");
+  need(c.lr_pose_rotation > 0 && c.lr_pose_translation > 0, "pose learning rates must be positive");
+  need(c.w_pose_reg >= 0, "w_pose_reg must be >= 0");
   need(c.texture_moves_geometry == 0 || c.texture_moves_geometry == 1, "texture_moves_geometry must be 0 or 1");
 }
 
@@ -462,6 +468,10 @@ struct Trainer::Impl {
   Buffer<double> ssim_value;
   Buffer<float> cond, gcond, cmaps, cgrad, tex_x, tex_gy, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
   Buffer<float> images, masks, poses, windows, prior, boxes, losses;
+  // Pose refinement: the batch's tracked poses (poses holds the corrected ones), frame ids and
+  // per-frame pose gradients.
+  Buffer<float> tracked_poses, gpose;
+  Buffer<int> frame_ids;
   Buffer<int> tris, tri_frame, pix_tri, counter, vlist, plist, band_slot;
   // Deformation MLP rows: the forward's inputs and outputs (B x band), the backward's inputs and
   // output gradients (listed pairs); byte frames before conversion, and the conversion table.
@@ -511,6 +521,10 @@ struct Trainer::Impl {
     add("deform", mlp_param_count(S.deform.mlp));
     add("hashgrid", hashgrid_param_count(S.tex.grid));
     add("texture", mlp_param_count(S.tex.mlp));
+    if (cfg.pose_frames > 0) {  // zero at the start: the tracked poses
+      add("pose_rotation", (size_t)cfg.pose_frames * 3);
+      add("pose_translation", (size_t)cfg.pose_frames * 3);
+    }
     n_params = off;
     params.resize(be, n_params); grads.resize(be, n_params); m.resize(be, n_params); v.resize(be, n_params);
     losses.resize(be, 8);
@@ -578,6 +592,7 @@ struct Trainer::Impl {
     depth.resize(be, B * HW); pix_tri.resize(be, B * HW); pix_u.resize(be, B * HW * 3);
     base.resize(be, B * HW * 4); aa.resize(be, B * HW * 4); gout.resize(be, B * HW * 4); grgb.resize(be, B * HW * 3);
     images.resize(be, B * HW * 3); masks.resize(be, B * HW); poses.resize(be, (size_t)B * 16);
+    tracked_poses.resize(be, (size_t)B * 16); gpose.resize(be, (size_t)B * 6); frame_ids.resize(be, B);
     windows.resize(be, (size_t)B * S.cond.window * kNumBlendshapes);
     cur_B = B;
     S.B = B;
@@ -877,10 +892,51 @@ void texture_backward(Backend be, const Shapes S, int n, const int* list, const 
   });
 }
 
-// Corner pixel gradients -> surface point -> deformed grid vertex positions and SDF values.
+// Pose refinement (TrainerConfig::pose_frames): pose_refine.h's rotation and its Jacobian.
+// Corrected poses (column-major 4x4) for the batch: out[b] = correction(ids[b]) * tracked[b].
+void refine_poses(Backend be, int B, const float* tracked, const float* rot, const float* trans, const int* ids,
+                  float* out) {
+  launch_1d(be, B, [=] DT_LAMBDA(int64_t b) {
+    const float* M = tracked + b * 16;
+    float* O = out + b * 16;
+    float R[9];
+    rotation_matrix(rot + ids[b] * 3, R);
+    for (int col = 0; col < 3; ++col) {
+      for (int r = 0; r < 3; ++r) O[col * 4 + r] = R[r * 3] * M[col * 4] + R[r * 3 + 1] * M[col * 4 + 1] + R[r * 3 + 2] * M[col * 4 + 2];
+      O[col * 4 + 3] = M[col * 4 + 3];
+    }
+    for (int r = 0; r < 3; ++r) O[12 + r] = M[12 + r] + trans[ids[b] * 3 + r];
+    O[15] = M[15];
+  });
+}
+
+// Per-frame pose gradients (gpose: B x 6, translation then the rotation applied after R(w)) into
+// the correction parameters' gradients, plus the L2 pull towards the tracked pose (its value into
+// *loss). Serial over the batch: a frame may appear twice.
+void pose_gradients(Backend be, int B, const int* ids, const float* rot, const float* trans, const float* gpose,
+                    float w_reg, float* g_rot, float* g_trans, float* loss) {
+  launch_1d(be, 1, [=] DT_LAMBDA(int64_t) {
+    for (int b = 0; b < B; ++b) {
+      const float* w = rot + ids[b] * 3;
+      const float* t = trans + ids[b] * 3;
+      float J[9];
+      left_jacobian(w, J);
+      const float k = w_reg / (float)B;
+      for (int a = 0; a < 3; ++a) {
+        g_trans[ids[b] * 3 + a] += gpose[b * 6 + a] + 2.f * k * t[a];
+        g_rot[ids[b] * 3 + a] += J[a] * gpose[b * 6 + 3] + J[3 + a] * gpose[b * 6 + 4] + J[6 + a] * gpose[b * 6 + 5] +
+                                 2.f * k * w[a];
+        *loss += k * (w[a] * w[a] + t[a] * t[a]);
+      }
+    }
+  });
+}
+
+// Corner pixel gradients -> surface point -> deformed grid vertex positions and SDF values, and
+// (gpose non-null) each frame's pose-correction gradient.
 void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, const int* tri_frame, const float* vpos,
                      const float* vsdf, const float* poses, const float* corner, const float* gcorner, float* gvpos,
-                     float* gvsdf) {
+                     float* gvsdf, float* gpose) {
   launch_1d(be, (int64_t)ntri * 3, [=] DT_LAMBDA(int64_t i) {
     const int t = (int)(i / 3), c = (int)(i % 3), b = tri_frame[t];
     const float* gc = gcorner + i * kCornerGrad;
@@ -905,6 +961,14 @@ void corner_backward(Backend be, const Shapes S, int ntri, const int* tris, cons
     gv[0] = gx * 0.5f * S.cam.width * (f / aspect) / W;
     gv[1] = -gy * 0.5f * S.cam.height * f / W;
     gv[2] = gx * 0.5f * S.cam.width * X / (W * W) - gy * 0.5f * S.cam.height * Y / (W * W) + gq / (W * W);
+    if (gpose) {
+      // Translation: gv itself; a small rotation about the face origin h: (v - h) x gv.
+      const float d[3] = {v[0] - M[12], v[1] - M[13], v[2] - M[14]};
+      const float g6[6] = {gv[0], gv[1], gv[2], d[1] * gv[2] - d[2] * gv[1], d[2] * gv[0] - d[0] * gv[2],
+                           d[0] * gv[1] - d[1] * gv[0]};
+      WarpGroup group(b);  // the corners of a warp mostly belong to one frame
+      for (int a = 0; a < 6; ++a) group.add(gpose + b * 6 + a, g6[a]);
+    }
     float gp[3];
     for (int a = 0; a < 3; ++a) gp[a] = M[a * 4 + 0] * gv[0] + M[a * 4 + 1] * gv[1] + M[a * 4 + 2] * gv[2];
     // Through the crossing point (marching_tets.h's interpolation) to both grid vertices.
@@ -1192,7 +1256,21 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   const int64_t HW = (int64_t)S.H * S.W;
   upload_unit(images, bt.images, bt.images_u8, bt.frames * HW * 3);
   upload_unit(masks, bt.masks, bt.masks_u8, bt.frames * HW);
-  poses.upload(bt.poses, (size_t)bt.frames * 16);
+  const bool refine = cfg.pose_frames > 0 && bt.frame_ids;
+  if (refine) {
+    for (int b = 0; b < bt.frames; ++b)
+      if (bt.frame_ids[b] < 0 || bt.frame_ids[b] >= cfg.pose_frames)
+        throw TrainerError("batch.frame_ids[" + std::to_string(b) + "] = " + std::to_string(bt.frame_ids[b]) +
+                           " is outside [0, pose_frames = " + std::to_string(cfg.pose_frames) + ")");
+    tracked_poses.upload(bt.poses, (size_t)bt.frames * 16);
+    frame_ids.upload(bt.frame_ids, bt.frames);
+    ops::refine_poses(be, bt.frames, tracked_poses.data(), P("pose_rotation"), P("pose_translation"), frame_ids.data(),
+                      poses.data());
+  } else {
+    poses.upload(bt.poses, (size_t)bt.frames * 16);
+  }
+  // The corrections learn from pose_start on (before it their gradient is zero, so Adam keeps them).
+  const bool learn_pose = refine && step >= cfg.pose_start;
   windows.upload(bt.windows, (size_t)bt.frames * S.cond.window * kNumBlendshapes);
   float box_norm = 1.f;
   if (bt.boxes) {
@@ -1215,7 +1293,7 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   mark("upload batch");
   StepLosses out;
   const int ntri = forward(images.data(), &out);
-  grads.zero(); losses.zero(); gcorner.zero(); gvpos.zero(); gvsdf.zero(); gcond.zero();
+  grads.zero(); losses.zero(); gcorner.zero(); gvpos.zero(); gvsdf.zero(); gcond.zero(); gpose.zero();
   ops::image_losses(be, S, ops::LossCfg{cfg.w_photo, cfg.w_silhouette, cfg.w_box, box_norm}, base.data(), aa.data(),
                     images.data(), masks.data(), boxes.data(), bt.boxes ? 1 : 0, gout.data(), losses.data());
   mark("image losses");
@@ -1260,7 +1338,10 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
                           tex_gy.data(), tex_x.data(), G("hashgrid"), gcond.data(), gcorner.data());
   mark("bwd texture: hash grid + corners");
   ops::corner_backward(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(),
-                       corner.data(), gcorner.data(), gvpos.data(), gvsdf.data());
+                       corner.data(), gcorner.data(), gvpos.data(), gvsdf.data(), learn_pose ? gpose.data() : nullptr);
+  if (learn_pose)
+    ops::pose_gradients(be, bt.frames, frame_ids.data(), P("pose_rotation"), P("pose_translation"), gpose.data(),
+                        cfg.w_pose_reg, G("pose_rotation"), G("pose_translation"), losses.data() + 6);
   mark("bwd corners + marching tets");
   counter.zero();
   ops::vertex_backward_select(be, S, P("sdf"), gvpos.data(), gvsdf.data(), G("sdf"), vlist.data(), counter.data());
@@ -1332,7 +1413,8 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   losses.download(l, 8);
   out.ssim = ssim_loss;
   out.photo = l[0]; out.silhouette = l[1]; out.box = l[2]; out.prior = l[3]; out.elastic = l[4]; out.sdf_reg = l[5];
-  out.total = l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + ssim_loss;
+  out.pose_reg = l[6];
+  out.total = l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + l[6] + ssim_loss;
   return out;
 }
 
@@ -1342,7 +1424,11 @@ void Trainer::Impl::adam() {
   const float bc2 = (float)(1.0 - std::pow((double)cfg.adam_beta2, t));
   const double decay = std::max((double)cfg.lr_floor, std::pow(0.1, (double)step / cfg.lr_decay_steps));
   for (const ParamBlock& b : blocks) {
-    const float base_lr = (b.name == "sdf" || b.name == "elastic") ? cfg.lr_grid : (b.name == "hashgrid" ? cfg.lr_hash : cfg.lr);
+    const float base_lr = (b.name == "sdf" || b.name == "elastic") ? cfg.lr_grid
+                          : b.name == "hashgrid"                    ? cfg.lr_hash
+                          : b.name == "pose_rotation"               ? cfg.lr_pose_rotation
+                          : b.name == "pose_translation"            ? cfg.lr_pose_translation
+                                                                    : cfg.lr;
     ops::adam(be, b.count, params.data() + b.offset, grads.data() + b.offset, m.data() + b.offset, v.data() + b.offset,
               (float)(base_lr * decay), cfg.adam_beta1, cfg.adam_beta2, bc1, bc2, cfg.adam_eps);
   }

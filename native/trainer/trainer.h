@@ -76,6 +76,16 @@ struct TrainerConfig {
   float adam_beta1 = 0.9f;
   float adam_beta2 = 0.99f;
   float adam_eps = 1e-15f;
+  // Per-frame pose refinement: the image and silhouette losses also correct each training frame's
+  // tracked head pose by a learned rigid motion (a rotation about the face origin, then a
+  // translation; camera space, radians and cm). Off when 0; otherwise the number of training
+  // frames, which Batch::frame_ids index. Corrections are for training only: renders and exports
+  // use the poses they are given.
+  int pose_frames = 0;
+  int pose_start = 1500;             // first step at which the corrections learn (the shape forms first)
+  float lr_pose_rotation = 1e-4f;    // radians
+  float lr_pose_translation = 5e-4f; // cm
+  float w_pose_reg = 1e-2f;          // w * mean over the batch of (|rotation|^2 + |translation|^2)
   // Capacity of the marching-tets output per frame (0: automatic, 48 R^2).
   int max_triangles = 0;
   uint64_t seed = 1;
@@ -107,11 +117,14 @@ struct Batch {
   const float* windows = nullptr;  // B x cond_window x 52 blendshapes
   const float* prior_points = nullptr;  // N x 3 canonical points on the landmark mesh; may be null
   int prior_count = 0;
+  // B indices in [0, config.pose_frames): whose pose correction applies to each frame. May be
+  // null (no correction: the tracked poses as given).
+  const int* frame_ids = nullptr;
 };
 
 // Loss values of the last step (weighted, as added to the total).
 struct StepLosses {
-  float total = 0, photo = 0, silhouette = 0, ssim = 0, box = 0, prior = 0, elastic = 0, sdf_reg = 0;
+  float total = 0, photo = 0, silhouette = 0, ssim = 0, box = 0, prior = 0, elastic = 0, sdf_reg = 0, pose_reg = 0;
   int triangles = 0;       // surface triangles over the batch
   int covered_pixels = 0;  // pixels covered over the batch
   int skipped = 0;         // 1 when the update was skipped for NaN/Inf gradients

@@ -29,14 +29,18 @@ int main(int argc, char** argv) {
   // 1. CPU vs CUDA on the small sphere scene.
   {
     const scene::Sphere s;
-    const TrainerConfig c = scene::small_config();
+    TrainerConfig c = scene::small_config();
+    c.pose_frames = 8; c.pose_start = 0;  // pose refinement's gradients are in the comparison
     Trainer cpu(c, Device::CPU), gpu(c, Device::CUDA);
     {
       // Same parameters, same batch: gradients per block (float atomics reorder sums on the GPU).
       auto f = scene::make_frames(s, c, 4, 0);
       for (auto& w : f.windows) w = 0.3f;
+      const int ids[4] = {5, 2, 7, 0};
+      Batch batch = f.batch();
+      batch.frame_ids = ids;
       std::vector<float> ga, gb;
-      const StepLosses la = cpu.gradient(f.batch(), &ga), lb = gpu.gradient(f.batch(), &gb);
+      const StepLosses la = cpu.gradient(batch, &ga), lb = gpu.gradient(batch, &gb);
       std::printf("\n## Gradients at initialisation, CPU vs CUDA (loss %.7f vs %.7f, triangles %d vs %d, pixels %d vs %d)\n\n",
                   la.total, lb.total, la.triangles, lb.triangles, la.covered_pixels, lb.covered_pixels);
       std::printf("| block | max abs grad (cpu) | max abs diff | diff / max |\n|---|---|---|---|\n");

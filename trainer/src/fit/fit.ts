@@ -29,10 +29,16 @@ export interface FitOptions {
   startShape: 'masks' | 'ellipsoid';
   /** With startShape "masks": the bounding ellipsoid's x and y radii are model.init_radii times this. */
   startShapeExpand: number;
+  /**
+   * Learn a small rigid correction of every training frame's tracked head pose from the image and
+   * silhouette losses (model.pose_start, lr_pose_rotation, lr_pose_translation, w_pose_reg), so that
+   * the frames register onto one canonical texture. Training only: renders use the tracked poses.
+   */
+  poseRefine: boolean;
   model: TrainerConfig;
 }
 
-export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, conditionNoise: 0, startShape: 'ellipsoid', startShapeExpand: 1.3, model: {} };
+export const DEFAULT_FIT: FitOptions = { steps: 3000, batch: 4, size: 0, checkpointEvery: 250, validateEvery: 500, logEvery: 10, conditionNoise: 0, startShape: 'ellipsoid', startShapeExpand: 1.3, poseRefine: false, model: {} };
 
 export class FitConfigError extends Error {
   override name = 'FitConfigError';
@@ -49,6 +55,9 @@ export function resolveFitOptions(user: Partial<FitOptions>): FitOptions {
     throw new FitConfigError(`config "startShape" must be "masks" or "ellipsoid", got ${JSON.stringify(o.startShape)}`);
   if (typeof o.startShapeExpand !== 'number' || !(o.startShapeExpand >= 1 && o.startShapeExpand <= 3))
     throw new FitConfigError(`config "startShapeExpand" must be a number in [1, 3], got ${JSON.stringify(o.startShapeExpand)}`);
+  if (typeof o.poseRefine !== 'boolean') throw new FitConfigError(`config "poseRefine" must be true or false, got ${JSON.stringify(o.poseRefine)}`);
+  if (o.model.pose_frames !== undefined)
+    throw new FitConfigError('config model.pose_frames is set by fit (the number of training frames): use "poseRefine": true instead');
   return o;
 }
 
@@ -81,7 +90,7 @@ export function addConditionNoise(windows: Float32Array, sigma: number, step: nu
   }
 }
 
-function makeBatch(data: FitData, frames: FitFrame[], window: number, prior: boolean) {
+function makeBatch(data: FitData, frames: FitFrame[], window: number, prior: boolean, frameIds?: number[]) {
   const S = data.size, B = frames.length;
   // Frames and masks cross to the trainer as bytes (4x less to copy and upload than floats).
   const images = new Uint8Array(B * S * S * 3), masks = new Uint8Array(B * S * S), poses = new Float32Array(B * 16);
@@ -93,7 +102,8 @@ function makeBatch(data: FitData, frames: FitFrame[], window: number, prior: boo
     windows.set(conditionWindow(data.blendshapes, f.index, window), b * window * 52);
     boxes.set(f.boxes, b * 12);
   });
-  return { frames: B, images, masks, poses, windows, boxes, ...(prior ? { priorPoints: data.priorPoints } : {}) };
+  return { frames: B, images, masks, poses, windows, boxes, ...(prior ? { priorPoints: data.priorPoints } : {}),
+    ...(frameIds ? { frameIds: Int32Array.from(frameIds) } : {}) };
 }
 
 export function psnr(a: Float32Array, b: Float32Array): number {
@@ -145,7 +155,8 @@ export function runFit(a: FitRunArgs): FitResult {
   mkdirSync(a.out, { recursive: true });
   const ckpt = join(a.out, 'checkpoint.bin');
   const log = join(a.out, 'log.jsonl');
-  const model: TrainerConfig = { ...a.options.model, width: data.size, height: data.size };
+  // Pose refinement learns one correction per training frame, indexed by its place in data.train.
+  const model: TrainerConfig = { ...a.options.model, width: data.size, height: data.size, pose_frames: a.options.poseRefine ? data.train.length : 0 };
   const t = createTrainer(model, { device: a.device });
   // The fp16 MLP path (native/train/README.md) is opt-in and not yet shown to train as well as fp32.
   if (a.device === 'cuda' && process.env.DYNTET_MLP_PATH === 'half' && !a.quiet)
@@ -175,8 +186,8 @@ export function runFit(a: FitRunArgs): FitResult {
   const start = Date.now(), startStep = t.steps;
   while (t.steps < o.steps) {
     const step = t.steps;
-    const frames = batchIndices(step, o.batch, data.train.length, cfg.seed).map((i) => data.train[i]);
-    const batch = makeBatch(data, frames, window, step < cfg.prior_steps);
+    const ids = batchIndices(step, o.batch, data.train.length, cfg.seed);
+    const batch = makeBatch(data, ids.map((i) => data.train[i]), window, step < cfg.prior_steps, o.poseRefine ? ids : undefined);
     addConditionNoise(batch.windows, o.conditionNoise, step, cfg.seed);
     const l = t.step(batch);
     const done = t.steps;
@@ -198,7 +209,7 @@ export function runFit(a: FitRunArgs): FitResult {
       valPsnr = validate(t, data, window, dir);
       // The same measure on a few training frames: the gap to valPsnr is how much the model overfits.
       const trainPsnr = validate(t, { ...data, val: spread(data.train, 8) }, window);
-      appendFileSync(log, JSON.stringify({ step: done, valPsnr, trainPsnr }) + '\n');
+      appendFileSync(log, JSON.stringify({ step: done, valPsnr, trainPsnr, ...(o.poseRefine ? poseCorrections(t) : {}) }) + '\n');
     }
     if (done % o.checkpointEvery === 0 || done === o.steps || outOfTime) atomicWrite(ckpt, t.saveCheckpoint());
     if (outOfTime) break;
@@ -215,6 +226,24 @@ export function runFit(a: FitRunArgs): FitResult {
     if (!a.quiet) process.stderr.write(`report: ${report}\n`);
   }
   return { steps: t.steps, stoppedEarly, valPsnr, seconds: (Date.now() - t0) / 1000, skippedSteps: skipped };
+}
+
+/** Mean and largest learned pose correction over the training frames (degrees, mm). */
+export function poseCorrections(t: NativeTrainer): { poseRotationDeg: number; poseRotationMaxDeg: number; poseTranslationMm: number; poseTranslationMaxMm: number } {
+  const { data, layout } = t.getParameters();
+  const stats = (name: string, scale: number) => {
+    const b = layout.find((l) => l.name === name);
+    if (!b) throw new Error(`internal: no ${name} parameters (pose refinement is off)`);
+    let sum = 0, max = 0;
+    for (let k = 0; k < b.count; k += 3) {
+      const n = Math.hypot(data[b.offset + k], data[b.offset + k + 1], data[b.offset + k + 2]) * scale;
+      sum += n; max = Math.max(max, n);
+    }
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    return [round(sum / (b.count / 3)), round(max)];
+  };
+  const [r, rm] = stats('pose_rotation', 180 / Math.PI), [tr, tm] = stats('pose_translation', 10);
+  return { poseRotationDeg: r, poseRotationMaxDeg: rm, poseTranslationMm: tr, poseTranslationMaxMm: tm };
 }
 
 /**

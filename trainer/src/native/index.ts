@@ -17,7 +17,8 @@ export type ScalarConfigKey =
   | 'hash_features' | 'hash_log2_table' | 'hash_base_res' | 'hash_finest_res' | 'tex_width' | 'tex_hidden'
   | 'w_photo' | 'w_silhouette' | 'w_ssim' | 'w_box' | 'w_prior' | 'prior_steps' | 'w_elastic' | 'max_elastic'
   | 'w_sdf_reg_start' | 'w_sdf_reg_end' | 'sdf_reg_steps' | 'lr' | 'lr_hash' | 'lr_grid' | 'lr_decay_steps'
-  | 'lr_floor' | 'adam_beta1' | 'adam_beta2' | 'adam_eps' | 'max_triangles' | 'seed';
+  | 'lr_floor' | 'adam_beta1' | 'adam_beta2' | 'adam_eps' | 'max_triangles' | 'pose_frames' | 'pose_start'
+  | 'lr_pose_rotation' | 'lr_pose_translation' | 'w_pose_reg' | 'seed';
 export type Vec3ConfigKey = 'box_min' | 'box_max' | 'init_center' | 'init_radii';
 
 /** Training configuration: any subset; missing keys take the native defaults. */
@@ -42,11 +43,15 @@ export interface Batch {
   boxes?: Float32Array;
   /** N x 3 canonical points of the landmark mesh, for the early geometric prior. */
   priorPoints?: Float32Array;
+  /** frames indices in [0, pose_frames): whose learned pose correction applies (pose refinement). */
+  frameIds?: Int32Array;
 }
 
 /** Weighted loss terms of one step, plus what was rendered. */
 export interface StepLosses {
   total: number; photo: number; silhouette: number; ssim: number; box: number; prior: number; elastic: number; sdfReg: number;
+  /** The pull of the pose corrections towards the tracked poses (0 without pose refinement). */
+  poseReg: number;
   triangles: number; coveredPixels: number;
   /** 1 when the update was skipped because a gradient was NaN/Inf (the step still counts). */
   skipped: number;
