@@ -12,8 +12,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'dyntet-fit-'));
 const ds = join(tmp, 'may');
 const bin = join(REPO_ROOT, 'trainer', 'bin', 'dyntet-train.mjs');
 const cfgPath = join(tmp, 'cfg.json');
-// conditionNoise and the masks' start shape on, so the exact-resume test covers both.
-const cfg = { steps: 40, batch: 2, size: 64, checkpointEvery: 20, validateEvery: 40, logEvery: 1, conditionNoise: 0.05, startShape: 'masks', model: { grid_res: 16, hash_levels: 8, hash_log2_table: 12 } };
+// conditionNoise, the masks' start shape and pose refinement (learning from step 10) on, so the
+// exact-resume test covers them.
+const cfg = { steps: 40, batch: 2, size: 64, checkpointEvery: 20, validateEvery: 40, logEvery: 1, conditionNoise: 0.05, startShape: 'masks', poseRefine: true, model: { grid_res: 16, hash_levels: 8, hash_log2_table: 12, pose_start: 10 } };
 
 beforeAll(async () => {
   await prepare({ video: sharedPath('data', 'clips', 'may_5s.mp4'), out: ds, faceModel: sharedPath('data', 'models', 'face_landmarker.task'), size: 128, maxFrames: 30, quiet: true });
@@ -65,7 +66,19 @@ describe('dyntet-train fit', () => {
     // The log matches too, step for step (apart from wall-clock seconds).
     const strip = (p: string) => readFileSync(p, 'utf8').trim().split('\n').map((l) => { const o = JSON.parse(l); delete o.seconds; return JSON.stringify(o); });
     expect(strip(join(killed, 'log.jsonl'))).toEqual(strip(join(full, 'log.jsonl')));
+    // The pose corrections learned (and were restored: the checkpoints are equal).
+    const val = readFileSync(join(full, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((o) => o.valPsnr !== undefined).pop();
+    expect(val.poseTranslationMm).toBeGreaterThan(0);
+    expect(val.poseRotationDeg).toBeGreaterThan(0);
   }, 300_000);
+
+  it('refuses a bad poseRefine, and model.pose_frames set by hand, naming the fix', async () => {
+    const { resolveFitOptions, FitConfigError } = await import('../src/fit/fit.js');
+    expect(() => resolveFitOptions({ poseRefine: 'yes' as unknown as boolean })).toThrow(/"poseRefine" must be true or false/);
+    expect(() => resolveFitOptions({ model: { pose_frames: 10 } })).toThrow(FitConfigError);
+    expect(() => resolveFitOptions({ model: { pose_frames: 10 } })).toThrow(/use "poseRefine": true/);
+    expect(resolveFitOptions({}).poseRefine).toBe(false);
+  });
 });
 
 describe('start shape', () => {
