@@ -1311,7 +1311,8 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   mark("upload batch");
   StepLosses out;
   const int ntri = forward(images.data(), &out);
-  grads.zero(); losses.zero(); gcorner.zero(); gvpos.zero(); gvsdf.zero(); gcond.zero(); gpose.zero();
+  grads.zero(); losses.zero(); gcorner.zero(); gvpos.zero(); gvsdf.zero(); gcond.zero();
+  if (learn_pose) gpose.zero();
   ops::image_losses(be, S, ops::LossCfg{cfg.w_photo, cfg.w_silhouette, cfg.w_box, box_norm}, base.data(), aa.data(),
                     images.data(), masks.data(), boxes.data(), bt.boxes ? 1 : 0, gout.data(), losses.data());
   mark("image losses");
