@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PSNR of renders of one frame against the real frame, at one size, over the full frame, the head
-box and the face interior (the middle of the landmarks' box: eyes, nose, mouth; no outline, so
-silhouette and hair errors stay out). Each image is a render over the plate (RGB) or straight
+box, the face interior (the middle of the landmarks' box: eyes, nose, mouth; no outline, so
+silhouette and hair errors stay out) and the nose (the box of MediaPipe's nose landmarks, grown by
+a quarter: a part that barely moves with expression, so its blur is misregistration). Each image is a render over the plate (RGB) or straight
 colour with coverage in alpha (RGBA, as `fit` writes eval/ and `renderAssetFrames` writes; it is
 composited over the plate here). All images are brought to <size> by area averaging.
 Needs python3 with numpy, and ffmpeg.
@@ -43,14 +44,18 @@ head = (slice(max(0, int(y0 * s)), min(size, int(np.ceil(y1 * s)))), slice(max(0
 lm = np.fromfile(ds + '/landmarks.f32', np.float32).reshape(-1, 478, 3)[frame]
 xs, ys = lm[:, 0] * s, lm[:, 1] * s
 face = (slice(int(np.percentile(ys, 15)), int(np.percentile(ys, 90))), slice(int(np.percentile(xs, 20)), int(np.percentile(xs, 80))))
+NOSE = [1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275, 278, 294, 326, 327, 344, 440]
+nx, ny = xs[NOSE], ys[NOSE]
+gx, gy = (nx.max() - nx.min()) / 8, (ny.max() - ny.min()) / 8
+nose = (slice(int(ny.min() - gy), int(np.ceil(ny.max() + gy))), slice(int(nx.min() - gx), int(np.ceil(nx.max() + gx))))
 
 
 def psnr(a, b):
     return 10 * np.log10(255.0 ** 2 / ((a - b) ** 2).mean())
 
 
-print('| render | full | head box | face interior |')
-print('| --- | ---: | ---: | ---: |')
+print('| render | full | head box | face interior | nose |')
+print('| --- | ---: | ---: | ---: | ---: |')
 for arg in sys.argv[4:]:
     label, path = arg.split('=', 1)
     try:
@@ -65,4 +70,5 @@ for arg in sys.argv[4:]:
             comp = area_resize(comp, size)
     except subprocess.CalledProcessError:
         sys.exit('cannot read %s' % path)
-    print('| %s | %.2f | %.2f | %.2f |' % (label, psnr(comp, real), psnr(comp[head], real[head]), psnr(comp[face], real[face])))
+    print('| %s | %.2f | %.2f | %.2f | %.2f |' % (label, psnr(comp, real), psnr(comp[head], real[head]), psnr(comp[face], real[face]),
+                                              psnr(comp[nose], real[nose])))
