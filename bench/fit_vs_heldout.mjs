@@ -5,7 +5,7 @@
 // table, and writes the mean squared-error maps (sqrt, x4) of both splits side by side as a PNG.
 // Build first: npx tsc -p trainer/tsconfig.json.
 // Usage: node bench/fit_vs_heldout.mjs <dataset dir> <avatar.dyntet> [--every 5] [--out <dir>]
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,7 +25,6 @@ const { EvalDataset, pad } = await import(dist('eval/dataset.js'));
 const { renderAssetFrames } = await import(dist('eval/asset.js'));
 const { runRendered } = await import(dist('eval/evaluate.js'));
 const { decodePng, encodePng, createImage } = await import(dist('image/index.js'));
-const { readFileSync } = await import('node:fs');
 
 const ds = EvalDataset.open(resolve(args[0]));
 const splits = [['training', ds.train.filter((_, i) => i % every === 0)], ['held-out', ds.val]];
