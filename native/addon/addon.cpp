@@ -144,11 +144,13 @@ class JsTrainer : public Napi::ObjectWrap<JsTrainer> {
       if (n % 3) type_error(env, "batch.priorPoints must hold x,y,z triples");
       b.prior_count = (int)(n / 3);
     }
+    b.motion_targets = f32(env, o, "motionTargets", (size_t)B * b.prior_count * 3, true);
+    if (b.motion_targets && !b.prior_points) type_error(env, "batch.motionTargets needs batch.priorPoints (the rest positions of the same landmarks)");
     StepLosses l;
     try { l = t.step(b); } catch (const std::exception& e) { throw Napi::Error::New(env, e.what()); }
     Napi::Object r = Napi::Object::New(env);
     r.Set("total", l.total); r.Set("photo", l.photo); r.Set("silhouette", l.silhouette); r.Set("ssim", l.ssim); r.Set("box", l.box);
-    r.Set("prior", l.prior); r.Set("elastic", l.elastic); r.Set("sdfReg", l.sdf_reg); r.Set("poseReg", l.pose_reg);
+    r.Set("prior", l.prior); r.Set("elastic", l.elastic); r.Set("sdfReg", l.sdf_reg); r.Set("poseReg", l.pose_reg); r.Set("motion", l.motion);
     r.Set("triangles", l.triangles); r.Set("coveredPixels", l.covered_pixels); r.Set("skipped", l.skipped);
     return r;
   }

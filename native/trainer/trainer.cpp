@@ -37,7 +37,7 @@ const std::vector<ConfigField>& trainer_config_fields() {
       F_F(fovy_deg), F_I(cond_window), F_I(cond_dim), F_I(deform_freq), F_I(deform_width), F_I(deform_hidden),
       F_F(sdf_delta_scale), F_I(freeze_sdf_delta), F_I(texture_moves_geometry), F_I(hash_levels), F_I(hash_features), F_I(hash_log2_table),
       F_I(hash_base_res), F_I(hash_finest_res), F_I(tex_width), F_I(tex_hidden), F_F(w_photo), F_F(w_silhouette), F_F(w_ssim),
-      F_F(w_box), F_F(w_prior), F_I(prior_steps), F_F(w_elastic), F_F(max_elastic), F_F(w_sdf_reg_start),
+      F_F(w_box), F_F(w_prior), F_I(prior_steps), F_F(w_landmark_motion), F_I(landmark_motion_steps), F_F(w_elastic), F_F(max_elastic), F_F(w_sdf_reg_start),
       F_F(w_sdf_reg_end), F_I(sdf_reg_steps), F_F(lr), F_F(lr_hash), F_F(lr_grid), F_I(lr_decay_steps),
       F_F(lr_floor), F_F(adam_beta1), F_F(adam_beta2), F_F(adam_eps), F_I(max_triangles), F_I(pose_frames),
       F_I(pose_start), F_F(lr_pose_rotation), F_F(lr_pose_translation), F_F(w_pose_reg),
@@ -111,6 +111,8 @@ void validate_config(const TrainerConfig& c) {
   need(c.pose_start >= 0, "pose_start must be >= 0");
   need(c.lr_pose_rotation > 0 && c.lr_pose_translation > 0, "pose learning rates must be positive");
   need(c.w_pose_reg >= 0, "w_pose_reg must be >= 0");
+  need(c.w_landmark_motion >= 0, "w_landmark_motion must be >= 0 (0: off)");
+  need(c.landmark_motion_steps >= 0, "landmark_motion_steps must be >= 0 (0: every step)");
   need(c.texture_moves_geometry == 0 || c.texture_moves_geometry == 1, "texture_moves_geometry must be 0 or 1");
 }
 
@@ -467,7 +469,7 @@ struct Trainer::Impl {
   Buffer<float> comp, gcomp, ssim_scratch;
   Buffer<double> ssim_value;
   Buffer<float> cond, gcond, cmaps, cgrad, tex_x, tex_gy, vpos, vsdf, gvpos, gvsdf, corner, gcorner, base, aa, gout, grgb, pix_u;
-  Buffer<float> images, masks, poses, windows, prior, boxes, losses;
+  Buffer<float> images, masks, poses, windows, prior, motion, boxes, losses;
   // Pose refinement: the batch's tracked poses (poses holds the corrected ones), frame ids and
   // per-frame pose gradients.
   Buffer<float> tracked_poses, gpose;
@@ -1165,6 +1167,32 @@ DT_HD bool lattice_edge(int R, int64_t j, int* v0, int* v1) {
   return true;
 }
 
+// The grid cube holding canonical point p (clamped into the box) and its 8 corners' trilinear
+// weights; corner c is +1 along axis a when bit a of c is set.
+DT_HD void grid_trilinear(const Shapes& S, const float* p, int (&vc)[8], float (&wc)[8]) {
+  int i0[3];
+  float fr[3];
+  for (int a = 0; a < 3; ++a) {
+    float q = (p[a] - S.bmin[a]) / (S.bmax[a] - S.bmin[a]) * (float)S.R;
+    q = clampf(q, 0.f, (float)S.R);
+    float fl = floorf(q);
+    if (fl > (float)S.R - 1.f) fl = (float)S.R - 1.f;
+    i0[a] = (int)fl;
+    fr[a] = q - fl;
+  }
+  for (int c = 0; c < 8; ++c) {
+    float wt = 1.f;
+    int id[3];
+    for (int a = 0; a < 3; ++a) {
+      const int bit = (c >> a) & 1;
+      wt *= bit ? fr[a] : 1.f - fr[a];
+      id[a] = i0[a] + bit;
+    }
+    vc[c] = grid_vertex_index(S.R, id[0], id[1], id[2]);
+    wc[c] = wt;
+  }
+}
+
 void regularisers(Backend be, const Shapes S, float w_reg, float w_el, float max_el, float w_prior,
                   const float* prior, int n_prior, const float* sdf, const float* elastic, float* gsdf, float* gel,
                   int* counter, float* losses) {
@@ -1213,34 +1241,55 @@ void regularisers(Backend be, const Shapes S, float w_reg, float w_el, float max
   if (w_prior > 0.f && n_prior > 0) {
     const float w = w_prior / (float)n_prior;
     launch_1d(be, n_prior, [=] DT_LAMBDA(int64_t k) {
-      int i0[3];
-      float fr[3];
-      for (int a = 0; a < 3; ++a) {
-        float q = (prior[k * 3 + a] - S.bmin[a]) / (S.bmax[a] - S.bmin[a]) * (float)S.R;
-        q = clampf(q, 0.f, (float)S.R);
-        float fl = floorf(q);
-        if (fl > (float)S.R - 1.f) fl = (float)S.R - 1.f;
-        i0[a] = (int)fl;
-        fr[a] = q - fl;
-      }
-      float s = 0.f, wc[8];
       int vc[8];
-      for (int c = 0; c < 8; ++c) {
-        float wt = 1.f;
-        int id[3];
-        for (int a = 0; a < 3; ++a) {
-          const int bit = (c >> a) & 1;
-          wt *= bit ? fr[a] : 1.f - fr[a];
-          id[a] = i0[a] + bit;
-        }
-        vc[c] = grid_vertex_index(R, id[0], id[1], id[2]);
-        wc[c] = wt;
-        s += wt * sdf[vc[c]];
-      }
+      float wc[8], s = 0.f;
+      grid_trilinear(S, prior + k * 3, vc, wc);
+      for (int c = 0; c < 8; ++c) s += wc[c] * sdf[vc[c]];
       atomic_add(losses + 3, w * s * s);
       for (int c = 0; c < 8; ++c) atomic_add(gsdf + vc[c], w * 2.f * s * wc[c]);
     });
   }
+}
+
+// Landmark motion prior: the deformation should carry each landmark of the rest mesh (`rest`, the
+// training frames' mean) to where the tracker saw it in this frame (`targets`, B x n x 3, canonical
+// space, cm; NaN: not seen), so that expressions move the surface the way the face moved. The
+// displacement at a point is the trilinear blend of its cube's deformed (band) vertices'
+// displacements, weights renormalised over those corners; a point with less than half its weight
+// on band vertices is skipped (the surface is not there). Loss w / (B n) sum |d - (target - rest)|^2;
+// its gradient goes to the deformed vertex positions, as the image losses' does.
+void landmark_motion(Backend be, const Shapes S, float w, int n, const float* rest, const float* targets,
+                     const float* sdf, const float* vpos, float* gvpos, float* losses) {
+  const float wn = w / (float)((int64_t)S.B * n);
+  launch_1d(be, (int64_t)S.B * n, [=] DT_LAMBDA(int64_t j) {
+    const int b = (int)(j / n), k = (int)(j % n);
+    const float* t = targets + j * 3;
+    if (!(t[0] - t[0] == 0.f && t[1] - t[1] == 0.f && t[2] - t[2] == 0.f)) return;  // NaN/Inf: not seen
+    int vc[8];
+    float wc[8], sum = 0.f;
+    grid_trilinear(S, rest + (int64_t)k * 3, vc, wc);
+    for (int c = 0; c < 8; ++c) {
+      if (!(fabsf(sdf[vc[c]]) < S.band)) wc[c] = 0.f;
+      sum += wc[c];
+    }
+    if (!(sum >= 0.5f)) return;
+    float r[3] = {0.f, 0.f, 0.f};
+    for (int c = 0; c < 8; ++c) {
+      if (wc[c] == 0.f) continue;
+      wc[c] /= sum;
+      float p0[3];
+      grid_vertex_position(S.grid, vc[c], p0);
+      const float* p = vpos + ((int64_t)b * S.V + vc[c]) * 3;
+      for (int a = 0; a < 3; ++a) r[a] += wc[c] * (p[a] - p0[a]);
+    }
+    for (int a = 0; a < 3; ++a) r[a] -= t[a] - rest[(int64_t)k * 3 + a];
+    atomic_add(losses + 7, wn * (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]));
+    for (int c = 0; c < 8; ++c) {
+      if (wc[c] == 0.f) continue;
+      float* g = gvpos + ((int64_t)b * S.V + vc[c]) * 3;
+      for (int a = 0; a < 3; ++a) atomic_add(g + a, wn * 2.f * wc[c] * r[a]);
+    }
+  });
 }
 
 // Sets *flag when any gradient is NaN or Inf (one bad element would poison Adam's moments and,
@@ -1303,9 +1352,18 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
     box_norm = (float)std::max(1.0, area);
   }
   const bool use_prior = bt.prior_points && bt.prior_count > 0 && step < cfg.prior_steps;
-  if (use_prior) {
+  if (bt.motion_targets && !(bt.prior_points && bt.prior_count > 0))
+    throw TrainerError("batch.motion_targets needs batch.prior_points: the rest positions of the same landmarks");
+  const bool use_motion = bt.prior_points && bt.prior_count > 0 && bt.motion_targets && cfg.w_landmark_motion > 0.f &&
+                          (cfg.landmark_motion_steps == 0 || step < cfg.landmark_motion_steps);
+  if (use_prior || use_motion) {
     if (prior.size() != (size_t)bt.prior_count * 3) prior.resize(be, (size_t)bt.prior_count * 3);
     prior.upload(bt.prior_points, (size_t)bt.prior_count * 3);
+  }
+  if (use_motion) {
+    const size_t n = (size_t)bt.frames * bt.prior_count * 3;
+    if (motion.size() != n) motion.resize(be, n);
+    motion.upload(bt.motion_targets, n);
   }
 
   mark("upload batch");
@@ -1361,6 +1419,9 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   if (learn_pose)
     ops::pose_gradients(be, bt.frames, frame_ids.data(), P("pose_rotation"), P("pose_translation"), gpose.data(),
                         cfg.w_pose_reg, G("pose_rotation"), G("pose_translation"), losses.data() + 6);
+  if (use_motion)
+    ops::landmark_motion(be, S, cfg.w_landmark_motion, bt.prior_count, prior.data(), motion.data(), P("sdf"), vpos.data(),
+                         gvpos.data(), losses.data());
   mark("bwd corners + marching tets");
   counter.zero();
   ops::vertex_backward_select(be, S, P("sdf"), gvpos.data(), gvsdf.data(), G("sdf"), vlist.data(), counter.data());
@@ -1416,8 +1477,8 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
         }
         float lv[8];
         losses.download(lv, 8);
-        std::fprintf(stderr, "dyntet trainer: step %lld: NaN/Inf gradient in %s (losses photo %g sil %g box %g prior %g elastic %g sdf_reg %g, %d triangles); update skipped\n",
-                     (long long)step, names.c_str(), lv[0], lv[1], lv[2], lv[3], lv[4], lv[5], ntri);
+        std::fprintf(stderr, "dyntet trainer: step %lld: NaN/Inf gradient in %s (losses photo %g sil %g box %g prior %g elastic %g sdf_reg %g motion %g, %d triangles); update skipped\n",
+                     (long long)step, names.c_str(), lv[0], lv[1], lv[2], lv[3], lv[4], lv[5], lv[7], ntri);
       }
       if (++skipped_in_row >= 50)
         throw TrainerError("training diverged: the last 50 steps all had NaN/Inf gradients; lower lr/lr_grid or restart from an earlier checkpoint");
@@ -1433,7 +1494,8 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   out.ssim = ssim_loss;
   out.photo = l[0]; out.silhouette = l[1]; out.box = l[2]; out.prior = l[3]; out.elastic = l[4]; out.sdf_reg = l[5];
   out.pose_reg = l[6];
-  out.total = l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + l[6] + ssim_loss;
+  out.motion = l[7];
+  out.total = l[0] + l[1] + l[2] + l[3] + l[4] + l[5] + l[6] + l[7] + ssim_loss;
   return out;
 }
 

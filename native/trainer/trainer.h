@@ -62,6 +62,11 @@ struct TrainerConfig {
   float w_box = 0.1f;
   float w_prior = 100.f;
   int prior_steps = 5000;
+  // Landmark motion prior (off when 0): the deformation carries the rest landmark mesh
+  // (Batch::prior_points) to each frame's tracked landmarks (Batch::motion_targets), for the first
+  // landmark_motion_steps steps (0: every step).
+  float w_landmark_motion = 0.f;
+  int landmark_motion_steps = 0;
   float w_elastic = 100.f;
   float max_elastic = 1.5f;
   float w_sdf_reg_start = 0.2f;
@@ -117,6 +122,9 @@ struct Batch {
   const float* windows = nullptr;  // B x cond_window x 52 blendshapes
   const float* prior_points = nullptr;  // N x 3 canonical points on the landmark mesh; may be null
   int prior_count = 0;
+  // B x N x 3: where each frame's tracker put those N points (canonical space, cm; NaN: unknown),
+  // for the landmark motion prior; may be null (then the prior is off for the step).
+  const float* motion_targets = nullptr;
   // B indices in [0, config.pose_frames): whose pose correction applies to each frame. May be
   // null (no correction: the tracked poses as given).
   const int* frame_ids = nullptr;
@@ -124,7 +132,7 @@ struct Batch {
 
 // Loss values of the last step (weighted, as added to the total).
 struct StepLosses {
-  float total = 0, photo = 0, silhouette = 0, ssim = 0, box = 0, prior = 0, elastic = 0, sdf_reg = 0, pose_reg = 0;
+  float total = 0, photo = 0, silhouette = 0, ssim = 0, box = 0, prior = 0, elastic = 0, sdf_reg = 0, pose_reg = 0, motion = 0;
   int triangles = 0;       // surface triangles over the batch
   int covered_pixels = 0;  // pixels covered over the batch
   int skipped = 0;         // 1 when the update was skipped for NaN/Inf gradients

@@ -12,9 +12,10 @@ const tmp = mkdtempSync(join(tmpdir(), 'dyntet-fit-'));
 const ds = join(tmp, 'may');
 const bin = join(REPO_ROOT, 'trainer', 'bin', 'dyntet-train.mjs');
 const cfgPath = join(tmp, 'cfg.json');
-// conditionNoise, the masks' start shape and pose refinement (learning from step 10) on, so the
-// exact-resume test covers them.
-const cfg = { steps: 40, batch: 2, size: 64, checkpointEvery: 20, validateEvery: 40, logEvery: 1, conditionNoise: 0.05, startShape: 'masks', poseRefine: true, model: { grid_res: 16, hash_levels: 8, hash_log2_table: 12, pose_start: 10 } };
+// conditionNoise, the masks' start shape, pose refinement (learning from step 10) and the landmark
+// motion prior (until step 30) on, so the exact-resume test covers them.
+const cfg = { steps: 40, batch: 2, size: 64, checkpointEvery: 20, validateEvery: 40, logEvery: 1, conditionNoise: 0.05, startShape: 'masks', poseRefine: true,
+  model: { grid_res: 16, hash_levels: 8, hash_log2_table: 12, pose_start: 10, w_landmark_motion: 10, landmark_motion_steps: 30 } };
 
 beforeAll(async () => {
   await prepare({ video: sharedPath('data', 'clips', 'may_5s.mp4'), out: ds, faceModel: sharedPath('data', 'models', 'face_landmarker.task'), size: 128, maxFrames: 30, quiet: true });
@@ -70,6 +71,11 @@ describe('dyntet-train fit', () => {
     const val = readFileSync(join(full, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((o) => o.valPsnr !== undefined).pop();
     expect(val.poseTranslationMm).toBeGreaterThan(0);
     expect(val.poseRotationDeg).toBeGreaterThan(0);
+    // The landmark motion prior acted on every step up to landmark_motion_steps, and not after.
+    const losses = readFileSync(join(full, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((o) => o.motion !== undefined);
+    expect(losses.filter((o) => o.step <= 30).every((o) => o.motion > 0)).toBe(true);
+    expect(losses.filter((o) => o.step > 30).every((o) => o.motion === 0)).toBe(true);
+    expect(losses.filter((o) => o.step > 30).length).toBeGreaterThan(0);
   }, 300_000);
 
   it('refuses a bad poseRefine, and model.pose_frames set by hand, naming the fix', async () => {

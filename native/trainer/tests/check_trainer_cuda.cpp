@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     const scene::Sphere s;
     TrainerConfig c = scene::small_config();
     c.pose_frames = 8; c.pose_start = 0;  // pose refinement's gradients are in the comparison
+    c.w_landmark_motion = 10.f;           // and the landmark motion prior's (gradient batch only)
     Trainer cpu(c, Device::CPU), gpu(c, Device::CUDA);
     {
       // Same parameters, same batch: gradients per block (float atomics reorder sums on the GPU).
@@ -39,10 +40,14 @@ int main(int argc, char** argv) {
       const int ids[4] = {5, 2, 7, 0};
       Batch batch = f.batch();
       batch.frame_ids = ids;
+      const scene::MotionCase m = scene::make_motion(c, 4);
+      batch.prior_points = m.rest.data();
+      batch.prior_count = m.n;
+      batch.motion_targets = m.targets.data();
       std::vector<float> ga, gb;
       const StepLosses la = cpu.gradient(batch, &ga), lb = gpu.gradient(batch, &gb);
-      std::printf("\n## Gradients at initialisation, CPU vs CUDA (loss %.7f vs %.7f, triangles %d vs %d, pixels %d vs %d)\n\n",
-                  la.total, lb.total, la.triangles, lb.triangles, la.covered_pixels, lb.covered_pixels);
+      std::printf("\n## Gradients at initialisation, CPU vs CUDA (loss %.7f vs %.7f, of which landmark motion %.7f vs %.7f, triangles %d vs %d, pixels %d vs %d)\n\n",
+                  la.total, lb.total, la.motion, lb.motion, la.triangles, lb.triangles, la.covered_pixels, lb.covered_pixels);
       std::printf("| block | max abs grad (cpu) | max abs diff | diff / max |\n|---|---|---|---|\n");
       for (const ParamBlock& blk : cpu.layout()) {
         double mx = 0;

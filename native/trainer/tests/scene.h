@@ -147,5 +147,28 @@ inline Frames make_frames(const Sphere& s, const TrainerConfig& c, int B, int k0
   return f;
 }
 
+// A landmark-motion case on the config's start ellipsoid: `n` rest points on its surface and, for
+// each of B frames, targets moved by a motion that depends on the frame and on the point (the front
+// half, z > 0, rises by 0.3 (2b - 1) cm and comes forward 0.15 cm; the back half stays).
+struct MotionCase {
+  int n;
+  std::vector<float> rest, targets;  // n x 3; B x n x 3
+};
+inline MotionCase make_motion(const TrainerConfig& c, int B, int n = 40) {
+  MotionCase m{n, {}, {}};
+  for (int k = 0; k < n; ++k) {
+    const float z = 1.f - 2.f * (k + 0.5f) / n, r = std::sqrt(1.f - z * z), ph = k * 2.39996323f;
+    m.rest.insert(m.rest.end(), {c.init_center[0] + c.init_radii[0] * r * std::cos(ph),
+                                 c.init_center[1] + c.init_radii[1] * r * std::sin(ph), c.init_center[2] + c.init_radii[2] * z});
+  }
+  for (int b = 0; b < B; ++b)
+    for (int k = 0; k < n; ++k) {
+      const bool front = m.rest[k * 3 + 2] > c.init_center[2];
+      m.targets.insert(m.targets.end(), {m.rest[k * 3], m.rest[k * 3 + 1] + (front ? 0.3f * (2 * b - 1) : 0.f),
+                                         m.rest[k * 3 + 2] + (front ? 0.15f : 0.f)});
+    }
+  return m;
+}
+
 }  // namespace scene
 }  // namespace dyntet

@@ -549,8 +549,94 @@ static void test_pose_refinement() {
   CHECK(last < 0.8f * last_off, "refinement did not lower the image loss: %g vs %g", last / 10, last_off / 10);
 }
 
+// The landmark motion prior alone (image losses off): its gradient matches finite differences,
+// a short run teaches the deformation a motion that differs per frame (condition) and per point,
+// NaN targets are skipped, and targets without rest points are refused.
+static void test_landmark_motion() {
+  const scene::Sphere s;
+  TrainerConfig c = scene::small_config();
+  c.w_photo = c.w_silhouette = c.w_ssim = c.w_box = c.w_prior = 0.f;
+  c.w_sdf_reg_start = c.w_sdf_reg_end = 0.f;
+  c.w_landmark_motion = 10.f;
+  Trainer t(c, Device::CPU);
+  auto f = scene::make_frames(s, c, 2, 0);
+  for (size_t i = 0; i < f.windows.size(); ++i) f.windows[i] = i < f.windows.size() / 2 ? 0.f : 0.6f;  // frame 1 differs
+  scene::MotionCase m = scene::make_motion(c, 2);
+  Batch batch = f.batch();
+  batch.prior_points = m.rest.data();
+  batch.prior_count = m.n;
+  batch.motion_targets = m.targets.data();
+
+  std::vector<float> g;
+  const StepLosses l0 = t.gradient(batch, &g);
+  CHECK(l0.motion > 0 && std::fabs(l0.total - l0.motion) < 1e-6f * l0.total, "motion loss %g of total %g", l0.motion, l0.total);
+  const std::vector<float> p0 = t.parameters();
+  int checked = 0, bad = 0;
+  for (const ParamBlock& blk : t.layout()) {
+    if (blk.name != "deform" && blk.name != "elastic" && blk.name != "condition") continue;
+    std::vector<size_t> idx;
+    for (size_t i = blk.offset; i < blk.offset + blk.count; ++i) idx.push_back(i);
+    std::partial_sort(idx.begin(), idx.begin() + 3, idx.end(), [&](size_t a, size_t b) { return std::fabs(g[a]) > std::fabs(g[b]); });
+    for (int q = 0; q < 3; ++q) {
+      const size_t i = idx[q];
+      const float eps = blk.name == "elastic" ? 1e-2f : 1e-3f;  // elastic gradients are small: a larger step
+      std::vector<float> p = p0;
+      p[i] = p0[i] + eps; t.set_parameters(p);
+      const double lp = t.gradient(batch, nullptr).total;
+      p[i] = p0[i] - eps; t.set_parameters(p);
+      const double lm = t.gradient(batch, nullptr).total;
+      const double fd = (lp - lm) / (2.0 * eps), rel = std::fabs(fd - g[i]) / std::max(std::fabs(fd), std::fabs((double)g[i]));
+      std::printf("motion grad %-9s [%zu] analytic %+.5e fd %+.5e rel %.4f\n", blk.name.c_str(), i - blk.offset, g[i], fd, rel);
+      ++checked;
+      if (!(rel < 0.02)) ++bad;
+    }
+  }
+  t.set_parameters(p0);
+  CHECK(checked == 9 && bad == 0, "%d of %d motion-prior gradients off by more than 2%%", bad, checked);
+
+  for (int k = 0; k < 150; ++k) t.step(batch);
+  const StepLosses l1 = t.gradient(batch, nullptr);
+  std::printf("landmark motion loss %.5f -> %.5f after 150 steps\n", l0.motion, l1.motion);
+  CHECK(l1.motion < 0.1f * l0.motion, "motion loss fell only from %g to %g", l0.motion, l1.motion);
+  // The learned displacement at a front point differs between the frames as the targets do.
+  {
+    std::vector<float> pa, pb, sd;
+    t.deformed_grid(f.windows.data(), pa, sd);
+    t.deformed_grid(f.windows.data() + f.windows.size() / 2, pb, sd);
+    const GridSpec gs{c.grid_res, {c.box_min[0], c.box_min[1], c.box_min[2]}, {c.box_max[0], c.box_max[1], c.box_max[2]}};
+    double front = 0, back = 0;
+    int nf = 0, nb = 0;
+    for (int v = 0; v < grid_num_vertices(c.grid_res); ++v) {
+      float q[3];
+      grid_vertex_position(gs, v, q);
+      const float e = (q[0] - c.init_center[0]) / c.init_radii[0], h = (q[1] - c.init_center[1]) / c.init_radii[1],
+                  z = (q[2] - c.init_center[2]) / c.init_radii[2];
+      if (std::fabs(std::sqrt(e * e + h * h + z * z) - 1.f) > 0.05f || std::fabs(z) < 0.3f) continue;  // near the surface, off the seam
+      const float dy = pb[v * 3 + 1] - pa[v * 3 + 1];
+      if (z > 0) { front += dy; ++nf; } else { back += dy; ++nb; }
+    }
+    front /= std::max(1, nf); back /= std::max(1, nb);
+    std::printf("learned rise between frames: front %.3f cm (target 0.6), back %.3f cm (target 0), %d / %d vertices\n", front, back, nf, nb);
+    CHECK(nf > 0 && nb > 0 && front > 0.4 && std::fabs(back) < 0.15, "front rise %g, back %g", front, back);
+  }
+  // NaN targets are skipped; targets without rest points are refused.
+  m.targets[5 * 3 + 1] = std::nanf("");
+  std::vector<float> gn;
+  const StepLosses ln = t.gradient(batch, &gn);
+  bool finite = std::isfinite(ln.total);
+  for (float x : gn) finite = finite && std::isfinite(x);
+  CHECK(finite && ln.motion <= l1.motion, "a NaN target gave loss %g (finite %d)", ln.motion, (int)finite);
+  Batch nor = batch;
+  nor.prior_points = nullptr;
+  nor.prior_count = 0;
+  bool threw = false;
+  try { t.step(nor); } catch (const TrainerError& e) { threw = std::strstr(e.what(), "prior_points") != nullptr; }
+  CHECK(threw, "motion targets without rest points were not refused by name");
+}
+
 int main() {
   if (std::getenv("POSE_ONLY")) { test_pose_rotation_math(); test_pose_refinement(); return failures ? 1 : 0; }
+  if (std::getenv("MOTION_ONLY")) { test_landmark_motion(); return failures ? 1 : 0; }
   test_errors();
   test_start_shape();
   test_byte_frames();
@@ -563,6 +649,7 @@ int main() {
   test_learns_sphere();
   test_pose_rotation_math();
   test_pose_refinement();
+  test_landmark_motion();
   if (failures) { std::printf("%d check(s) failed\n", failures); return 1; }
   std::printf("all trainer checks passed\n");
   return 0;

@@ -15,6 +15,8 @@ export interface FitFrame {
   mask: Uint8Array;
   pose: Float32Array; // 16
   boxes: Float32Array; // 3 x 4 (mouth, left eye, right eye), pixels at the training size
+  /** 478 x 3 landmarks as tracked in this frame, canonical face space (cm; NaN when not tracked). */
+  landmarks: Float32Array;
 }
 
 export interface FitData {
@@ -97,6 +99,9 @@ export function loadDataset(dir: string, size?: number): FitData {
   // Leading invalid frames take the first valid frame's coefficients.
   const firstValid = tracking.frames.findIndex((t) => t.valid);
   for (let i = 0; i < firstValid; i++) blendshapes[i] = blendshapes[firstValid];
+  const canon = new Float32Array(readFileSync(join(dir, 'canonical.f32')).buffer.slice(0));
+  const L = 478 * 3;
+  if (canon.length < n * L) throw new FitDataError(`${dir}/canonical.f32 holds ${canon.length / L} frames of landmarks, tracking.json ${n}: run prepare again`);
   const load = (i: number): FitFrame => {
     const id = String(i).padStart(6, '0');
     const t = tracking.frames[i];
@@ -111,15 +116,15 @@ export function loadDataset(dir: string, size?: number): FitData {
       mask: toBytes(decodePng(readFileSync(join(dir, 'masks', 'head', `${id}.png`))), S, 1),
       pose: new Float32Array(t.pose!),
       boxes,
+      landmarks: canon.slice(i * L, (i + 1) * L),
     };
   };
-  const canon = new Float32Array(readFileSync(join(dir, 'canonical.f32')).buffer.slice(0));
-  const prior = new Float32Array(478 * 3);
+  const prior = new Float32Array(L);
   let cnt = 0;
   for (const i of meta.split.train as number[]) {
-    const off = i * 478 * 3;
-    if (off + 478 * 3 > canon.length || !Number.isFinite(canon[off])) continue;
-    for (let k = 0; k < 478 * 3; k++) prior[k] += canon[off + k];
+    const off = i * L;
+    if (!Number.isFinite(canon[off])) continue;
+    for (let k = 0; k < L; k++) prior[k] += canon[off + k];
     cnt++;
   }
   if (cnt > 0) for (let k = 0; k < prior.length; k++) prior[k] /= cnt;

@@ -90,7 +90,12 @@ export function addConditionNoise(windows: Float32Array, sigma: number, step: nu
   }
 }
 
-function makeBatch(data: FitData, frames: FitFrame[], window: number, prior: boolean, frameIds?: number[]) {
+/** Whether the landmark motion prior acts at `step` (native/trainer's rule, so batches carry its targets only then). */
+export function motionActive(cfg: { w_landmark_motion: number; landmark_motion_steps: number }, step: number): boolean {
+  return cfg.w_landmark_motion > 0 && (cfg.landmark_motion_steps === 0 || step < cfg.landmark_motion_steps);
+}
+
+function makeBatch(data: FitData, frames: FitFrame[], window: number, prior: boolean, frameIds?: number[], motion = false) {
   const S = data.size, B = frames.length;
   // Frames and masks cross to the trainer as bytes (4x less to copy and upload than floats).
   const images = new Uint8Array(B * S * S * 3), masks = new Uint8Array(B * S * S), poses = new Float32Array(B * 16);
@@ -102,8 +107,13 @@ function makeBatch(data: FitData, frames: FitFrame[], window: number, prior: boo
     windows.set(conditionWindow(data.blendshapes, f.index, window), b * window * 52);
     boxes.set(f.boxes, b * 12);
   });
-  return { frames: B, images, masks, poses, windows, boxes, ...(prior ? { priorPoints: data.priorPoints } : {}),
-    ...(frameIds ? { frameIds: Int32Array.from(frameIds) } : {}) };
+  let motionTargets: Float32Array | undefined;
+  if (motion) {
+    motionTargets = new Float32Array(B * data.priorPoints.length);
+    frames.forEach((f, b) => motionTargets!.set(f.landmarks, b * data.priorPoints.length));
+  }
+  return { frames: B, images, masks, poses, windows, boxes, ...(prior || motion ? { priorPoints: data.priorPoints } : {}),
+    ...(motionTargets ? { motionTargets } : {}), ...(frameIds ? { frameIds: Int32Array.from(frameIds) } : {}) };
 }
 
 export function psnr(a: Float32Array, b: Float32Array): number {
@@ -187,7 +197,8 @@ export function runFit(a: FitRunArgs): FitResult {
   while (t.steps < o.steps) {
     const step = t.steps;
     const ids = batchIndices(step, o.batch, data.train.length, cfg.seed);
-    const batch = makeBatch(data, ids.map((i) => data.train[i]), window, step < cfg.prior_steps, o.poseRefine ? ids : undefined);
+    const batch = makeBatch(data, ids.map((i) => data.train[i]), window, step < cfg.prior_steps, o.poseRefine ? ids : undefined,
+      motionActive(cfg, step));
     addConditionNoise(batch.windows, o.conditionNoise, step, cfg.seed);
     const l = t.step(batch);
     const done = t.steps;

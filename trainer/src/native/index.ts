@@ -15,7 +15,7 @@ export type ScalarConfigKey =
   | 'grid_res' | 'init_elastic' | 'active_band_cells' | 'width' | 'height' | 'fovy_deg' | 'cond_window' | 'cond_dim'
   | 'deform_freq' | 'deform_width' | 'deform_hidden' | 'sdf_delta_scale' | 'freeze_sdf_delta' | 'texture_moves_geometry' | 'hash_levels'
   | 'hash_features' | 'hash_log2_table' | 'hash_base_res' | 'hash_finest_res' | 'tex_width' | 'tex_hidden'
-  | 'w_photo' | 'w_silhouette' | 'w_ssim' | 'w_box' | 'w_prior' | 'prior_steps' | 'w_elastic' | 'max_elastic'
+  | 'w_photo' | 'w_silhouette' | 'w_ssim' | 'w_box' | 'w_prior' | 'prior_steps' | 'w_landmark_motion' | 'landmark_motion_steps' | 'w_elastic' | 'max_elastic'
   | 'w_sdf_reg_start' | 'w_sdf_reg_end' | 'sdf_reg_steps' | 'lr' | 'lr_hash' | 'lr_grid' | 'lr_decay_steps'
   | 'lr_floor' | 'adam_beta1' | 'adam_beta2' | 'adam_eps' | 'max_triangles' | 'pose_frames' | 'pose_start'
   | 'lr_pose_rotation' | 'lr_pose_translation' | 'w_pose_reg' | 'seed';
@@ -41,8 +41,10 @@ export interface Batch {
   windows: Float32Array;
   /** frames x 3 x 4 pixel boxes (mouth, left eye, right eye: x0, y0, x1, y1). */
   boxes?: Float32Array;
-  /** N x 3 canonical points of the landmark mesh, for the early geometric prior. */
+  /** N x 3 canonical points of the landmark mesh, for the early geometric prior (and the rest positions of the motion prior). */
   priorPoints?: Float32Array;
+  /** frames x N x 3: where each frame's tracker put those points (canonical space, cm; NaN: unknown), for the landmark motion prior (w_landmark_motion). */
+  motionTargets?: Float32Array;
   /** frames indices in [0, pose_frames): whose learned pose correction applies (pose refinement). */
   frameIds?: Int32Array;
 }
@@ -52,6 +54,8 @@ export interface StepLosses {
   total: number; photo: number; silhouette: number; ssim: number; box: number; prior: number; elastic: number; sdfReg: number;
   /** The pull of the pose corrections towards the tracked poses (0 without pose refinement). */
   poseReg: number;
+  /** The landmark motion prior (0 when off). */
+  motion: number;
   triangles: number; coveredPixels: number;
   /** 1 when the update was skipped because a gradient was NaN/Inf (the step still counts). */
   skipped: number;
