@@ -69,7 +69,7 @@ std::vector<Row> rows;
 
 void add(const std::string& key, const std::string& what, long long n, double ms) {
   rows.push_back({key, what, n, ms});
-  std::printf("| %-28s | %-52s | %9lld | %9.3f |\n", key.c_str(), what.c_str(), n, ms);
+  std::printf("| %-34s | %-52s | %9lld | %9.3f |\n", key.c_str(), what.c_str(), n, ms);
   std::fflush(stdout);
 }
 
@@ -105,14 +105,18 @@ void bench_texture(int64_t n, int width, int hidden, const std::string& key0, Ml
   const std::string net = std::to_string(hidden) + "x" + std::to_string(width) + " MLP (" + mlp_cuda_path(mc, path) + ")";
   const std::string plan = mlp_cuda_plan(mc, n, path);
   if (plan.find("per-point") != std::string::npos) {
-    std::printf("| %-28s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, per-point path").c_str(), (long long)n, "n/a");
+    std::printf("| %-34s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, per-point path").c_str(), (long long)n, "n/a");
     return;
   }
   if (path == MlpCudaPath::Half && std::string(mlp_cuda_path(mc, path)) != "half") {
-    std::printf("| %-28s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, same as @tf32").c_str(), (long long)n, "n/a");
+    std::printf("| %-34s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, same as @tf32").c_str(), (long long)n, "n/a");
     return;
   }
   std::printf("  (%s: %s)\n", net.c_str(), plan.c_str());
+  // The hash grid's saved Jacobian (HashGridParams::jac): the backward's d/du without table gathers.
+  Buffer<float> jac(GPU, hashgrid_jac_count(g, n));
+  HashGridParams hs = hp;
+  hs.jac = jac.data();
   if (path == MlpCudaPath::Tiled && width == 64) {
     add(key + ".hash_fwd", "hash grid fwd", n, median_ms([&] { hashgrid_forward(GPU, hp); }));
     // A random output gradient, as the MLP gives (a zero one would skip the table atomics).
@@ -121,6 +125,11 @@ void bench_texture(int64_t n, int width, int hidden, const std::string& key0, Ml
     hq.g_out = grand.data();
     add(key + ".hash_fwd_bwd", "hash grid fwd+bwd (table, positions)", n, median_ms([&] {
           gt.zero(); hashgrid_forward(GPU, hq); hashgrid_backward(GPU, hq); }));
+    HashGridParams hqs = hq;
+    hqs.jac = jac.data();
+    add(key + ".hash_fwd+saved", "hash grid fwd, writing the Jacobian", n, median_ms([&] { hashgrid_forward(GPU, hqs); }));
+    add(key + ".hash_fwd_bwd+saved", "hash grid fwd+bwd (table, positions), saved Jacobian", n, median_ms([&] {
+          gt.zero(); hashgrid_forward(GPU, hqs); hashgrid_backward(GPU, hqs); }));
   }
   add(key + ".mlp_fwd", net + " fwd", n, median_ms([&] { mlp_forward(GPU, mp); }));
   add(key + ".mlp_fwd_bwd", net + " fwd+bwd", n, median_ms([&] {
@@ -129,13 +138,14 @@ void bench_texture(int64_t n, int width, int hidden, const std::string& key0, Ml
         gt.zero(); gw.zero();
         hashgrid_forward(GPU, hp); mlp_forward(GPU, mp); mlp_backward(GPU, mp); hashgrid_backward(GPU, hp); }));
   if (path == MlpCudaPath::Fused) return;
-  // The backward from the forward's saved hidden outputs (MlpParams::acts) instead of recomputing.
+  // The backward from what the forward saved: the MLP's hidden outputs (MlpParams::acts) and the
+  // hash grid's Jacobian, instead of recomputing the one and re-gathering the table for the other.
   Buffer<float> acts(GPU, (size_t)(mlp_hidden_count(mc) * n));
   MlpParams ms = mp;
   ms.acts = acts.data();
-  add(key + "+saved", "hash grid + " + net + " fwd+bwd, saved activations", n, median_ms([&] {
+  add(key + "+saved", "hash grid + " + net + " fwd+bwd, saved acts + Jacobian", n, median_ms([&] {
         gt.zero(); gw.zero();
-        hashgrid_forward(GPU, hp); mlp_forward(GPU, ms); mlp_backward(GPU, ms); hashgrid_backward(GPU, hp); }));
+        hashgrid_forward(GPU, hs); mlp_forward(GPU, ms); mlp_backward(GPU, ms); hashgrid_backward(GPU, hs); }));
 }
 
 // Geometry path: SDF MLP over all grid vertices (frequency encoding -> 128 x 2 -> sdf, elastic)
@@ -166,7 +176,7 @@ void bench_geometry(int64_t nv, int B, const std::string& key0, MlpCudaPath path
   frame_mlp.in = enc;
   std::printf("  (SDF MLP: %s; deformation MLP per frame: %s)\n", mlp_cuda_plan(sc, nv).c_str(), mlp_cuda_plan(frame_mlp, nv).c_str());
   if (mlp_cuda_plan(frame_mlp, nv).find("per-point") != std::string::npos) {
-    std::printf("| %-28s | %-52s | %9lld | %9s |\n", key.c_str(), "skipped, per-point path", (long long)nv, "n/a");
+    std::printf("| %-34s | %-52s | %9lld | %9s |\n", key.c_str(), "skipped, per-point path", (long long)nv, "n/a");
     mlp_set_cuda_path(MlpCudaPath::Auto);
     return;
   }
@@ -199,8 +209,8 @@ int main(int argc, char** argv) {
     cudaDeviceProp prop;
     cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     std::printf("training ops on %s, median of 21 runs (ms); MLP paths: tiled fp32 (plain keys), @tf32, @fused, @half\n\n", prop.name);
-    std::printf("| %-28s | %-52s | %9s | %9s |\n|%s|%s|%s|%s|\n", "key", "what", "points", "ms",
-                std::string(30, '-').c_str(), std::string(54, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str());
+    std::printf("| %-34s | %-52s | %9s | %9s |\n|%s|%s|%s|%s|\n", "key", "what", "points", "ms",
+                std::string(36, '-').c_str(), std::string(54, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str());
     const MlpCudaPath paths[] = {MlpCudaPath::Tiled, MlpCudaPath::TiledTF32, MlpCudaPath::Fused, MlpCudaPath::Half};
     for (int64_t n : {262144LL, 1048576LL}) {
       const std::string s = n == 262144 ? "262k" : "1M";

@@ -41,6 +41,46 @@ __device__ __forceinline__ void hash_load(const float* __restrict__ p, float (&e
 }
 
 template <int F>
+__device__ __forceinline__ void hash_store(float* p, const float (&e)[F]) {
+  if constexpr (F == 2) {
+    *reinterpret_cast<float2*>(p) = make_float2(e[0], e[1]);
+  } else if constexpr (F == 4) {
+    *reinterpret_cast<float4*>(p) = make_float4(e[0], e[1], e[2], e[3]);
+  } else {
+#pragma unroll
+    for (int f = 0; f < F; ++f) p[f] = e[f];
+  }
+}
+
+// The saved Jacobian is written once and read once: streaming (evict-first) accesses, so that it
+// does not push the level's table and table gradient out of L2.
+template <int F>
+__device__ __forceinline__ void jac_store(float* p, const float (&e)[F]) {
+  if constexpr (F == 2) {
+    __stcs(reinterpret_cast<float2*>(p), make_float2(e[0], e[1]));
+  } else if constexpr (F == 4) {
+    __stcs(reinterpret_cast<float4*>(p), make_float4(e[0], e[1], e[2], e[3]));
+  } else {
+#pragma unroll
+    for (int f = 0; f < F; ++f) __stcs(p + f, e[f]);
+  }
+}
+
+template <int F>
+__device__ __forceinline__ void jac_load(const float* p, float (&e)[F]) {
+  if constexpr (F == 2) {
+    const float2 t = __ldcs(reinterpret_cast<const float2*>(p));
+    e[0] = t.x; e[1] = t.y;
+  } else if constexpr (F == 4) {
+    const float4 t = __ldcs(reinterpret_cast<const float4*>(p));
+    e[0] = t.x; e[1] = t.y; e[2] = t.z; e[3] = t.w;
+  } else {
+#pragma unroll
+    for (int f = 0; f < F; ++f) e[f] = __ldcs(p + f);
+  }
+}
+
+template <int F>
 __device__ __forceinline__ void hash_corners(const HashLevel& lv, uint32_t mask, const HashCell& cell, uint32_t (&idx)[8]) {
 #pragma unroll
   for (int c = 0; c < 8; ++c)
@@ -48,10 +88,11 @@ __device__ __forceinline__ void hash_corners(const HashLevel& lv, uint32_t mask,
 }
 
 // One thread per (point, level), blockIdx.y = level; the 8 corner loads are issued together.
-// Same arithmetic as hashgrid_encode_level.
-template <int F>
+// Same arithmetic as hashgrid_encode_level. kJac: also the level's Jacobian from the same loads.
+template <int F, bool kJac>
 __global__ void __launch_bounds__(kHashThreads) hashgrid_forward_kernel(HashGrid g, int64_t n, const float* __restrict__ u,
-                                                                         const float* __restrict__ table, float* __restrict__ out) {
+                                                                         const float* __restrict__ table, float* __restrict__ out,
+                                                                         float* __restrict__ jac) {
   const int64_t i = (int64_t)blockIdx.x * kHashThreads + threadIdx.x;
   if (i >= n) return;
   const int l = blockIdx.y;
@@ -74,23 +115,33 @@ __global__ void __launch_bounds__(kHashThreads) hashgrid_forward_kernel(HashGrid
 #pragma unroll
     for (int f = 0; f < F; ++f) acc[f] += w * e[c][f];
   }
-  float* o = out + i * (int64_t)(g.cfg.levels * F) + l * F;
-  if constexpr (F == 2) {
-    *reinterpret_cast<float2*>(o) = make_float2(acc[0], acc[1]);
-  } else {
+  hash_store<F>(out + i * (int64_t)(g.cfg.levels * F) + l * F, acc);
+  if constexpr (kJac) {
+    float j[3][F];
 #pragma unroll
-    for (int f = 0; f < F; ++f) o[f] = acc[f];
+    for (int f = 0; f < F; ++f) {
+      float v[8], d[3];
+#pragma unroll
+      for (int c = 0; c < 8; ++c) v[c] = e[c][f];
+      hashgrid_level_jacobian(lv, cell, p, v, d);
+#pragma unroll
+      for (int a = 0; a < 3; ++a) j[a][f] = d[a];
+    }
+#pragma unroll
+    for (int a = 0; a < 3; ++a) jac_store<F>(jac + (((size_t)l * 3 + a) * n + i) * F, j[a]);
   }
 }
 
 // Persistent blocks, each owning a range of points and walking the levels in order over it, so
 // that all resident blocks work on about the same level (L2 locality for the table-gradient
 // atomics). d/du is summed per point in shared memory by the one thread that owns the point, in
-// the CPU loop's order (levels, then corners): deterministic, no atomics on g_u.
-template <int F>
+// the CPU loop's order (levels, then corners): deterministic, no atomics on g_u. kJac: d/du from
+// the forward's saved Jacobian (coalesced reads) instead of the 8 table gathers per point and level.
+template <int F, bool kJac>
 __global__ void __launch_bounds__(kHashThreads, kHashBlocksPerSm)
     hashgrid_backward_kernel(HashGrid g, int64_t n, int per_block, const float* __restrict__ u, const float* __restrict__ table,
-                             const float* __restrict__ g_out, float* __restrict__ g_table, float* __restrict__ g_u) {
+                             const float* __restrict__ jac, const float* __restrict__ g_out, float* __restrict__ g_table,
+                             float* __restrict__ g_u) {
   extern __shared__ float gu_s[];  // per_block x 3 when g_u is set
   const int64_t b0 = (int64_t)blockIdx.x * per_block;
   const int cnt = (int)(n - b0 < per_block ? n - b0 : per_block);
@@ -109,13 +160,13 @@ __global__ void __launch_bounds__(kHashThreads, kHashBlocksPerSm)
       bool any = false;
 #pragma unroll
       for (int f = 0; f < F; ++f) any |= go[f] != 0.f;
-      if (!any && !g_u) continue;
+      if (!any && (kJac || !g_u)) continue;  // with kJac a zero g_out adds nothing to d/du
       const float p[3] = {u[3 * i], u[3 * i + 1], u[3 * i + 2]};
       const HashCell cell = hashgrid_cell(lv, p);
       uint32_t idx[8];
       hash_corners<F>(lv, T - 1, cell, idx);
       float e[8][F];
-      if (g_u) {
+      if (!kJac && g_u) {
 #pragma unroll
         for (int c = 0; c < 8; ++c) hash_load<F>(tl + (size_t)idx[c] * F, e[c]);
       }
@@ -138,7 +189,17 @@ __global__ void __launch_bounds__(kHashThreads, kHashBlocksPerSm)
           }
         }
       }
-      if (g_u) {
+      if (kJac && g_u) {
+        float gu[3] = {gu_s[3 * q], gu_s[3 * q + 1], gu_s[3 * q + 2]};
+#pragma unroll
+        for (int a = 0; a < 3; ++a) {
+          float j[F];
+          jac_load<F>(jac + (((size_t)l * 3 + a) * n + i) * F, j);
+#pragma unroll
+          for (int f = 0; f < F; ++f) gu[a] += go[f] * j[f];
+        }
+        gu_s[3 * q] = gu[0]; gu_s[3 * q + 1] = gu[1]; gu_s[3 * q + 2] = gu[2];
+      } else if (g_u) {
         float dfrac[3];
         for (int a = 0; a < 3; ++a) dfrac[a] = (p[a] > 0.f && p[a] < 1.f) ? (float)lv.res : 0.f;
         float gu[3] = {gu_s[3 * q], gu_s[3 * q + 1], gu_s[3 * q + 2]};
@@ -174,13 +235,17 @@ int hash_kernel_features(const HashGridParams& p, bool backward) {
   const size_t a = (size_t)F * sizeof(float);
   if (!aligned(p.table, a)) return 0;
   if (backward ? !(aligned(p.g_out, a) && aligned(p.g_table, a)) : !aligned(p.out, a)) return 0;
+  if (!aligned(p.jac, a)) return 0;
   return F;
 }
 
 template <int F>
 void hashgrid_forward_cuda(const HashGridParams& p) {
   const dim3 grid((unsigned)((p.n + kHashThreads - 1) / kHashThreads), (unsigned)p.grid.cfg.levels);
-  hashgrid_forward_kernel<F><<<grid, kHashThreads>>>(p.grid, p.n, p.u, p.table, p.out);
+  if (p.jac)
+    hashgrid_forward_kernel<F, true><<<grid, kHashThreads>>>(p.grid, p.n, p.u, p.table, p.out, p.jac);
+  else
+    hashgrid_forward_kernel<F, false><<<grid, kHashThreads>>>(p.grid, p.n, p.u, p.table, p.out, nullptr);
   cuda_check(cudaGetLastError(), "hashgrid_forward");
 }
 
@@ -195,7 +260,12 @@ void hashgrid_backward_cuda(const HashGridParams& p) {
   per = std::min<int64_t>(kHashMaxPerBlock, (per + 31) / 32 * 32);
   const int64_t blocks = (p.n + per - 1) / per;
   const size_t smem = p.g_u ? (size_t)per * 3 * sizeof(float) : 0;
-  hashgrid_backward_kernel<F><<<(unsigned)blocks, kHashThreads, smem>>>(p.grid, p.n, (int)per, p.u, p.table, p.g_out, p.g_table, p.g_u);
+  if (p.jac && p.g_u)
+    hashgrid_backward_kernel<F, true><<<(unsigned)blocks, kHashThreads, smem>>>(p.grid, p.n, (int)per, p.u, p.table, p.jac, p.g_out,
+                                                                                p.g_table, p.g_u);
+  else
+    hashgrid_backward_kernel<F, false><<<(unsigned)blocks, kHashThreads, smem>>>(p.grid, p.n, (int)per, p.u, p.table, nullptr, p.g_out,
+                                                                                 p.g_table, p.g_u);
   cuda_check(cudaGetLastError(), "hashgrid_backward");
 }
 }  // namespace
@@ -218,7 +288,12 @@ void hashgrid_forward(Backend b, const HashGridParams& p) {
     }
   }
 #endif
-  launch_1d(b, p.n, [=] DT_LAMBDA(int64_t i) { hashgrid_encode(g.cfg, g.levels, table, u + 3 * i, out + D * i); });
+  float* jac = p.jac;
+  const int64_t stride = p.n * g.cfg.features;
+  launch_1d(b, p.n, [=] DT_LAMBDA(int64_t i) {
+    hashgrid_encode(g.cfg, g.levels, table, u + 3 * i, out + D * i);
+    if (jac) hashgrid_jacobian_point(g, table, u + 3 * i, jac + i * g.cfg.features, stride);
+  });
 }
 
 void hashgrid_backward(Backend b, const HashGridParams& p) {
@@ -240,6 +315,15 @@ void hashgrid_backward(Backend b, const HashGridParams& p) {
     }
   }
 #endif
+  if (p.jac && g_u) {
+    const float* jac = p.jac;
+    const int64_t stride = p.n * g.cfg.features;
+    launch_1d(b, p.n, [=] DT_LAMBDA(int64_t i) {
+      if (g_table) hashgrid_backward_point(g, table, u + 3 * i, g_out + D * i, g_table, nullptr);
+      hashgrid_du_from_jacobian(g.cfg, g_out + D * i, jac + i * g.cfg.features, stride, g_u + 3 * i);
+    });
+    return;
+  }
   launch_1d(b, p.n, [=] DT_LAMBDA(int64_t i) {
     hashgrid_backward_point(g, table, u + 3 * i, g_out + D * i, g_table, g_u ? g_u + 3 * i : nullptr);
   });

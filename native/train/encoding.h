@@ -6,6 +6,8 @@
 // serial and deterministic. Compare the two within a tolerance, never bit for bit. For 1, 2 or 4
 // features the CUDA passes are level-major kernels (encoding.cpp: one level's table in L2 at a
 // time, vector loads and atomics); there d/du is summed per point in the CPU loop's order.
+// With a saved Jacobian (HashGridParams::jac) d/du is summed in another order than without (sum
+// over features after the corners), so the two paths agree up to float rounding.
 #pragma once
 #include "ops_common.h"
 
@@ -32,7 +34,15 @@ struct HashGridParams {
   const float* g_out = nullptr;  // backward: n x out_dim
   float* g_table = nullptr;      // backward, accumulated; may be null
   float* g_u = nullptr;          // backward, written; may be null
+  // Optional saved Jacobian, hashgrid_jac_count(grid, n) floats on the backend. The forward writes
+  // d(out)/du into it; the backward, given the same buffer, takes d/du from it instead of gathering
+  // the 8 table entries per point and level again (the table-gradient atomics stay). Contract: u,
+  // table and n unchanged in between. Layout: hashgrid_jac_count.
+  float* jac = nullptr;
 };
+// Saved-Jacobian size. Entry (point i, level l, axis a, feature f) is jac[((l * 3 + a) * n + i) * F + f]:
+// per (level, axis) a block of n rows, so neighbouring points (threads) use neighbouring addresses.
+inline size_t hashgrid_jac_count(const HashGrid& g, int64_t n) { return (size_t)n * g.cfg.levels * 3 * g.cfg.features; }
 void hashgrid_forward(Backend b, const HashGridParams& p);
 void hashgrid_backward(Backend b, const HashGridParams& p);
 
@@ -64,6 +74,54 @@ DT_HD void hashgrid_encode_level(const HashGridConfig& cfg, const HashLevel& lv,
     for (int f = 0; f < cfg.features; ++f) acc[f] += w * e[f];
   }
   for (int f = 0; f < cfg.features; ++f) out[f] = acc[f];
+}
+
+// d/du[a] (a = 0..2) of one level's output feature, from its cell and the feature's values v[c] at
+// the 8 corners: the derivative of hashgrid_encode_level, in hashgrid_backward_point's convention
+// (hashgrid_cell clamps u to [0,1], so d frac/du = res inside (0,1) and 0 outside). The one
+// definition of the saved Jacobian, for the CPU loop and the CUDA kernels alike.
+DT_HD void hashgrid_level_jacobian(const HashLevel& lv, const HashCell& cell, const float u[3], const float v[8], float d[3]) {
+  for (int a = 0; a < 3; ++a) {
+    const float dfrac = (u[a] > 0.f && u[a] < 1.f) ? (float)lv.res : 0.f;
+    float s = 0.f;
+    for (int corner = 0; corner < 8; ++corner) {
+      float dw = ((corner >> a) & 1) ? 1.f : -1.f;
+      for (int b2 = 0; b2 < 3; ++b2)
+        if (b2 != a) dw *= ((corner >> b2) & 1) ? cell.frac[b2] : 1.f - cell.frac[b2];
+      s += dw * v[corner];
+    }
+    d[a] = s * dfrac;
+  }
+}
+
+// All levels' Jacobians of one point into jac_i = jac + i * F (rows `stride` = n * F apart), any F.
+DT_HD void hashgrid_jacobian_point(const HashGrid& g, const float* table, const float u[3], float* jac_i, int64_t stride) {
+  const HashGridConfig& c = g.cfg;
+  const uint32_t T = 1u << c.log2_table;
+  for (int l = 0; l < c.levels; ++l) {
+    const HashLevel lv = g.levels[l];
+    const HashCell cell = hashgrid_cell(lv, u);
+    size_t base[8];
+    for (int corner = 0; corner < 8; ++corner)
+      base[corner] = ((size_t)l * T + hashgrid_index(lv, T - 1, cell.i0[0] + (corner & 1), cell.i0[1] + ((corner >> 1) & 1),
+                                                     cell.i0[2] + ((corner >> 2) & 1))) * c.features;
+    for (int f = 0; f < c.features; ++f) {
+      float v[8], d[3];
+      for (int corner = 0; corner < 8; ++corner) v[corner] = table[base[corner] + f];
+      hashgrid_level_jacobian(lv, cell, u, v, d);
+      for (int a = 0; a < 3; ++a) jac_i[(l * 3 + a) * stride + f] = d[a];
+    }
+  }
+}
+
+// Writes d/du of one point (3 values) from its saved Jacobian (as above) and g_out (out_dim
+// values): levels, then features, the order of the CUDA kernel.
+DT_HD void hashgrid_du_from_jacobian(const HashGridConfig& c, const float* g_out, const float* jac_i, int64_t stride, float g_u[3]) {
+  float gu[3] = {0.f, 0.f, 0.f};
+  for (int l = 0; l < c.levels; ++l)
+    for (int a = 0; a < 3; ++a)
+      for (int f = 0; f < c.features; ++f) gu[a] += g_out[l * c.features + f] * jac_i[(l * 3 + a) * stride + f];
+  for (int a = 0; a < 3; ++a) g_u[a] = gu[a];
 }
 
 // Per-element backward math, usable inside other ops' kernels.

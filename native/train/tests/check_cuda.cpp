@@ -84,7 +84,9 @@ void report_value(const std::string& op, double cpu, double cuda) {
   report(op, "value", {(float)cpu}, {(float)cuda}, 1e-5);
 }
 
-void check_hashgrid(HashGridConfig cfg, int64_t n, const char* name) {
+// saved: the CUDA forward also writes the Jacobian (HashGridParams::jac) and the backward takes d/du
+// from it; compared with the CPU gather path (and the Jacobian with the CPU's).
+void check_hashgrid(HashGridConfig cfg, int64_t n, std::string name, bool saved = false) {
   dt_test::Rng rng(21);
   const HashGrid g = make_hashgrid(cfg);
   std::vector<float> u = rng.vec(n * 3, 0.f, 1.f), table = rng.vec(g.param_count(), -1e-1f, 1e-1f);
@@ -96,9 +98,20 @@ void check_hashgrid(HashGridConfig cfg, int64_t n, const char* name) {
   hashgrid_backward(Backend::CPU, p);
   HashGridParams d = p;
   d.u = dev(u); d.table = dev(table); d.out = dev(out); d.g_out = dev(gout); d.g_table = dev(std::vector<float>(table.size(), 0.f)); d.g_u = dev(gu);
+  std::vector<float> jac;
+  if (saved) {
+    name += " saved";
+    jac.assign(hashgrid_jac_count(g, n), 0.f);
+    HashGridParams c = p;
+    std::vector<float> out_c(out.size());
+    c.out = out_c.data(); c.jac = jac.data();
+    hashgrid_forward(Backend::CPU, c);
+    d.jac = dev(std::vector<float>(jac.size(), NAN));
+  }
   hashgrid_forward(Backend::CUDA, d);
   hashgrid_backward(Backend::CUDA, d);
   report(name, "forward", out, down(d.out, out.size()), 1e-5);
+  if (saved) report(name, "jacobian", jac, down(d.jac, jac.size()), 1e-5);
   report(name, "d/dtable", gt, down(d.g_table, gt.size()), 1e-4);
   report(name, "d/du", gu, down(d.g_u, gu.size()), 1e-4);
 }
@@ -388,6 +401,13 @@ int main() {
       HashGridConfig c = small;
       c.features = f;
       check_hashgrid(c, 7777, ("hashgrid 8x" + std::to_string(f) + ", 2^12").c_str());
+    }
+    // The saved-Jacobian path: the level-major kernels (1, 2, 4 features) and the per-point loop (3).
+    check_hashgrid(big, 50000, "hashgrid 16x2, 2^19", true);
+    for (int f : {1, 2, 4, 3}) {
+      HashGridConfig c = small;
+      c.features = f;
+      check_hashgrid(c, 7777, "hashgrid 8x" + std::to_string(f) + ", 2^12", true);
     }
     check_freq();
     const MlpConfig mlps[] = {

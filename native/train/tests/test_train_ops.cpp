@@ -1,5 +1,6 @@
 // Finite-difference checks of every backward pass in native/train, forward agreement with
 // model.h, typed errors for bad arguments and determinism of the CPU backend.
+#include <algorithm>
 #include <cstring>
 
 #include "../adam.h"
@@ -62,6 +63,51 @@ void test_hashgrid() {
   fd_check("hashgrid d/dtable", table, ti, gather(gt, ti), [&] { return J(); }, 1e-2f, noise);
   std::vector<size_t> ui = pick(rng, u.size(), 36);
   fd_check("hashgrid d/du", u, ui, gather(gu, ui), [&] { return J(); }, 2e-4f, noise, 5e-3);
+}
+
+// The saved-Jacobian path (HashGridParams::jac): the forward's output unchanged, the backward's
+// table gradient bit for bit and d/du within float rounding of the gather path, for 2 features
+// and an odd width, with coordinates on and outside [0,1] (there d/du is 0, as without), and d/du
+// against finite differences.
+void test_hashgrid_saved() {
+  std::printf("hashgrid, saved Jacobian\n");
+  for (int F : {2, 3}) {
+    Rng rng(40 + F);
+    HashGridConfig cfg;
+    cfg.levels = 4; cfg.features = F; cfg.log2_table = 8; cfg.base_res = 2; cfg.finest_res = 16;
+    const HashGrid g = make_hashgrid(cfg);
+    const int64_t n = 20;
+    std::vector<float> u = rng.vec(n * 3, 0.02f, 0.98f), table = rng.vec(g.param_count(), -1.f, 1.f);
+    const float edge[] = {0.f, 1.f, -0.1f, 1.2f};
+    for (int k = 0; k < 4; ++k) u[3 * (n - 1 - k) + k % 3] = edge[k];  // the last 4 points: one edge axis each
+    std::vector<float> r = rng.vec(n * g.out_dim(), -1.f, 1.f), out(n * g.out_dim()), out_s(out.size());
+    std::vector<float> jac(hashgrid_jac_count(g, n), NAN);
+    std::vector<float> gt(g.param_count(), 0.f), gt_s(gt.size(), 0.f), gu(n * 3), gu_s(n * 3);
+    HashGridParams p;
+    p.grid = g; p.n = n; p.u = u.data(); p.table = table.data(); p.out = out.data();
+    p.g_out = r.data(); p.g_table = gt.data(); p.g_u = gu.data();
+    hashgrid_forward(CPU, p);
+    hashgrid_backward(CPU, p);
+    HashGridParams s = p;
+    s.out = out_s.data(); s.g_table = gt_s.data(); s.g_u = gu_s.data(); s.jac = jac.data();
+    hashgrid_forward(CPU, s);
+    DT_CHECK(dt_test::all_finite(jac), "F=%d: Jacobian not fully written", F);
+    DT_CHECK(std::memcmp(out.data(), out_s.data(), out.size() * 4) == 0, "F=%d: forward output changed by the Jacobian", F);
+    hashgrid_backward(CPU, s);
+    DT_CHECK(std::memcmp(gt.data(), gt_s.data(), gt.size() * 4) == 0, "F=%d: table gradient differs from the gather path", F);
+    double num = 0, den = 0;
+    for (size_t k = 0; k < gu.size(); ++k) { num = std::max(num, (double)std::fabs(gu[k] - gu_s[k])); den = std::max(den, (double)std::fabs(gu[k])); }
+    DT_CHECK(num <= 1e-6 * den, "F=%d: d/du differs from the gather path: %.3g of %.3g", F, num, den);
+    for (int k = 0; k < 4; ++k)
+      DT_CHECK(gu_s[3 * (n - 1 - k) + k % 3] == 0.f, "F=%d: d/du at u = %g must be 0", F, edge[k]);
+    std::printf("  F=%d: saved vs gather d/du max diff %.3g (max |d/du| %.3g)\n", F, num, den);
+    // Finite differences on the interior points (an edge coordinate sits on the clamp's kink).
+    auto J = [&](double* a = nullptr) { hashgrid_forward(CPU, p); return proj(out, r, a); };
+    double noise;
+    J(&noise);
+    std::vector<size_t> ui = pick(rng, (n - 4) * 3, 30);
+    fd_check("hashgrid saved d/du", u, ui, gather(gu_s, ui), [&] { return J(); }, 2e-4f, noise, 5e-3);
+  }
 }
 
 void test_freq() {
@@ -341,6 +387,7 @@ void test_determinism() {
 }  // namespace
 
 TEST(hashgrid) { test_hashgrid(); }
+TEST(hashgrid_saved_jacobian) { test_hashgrid_saved(); }
 TEST(frequency_encoding) { test_freq(); }
 TEST(mlp_tanh_sigmoid) { test_mlp("tanh/sigmoid", MlpConfig{7, 16, 2, 3, kActTanh, kActSigmoid}, 11); }
 TEST(mlp_leaky_none) { test_mlp("leaky/none", MlpConfig{5, 12, 3, 4, kActLeakyReLU, kActNone}, 12); }
