@@ -35,7 +35,7 @@ const std::vector<ConfigField>& trainer_config_fields() {
       F_A(box_max, 2), F_A(init_center, 0), F_A(init_center, 1), F_A(init_center, 2), F_A(init_radii, 0),
       F_A(init_radii, 1), F_A(init_radii, 2), F_F(init_elastic), F_F(active_band_cells), F_I(width), F_I(height),
       F_F(fovy_deg), F_I(cond_window), F_I(cond_dim), F_I(deform_freq), F_I(deform_width), F_I(deform_hidden),
-      F_F(sdf_delta_scale), F_I(freeze_sdf_delta), F_I(texture_moves_geometry), F_I(hash_levels), F_I(hash_features), F_I(hash_log2_table),
+      F_F(sdf_delta_scale), F_I(freeze_sdf_delta), F_I(texture_moves_geometry), F_I(texture_condition), F_I(hash_levels), F_I(hash_features), F_I(hash_log2_table),
       F_I(hash_base_res), F_I(hash_finest_res), F_I(tex_width), F_I(tex_hidden), F_F(w_photo), F_F(w_silhouette), F_F(w_ssim),
       F_F(w_box), F_F(w_prior), F_I(prior_steps), F_F(w_landmark_motion), F_I(landmark_motion_steps), F_F(w_elastic), F_F(max_elastic), F_F(w_sdf_reg_start),
       F_F(w_sdf_reg_end), F_I(sdf_reg_steps), F_F(lr), F_F(lr_hash), F_F(lr_grid), F_I(lr_decay_steps),
@@ -114,6 +114,7 @@ void validate_config(const TrainerConfig& c) {
   need(c.w_landmark_motion >= 0, "w_landmark_motion must be >= 0 (0: off)");
   need(c.landmark_motion_steps >= 0, "landmark_motion_steps must be >= 0 (0: every step)");
   need(c.texture_moves_geometry == 0 || c.texture_moves_geometry == 1, "texture_moves_geometry must be 0 or 1");
+  need(c.texture_condition == 0 || c.texture_condition == 1, "texture_condition must be 0 or 1");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -124,6 +125,7 @@ struct Shapes {
   int R, V, B, H, W, cd;
   float bmin[3], bmax[3], band;
   int texture_moves_geometry;
+  int texture_condition;
   GridSpec grid;  // R and the box again, as grid.h takes them
   Camera cam;
   ConditionConfig cond;
@@ -374,7 +376,7 @@ void texture_rows(Backend be, const Shapes S, int n, const int* list, const floa
     const int j = (int)(e - k * per);
     const int64_t i = list[k];
     float* row = x + k * in;
-    if (j >= L) { row[L * F + j - L] = cond[(int)(i / HW) * S.cd + j - L]; return; }
+    if (j >= L) { row[L * F + j - L] = S.texture_condition ? cond[(int)(i / HW) * S.cd + j - L] : 0.f; return; }
     const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
     train::hashgrid_encode_level(S.hash.cfg, S.hash.levels[j], j, hparams, u, row + j * F);
   });
@@ -503,6 +505,7 @@ struct Trainer::Impl {
     for (int a = 0; a < 3; ++a) cell = std::min(cell, (cfg.box_max[a] - cfg.box_min[a]) / S.R);
     S.band = cfg.active_band_cells * cell;
     S.texture_moves_geometry = cfg.texture_moves_geometry;
+    S.texture_condition = cfg.texture_condition;
     S.cam.fovy_deg = cfg.fovy_deg; S.cam.width = cfg.width; S.cam.height = cfg.height;
     S.cond = ConditionConfig{};
     S.cond.window = cfg.cond_window; S.cond.out_dim = cfg.cond_dim;
@@ -571,6 +574,14 @@ struct Trainer::Impl {
     const ParamBlock& bh = block("hashgrid");
     for (size_t i = 0; i < bh.count; ++i) h[bh.offset + i] = uniform(rng, -1e-4f, 1e-4f);
     init_mlp(S.tex.mlp, h.data() + block("texture").offset, rng, 1.f);
+    if (!cfg.texture_condition) {
+      // No condition input: its first-layer weights start at zero and, fed zeros, stay there, so
+      // the exported MLP (and any player) ignores the condition too.
+      const int in = S.tex.mlp.in, nfeat = in - S.cd;
+      float* w = h.data() + block("texture").offset;
+      for (int o = 0; o < mlp_layer_out(S.tex.mlp, 0); ++o)
+        for (int c = nfeat; c < in; ++c) w[(size_t)o * in + c] = 0.f;
+    }
     params.upload(h.data(), n_params);
     m.zero(); v.zero();
     step = 0;

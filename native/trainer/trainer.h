@@ -47,6 +47,9 @@ struct TrainerConfig {
   // 1: the texture's gradient at covered pixels moves the geometry (through the interpolated
   // canonical position and the barycentrics, as in DynTet); 0: only silhouettes move it.
   int texture_moves_geometry = 1;
+  // 1: the texture MLP sees the expression condition (DESIGN.md); 0: it sees zeros there (its
+  // weights for the condition start and stay at zero), so the colour depends on position alone.
+  int texture_condition = 1;
   // Texture: hash grid + MLP.
   int hash_levels = 16;
   int hash_features = 2;

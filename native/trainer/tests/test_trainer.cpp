@@ -634,9 +634,35 @@ static void test_landmark_motion() {
   CHECK(threw, "motion targets without rest points were not refused by name");
 }
 
+// texture_condition 0: the texture MLP's condition weights start at zero and stay there through
+// training (so the exported texture ignores the condition); with 1 they learn.
+static void test_texture_condition_off() {
+  const scene::Sphere s;
+  for (const int on : {0, 1}) {
+    TrainerConfig c = scene::small_config();
+    c.texture_condition = on;
+    Trainer t(c, Device::CPU);
+    for (int k = 0; k < 3; ++k) {
+      auto f = scene::make_frames(s, c, 2, k);
+      for (size_t i = 0; i < f.windows.size(); ++i) f.windows[i] = 0.1f * (float)(i % 7);
+      t.step(f.batch());
+    }
+    const std::vector<float> p = t.parameters();
+    size_t off = 0;
+    for (const ParamBlock& b : t.layout()) if (b.name == "texture") off = b.offset;
+    const int in = c.hash_levels * c.hash_features + c.cond_dim, nfeat = in - c.cond_dim;
+    double mx = 0;
+    for (int o = 0; o < c.tex_width; ++o)
+      for (int k = nfeat; k < in; ++k) mx = std::max(mx, (double)std::fabs(p[off + (size_t)o * in + k]));
+    std::printf("texture_condition %d: largest condition weight %.3e\n", on, mx);
+    if (on) CHECK(mx > 0, "condition weights are zero although the texture sees the condition");
+    else CHECK(mx == 0, "condition weights moved (%g) although texture_condition is 0", mx);
+  }
+}
+
 int main() {
   if (std::getenv("POSE_ONLY")) { test_pose_rotation_math(); test_pose_refinement(); return failures ? 1 : 0; }
-  if (std::getenv("MOTION_ONLY")) { test_landmark_motion(); return failures ? 1 : 0; }
+  if (std::getenv("MOTION_ONLY")) { test_landmark_motion(); test_texture_condition_off(); return failures ? 1 : 0; }
   test_errors();
   test_start_shape();
   test_byte_frames();
@@ -650,6 +676,7 @@ int main() {
   test_pose_rotation_math();
   test_pose_refinement();
   test_landmark_motion();
+  test_texture_condition_off();
   if (failures) { std::printf("%d check(s) failed\n", failures); return 1; }
   std::printf("all trainer checks passed\n");
   return 0;
