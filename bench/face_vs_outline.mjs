@@ -64,7 +64,24 @@ for (const v of ds.val) {
   }
   const all = () => true, core = (i) => base.alpha[i] > 0.5;
   const full = { x0: 0, y0: 0, x1: real.width, y1: real.height };
-  rows.push({
+  // The head box split four ways: the face (hull core), the rest of the head mask (hair, ears,
+  // neck) where we draw and where we do not, and the background; each part's share of the box's
+  // squared error.
+  const mask = ds.headMask(v), inHead = (i) => mask.data[i] > 127;
+  const covered = (i) => cov.data[i] > 127;
+  const parts = { face: core, hair: (i) => !core(i) && inHead(i) && covered(i), uncovered: (i) => !core(i) && inHead(i) && !covered(i),
+    background: (i) => !core(i) && !inHead(i) };
+  const share = {};
+  let boxSe = 0;
+  for (const [k, f] of Object.entries(parts)) {
+    let n = 0;
+    for (let y = box.y0; y < box.y1; y++) for (let x = box.x0; x < box.x1; x++) if (f(y * real.width + x)) n++;
+    share[k] = n ? mseWhere(ours, real, box, f) * n : 0;
+    share[k + 'Px'] = n;
+    boxSe += share[k];
+  }
+  for (const k of Object.keys(parts)) share[k] /= boxSe;
+  rows.push({ ...share,
     frame: v,
     baseBox: psnrFromMse(mseWhere(base.output, real, box, all)), baseHull: psnrFromMse(mseWhere(base.output, real, full, core)),
     oursBox: psnrFromMse(mseWhere(ours, real, box, all)), oursHull: psnrFromMse(mseWhere(ours, real, full, core)),
@@ -78,3 +95,9 @@ console.log('| --- | ---: | ---: |');
 console.log(`| nearest-frame 2-D baseline | ${mean('baseBox').toFixed(2)} | ${mean('baseHull').toFixed(2)} |`);
 console.log(`| ours over the real frame (whole head) | ${mean('oursBox').toFixed(2)} | ${mean('oursHull').toFixed(2)} |`);
 console.log(`| ours pasted through the baseline's hull | ${mean('pasteBox').toFixed(2)} | ${mean('oursHull').toFixed(2)} |`);
+console.log('\nOur head-box squared error by region (share of the error, share of the pixels):\n');
+console.log('| region | error | pixels |');
+console.log('| --- | ---: | ---: |');
+const px = (k) => rows.reduce((s, r) => s + r[k + 'Px'] / (r.facePx + r.hairPx + r.uncoveredPx + r.backgroundPx), 0) / rows.length;
+for (const [k, label] of [['face', 'face (hull core)'], ['hair', 'rest of the head mask (hair, ears, neck), drawn'], ['uncovered', 'rest of the head mask, not drawn (plate shows)'], ['background', 'background (outside the head mask)']])
+  console.log(`| ${label} | ${(100 * mean(k)).toFixed(1)}% | ${(100 * px(k)).toFixed(1)}% |`);
