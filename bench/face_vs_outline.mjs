@@ -6,14 +6,15 @@
 // render pasted through the baseline's own feathered hull (same region, our content). PSNR over the
 // head box and over the hull's core (alpha > 0.5).
 // Build first: npx tsc -p trainer/tsconfig.json.
-// Usage: node bench/face_vs_outline.mjs <dataset dir> <avatar.dyntet> [--out <dir>]
-import { mkdirSync, readFileSync } from 'node:fs';
+// Usage: node bench/face_vs_outline.mjs <dataset dir> <avatar.dyntet | run's eval/ folder> [--out <dir>]
+// (a folder: the held-out renders `fit` writes to <run>/eval, RGBA at the dataset's size).
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
 if (args.includes('-h') || args.includes('--help') || args.length < 2) {
-  console.log('Usage: node bench/face_vs_outline.mjs <dataset dir> <avatar.dyntet> [--out <dir>]\n' +
+  console.log('Usage: node bench/face_vs_outline.mjs <dataset dir> <avatar.dyntet | run\'s eval/ folder> [--out <dir>]\n' +
     'Held-out PSNR of the nearest-frame baseline, of the avatar over the real frame, and of the avatar\n' +
     'pasted through the baseline\'s feathered landmark hull, over the head box and inside the hull.');
   process.exit(args.length < 2 && !args.includes('-h') && !args.includes('--help') ? 2 : 0);
@@ -29,8 +30,13 @@ const { composite, psnrFromMse, pixelRect } = await import(dist('eval/metrics.js
 const { decodePng, createImage } = await import(dist('image/index.js'));
 
 const ds = EvalDataset.open(resolve(args[0]));
-mkdirSync(out, { recursive: true });
-await renderAssetFrames(ds, resolve(args[1]), out, ds.val);
+// An asset is rendered with the reference renderer (what ships); a folder holds renders already.
+let renders = resolve(args[1]);
+if (!statSync(renders).isDirectory()) {
+  mkdirSync(out, { recursive: true });
+  await renderAssetFrames(ds, renders, out, ds.val);
+  renders = out;
+}
 const cands = ds.train.map((i) => ds.frame(i));
 
 // Mean squared error (0-255 scale, RGB) over the pixels where keep(i) holds inside rect.
@@ -52,7 +58,7 @@ for (const v of ds.val) {
   const box = { x0: r.x, y0: r.y, x1: r.x + r.w, y1: r.y + r.h };
   const src = ds.train[nearestFrame(ds.frame(v), cands)];
   const base = pasteFace(ds.image(src), ds.landmarksOf(src), real, ds.landmarksOf(v));
-  const img = decodePng(readFileSync(join(out, `${pad(v)}.png`)));
+  const img = decodePng(readFileSync(join(renders, `${pad(v)}.png`)));
   const cov = createImage(img.width, img.height, 1);
   for (let i = 0; i < cov.data.length; i++) cov.data[i] = img.data[4 * i + 3];
   const ours = composite(img, cov, real);
