@@ -90,7 +90,8 @@ __device__ __forceinline__ void hash_corners(const HashLevel& lv, uint32_t mask,
 // One thread per (point, level), blockIdx.y = level; the 8 corner loads are issued together.
 // Same arithmetic as hashgrid_encode_level. kJac: also the level's Jacobian from the same loads.
 template <int F, bool kJac>
-__global__ void __launch_bounds__(kHashThreads) hashgrid_forward_kernel(HashGrid g, int64_t n, const float* __restrict__ u,
+__global__ void __launch_bounds__(kHashThreads) hashgrid_forward_kernel(HashGrid g, int64_t n, int64_t stride,
+                                                                         const float* __restrict__ u,
                                                                          const float* __restrict__ table, float* __restrict__ out,
                                                                          float* __restrict__ jac) {
   const int64_t i = (int64_t)blockIdx.x * kHashThreads + threadIdx.x;
@@ -115,7 +116,7 @@ __global__ void __launch_bounds__(kHashThreads) hashgrid_forward_kernel(HashGrid
 #pragma unroll
     for (int f = 0; f < F; ++f) acc[f] += w * e[c][f];
   }
-  hash_store<F>(out + i * (int64_t)(g.cfg.levels * F) + l * F, acc);
+  hash_store<F>(out + i * stride + l * F, acc);
   if constexpr (kJac) {
     float j[3][F];
 #pragma unroll
@@ -139,13 +140,13 @@ __global__ void __launch_bounds__(kHashThreads) hashgrid_forward_kernel(HashGrid
 // the forward's saved Jacobian (coalesced reads) instead of the 8 table gathers per point and level.
 template <int F, bool kJac>
 __global__ void __launch_bounds__(kHashThreads, kHashBlocksPerSm)
-    hashgrid_backward_kernel(HashGrid g, int64_t n, int per_block, const float* __restrict__ u, const float* __restrict__ table,
+    hashgrid_backward_kernel(HashGrid g, int64_t n, int64_t stride, int per_block, const float* __restrict__ u,
+                             const float* __restrict__ table,
                              const float* __restrict__ jac, const float* __restrict__ g_out, float* __restrict__ g_table,
                              float* __restrict__ g_u) {
   extern __shared__ float gu_s[];  // per_block x 3 when g_u is set
   const int64_t b0 = (int64_t)blockIdx.x * per_block;
   const int cnt = (int)(n - b0 < per_block ? n - b0 : per_block);
-  const int D = g.cfg.levels * F;
   const uint32_t T = 1u << g.cfg.log2_table;
   if (g_u)
     for (int q = threadIdx.x; q < cnt; q += kHashThreads) gu_s[3 * q] = gu_s[3 * q + 1] = gu_s[3 * q + 2] = 0.f;
@@ -156,7 +157,7 @@ __global__ void __launch_bounds__(kHashThreads, kHashBlocksPerSm)
     for (int q = threadIdx.x; q < cnt; q += kHashThreads) {
       const int64_t i = b0 + q;
       float go[F];
-      hash_load<F>(g_out + i * D + l * F, go);
+      hash_load<F>(g_out + i * stride + l * F, go);
       bool any = false;
 #pragma unroll
       for (int f = 0; f < F; ++f) any |= go[f] != 0.f;
@@ -236,6 +237,7 @@ int hash_kernel_features(const HashGridParams& p, bool backward) {
   if (!aligned(p.table, a)) return 0;
   if (backward ? !(aligned(p.g_out, a) && aligned(p.g_table, a)) : !aligned(p.out, a)) return 0;
   if (!aligned(p.jac, a)) return 0;
+  if (p.stride() % F) return 0;  // rows must keep the vector alignment
   return F;
 }
 
@@ -243,9 +245,9 @@ template <int F>
 void hashgrid_forward_cuda(const HashGridParams& p) {
   const dim3 grid((unsigned)((p.n + kHashThreads - 1) / kHashThreads), (unsigned)p.grid.cfg.levels);
   if (p.jac)
-    hashgrid_forward_kernel<F, true><<<grid, kHashThreads>>>(p.grid, p.n, p.u, p.table, p.out, p.jac);
+    hashgrid_forward_kernel<F, true><<<grid, kHashThreads>>>(p.grid, p.n, p.stride(), p.u, p.table, p.out, p.jac);
   else
-    hashgrid_forward_kernel<F, false><<<grid, kHashThreads>>>(p.grid, p.n, p.u, p.table, p.out, nullptr);
+    hashgrid_forward_kernel<F, false><<<grid, kHashThreads>>>(p.grid, p.n, p.stride(), p.u, p.table, p.out, nullptr);
   cuda_check(cudaGetLastError(), "hashgrid_forward");
 }
 
@@ -261,10 +263,10 @@ void hashgrid_backward_cuda(const HashGridParams& p) {
   const int64_t blocks = (p.n + per - 1) / per;
   const size_t smem = p.g_u ? (size_t)per * 3 * sizeof(float) : 0;
   if (p.jac && p.g_u)
-    hashgrid_backward_kernel<F, true><<<(unsigned)blocks, kHashThreads, smem>>>(p.grid, p.n, (int)per, p.u, p.table, p.jac, p.g_out,
+    hashgrid_backward_kernel<F, true><<<(unsigned)blocks, kHashThreads, smem>>>(p.grid, p.n, p.stride(), (int)per, p.u, p.table, p.jac, p.g_out,
                                                                                 p.g_table, p.g_u);
   else
-    hashgrid_backward_kernel<F, false><<<(unsigned)blocks, kHashThreads, smem>>>(p.grid, p.n, (int)per, p.u, p.table, nullptr, p.g_out,
+    hashgrid_backward_kernel<F, false><<<(unsigned)blocks, kHashThreads, smem>>>(p.grid, p.n, p.stride(), (int)per, p.u, p.table, nullptr, p.g_out,
                                                                                  p.g_table, p.g_u);
   cuda_check(cudaGetLastError(), "hashgrid_backward");
 }
@@ -273,11 +275,12 @@ void hashgrid_backward_cuda(const HashGridParams& p) {
 
 void hashgrid_forward(Backend b, const HashGridParams& p) {
   op_require(p.n >= 0 && (p.n == 0 || (p.u && p.table && p.out)), "hashgrid_forward", "u, table and out must be non-null for n > 0");
+  op_require(p.row_stride == 0 || p.row_stride >= p.grid.out_dim(), "hashgrid_forward", "row_stride must be 0 or >= levels * features");
   const HashGrid g = p.grid;
   const float* u = p.u;
   const float* table = p.table;
   float* out = p.out;
-  const int D = g.out_dim();
+  const int64_t D = p.stride();
 #if defined(__CUDACC__)
   if (b == Backend::CUDA && p.n > 0) {
     switch (hash_kernel_features(p, false)) {
@@ -298,13 +301,14 @@ void hashgrid_forward(Backend b, const HashGridParams& p) {
 
 void hashgrid_backward(Backend b, const HashGridParams& p) {
   op_require(p.n >= 0 && (p.n == 0 || (p.u && p.table && p.g_out)), "hashgrid_backward", "u, table and g_out must be non-null for n > 0");
+  op_require(p.row_stride == 0 || p.row_stride >= p.grid.out_dim(), "hashgrid_backward", "row_stride must be 0 or >= levels * features");
   const HashGrid g = p.grid;
   const float* u = p.u;
   const float* table = p.table;
   const float* g_out = p.g_out;
   float* g_table = p.g_table;
   float* g_u = p.g_u;
-  const int D = g.out_dim();
+  const int64_t D = p.stride();
 #if defined(__CUDACC__)
   if (b == Backend::CUDA && p.n > 0) {
     switch (hash_kernel_features(p, true)) {

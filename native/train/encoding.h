@@ -30,8 +30,8 @@ struct HashGridParams {
   int64_t n = 0;
   const float* u = nullptr;      // n x 3 normalised positions
   const float* table = nullptr;  // grid.param_count()
-  float* out = nullptr;          // forward: n x out_dim
-  const float* g_out = nullptr;  // backward: n x out_dim
+  float* out = nullptr;          // forward: n rows of out_dim (row_stride apart)
+  const float* g_out = nullptr;  // backward: n rows of out_dim (row_stride apart)
   float* g_table = nullptr;      // backward, accumulated; may be null
   float* g_u = nullptr;          // backward, written; may be null
   // Optional saved Jacobian, hashgrid_jac_count(grid, n) floats on the backend. The forward writes
@@ -39,6 +39,10 @@ struct HashGridParams {
   // the 8 table entries per point and level again (the table-gradient atomics stay). Contract: u,
   // table and n unchanged in between. Layout: hashgrid_jac_count.
   float* jac = nullptr;
+  // Floats from one point's row of out / g_out to the next (0: out_dim). Lets the encoding fill the
+  // first out_dim columns of wider rows, such as an MLP's input rows with more inputs after it.
+  int64_t row_stride = 0;
+  int64_t stride() const { return row_stride > 0 ? row_stride : grid.out_dim(); }
 };
 // Saved-Jacobian size. Entry (point i, level l, axis a, feature f) is jac[((l * 3 + a) * n + i) * F + f]:
 // per (level, axis) a block of n rows, so neighbouring points (threads) use neighbouring addresses.

@@ -335,7 +335,7 @@ void raster(Backend be, const Shapes S, int ntri, const int* tri_frame, const fl
 
 // Resolves visibility and interpolates the canonical position (perspective-correct); uncovered
 // pixels take the background, covered ones go into a compact list (index order on the CPU) whose
-// texture MLP runs batched: texture_rows, native/train's mlp_forward, shade_apply.
+// texture MLP runs batched: texture_inputs, native/train's hashgrid_forward and mlp_forward, shade_apply.
 void shade_select(Backend be, const Shapes S, const unsigned long long* depth, const float* corner, const float* bg,
                   int* pix_tri, float* pix_u, float* base, int* list, int* count) {
   const int64_t HW = (int64_t)S.H * S.W;
@@ -365,20 +365,19 @@ void shade_select(Backend be, const Shapes S, const unsigned long long* depth, c
   });
 }
 
-// The texture MLP's input rows of the listed pixels: hash-grid features, then the condition. One
-// thread per level or condition value, so that a warp writes a row's consecutive floats.
-void texture_rows(Backend be, const Shapes S, int n, const int* list, const float* pix_u, const float* cond,
-                  const float* hparams, float* x) {
+// The texture MLP's inputs of the listed pixels: their canonical positions gathered into u (n x 3,
+// what native/train's hashgrid_forward reads; it fills the rows' first levels x features columns)
+// and the condition after them. One thread per row value, so that a warp writes consecutive floats.
+void texture_inputs(Backend be, const Shapes S, int n, const int* list, const float* pix_u, const float* cond, float* u,
+                    float* x) {
   const int64_t HW = (int64_t)S.H * S.W;
-  const int in = S.tex.mlp.in, L = S.tex.grid.levels, F = S.tex.grid.features, per = L + S.cd;
+  const int in = S.tex.mlp.in, ne = S.tex.grid.levels * S.tex.grid.features, per = 3 + S.cd;
   launch_1d(be, (int64_t)n * per, [=] DT_LAMBDA(int64_t e) {
     const int64_t k = e / per;
     const int j = (int)(e - k * per);
     const int64_t i = list[k];
-    float* row = x + k * in;
-    if (j >= L) { row[L * F + j - L] = S.texture_condition ? cond[(int)(i / HW) * S.cd + j - L] : 0.f; return; }
-    const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
-    train::hashgrid_encode_level(S.hash.cfg, S.hash.levels[j], j, hparams, u, row + j * F);
+    if (j < 3) { u[k * 3 + j] = pix_u[i * 3 + j]; return; }
+    x[k * in + ne + j - 3] = S.texture_condition ? cond[(int)(i / HW) * S.cd + j - 3] : 0.f;
   });
 }
 
@@ -481,7 +480,7 @@ struct Trainer::Impl {
   // output gradients (listed pairs); byte frames before conversion, and the conversion table.
   Buffer<float> def_x, def_y, vb_x, vb_gy, byte_lut;
   // Texture MLP outputs and (CUDA) hidden activations of the covered pixels, for the backward.
-  Buffer<float> tex_y, tex_acts;
+  Buffer<float> tex_y, tex_acts, tex_u, tex_gu, tex_jac;
   int ncov = 0;
   Buffer<uint8_t> bytes;
   int nband = 0;
@@ -634,6 +633,20 @@ struct Trainer::Impl {
     return b.data();
   }
 
+  // The texture's hash grid over the n covered pixels' positions (tex_u), into the first columns of
+  // the texture MLP's rows (tex_x). On CUDA the forward saves its Jacobian for the backward.
+  train::HashGridParams texture_hash_params(int n) {
+    train::HashGridParams hp;
+    hp.grid = S.hash;
+    hp.n = n;
+    hp.u = tex_u.data();
+    hp.table = P("hashgrid");
+    hp.out = tex_x.data();
+    hp.row_stride = S.tex.mlp.in;
+    if (be == Backend::CUDA) hp.jac = grow(tex_jac, train::hashgrid_jac_count(S.hash, n));
+    return hp;
+  }
+
   // Deformed grid for the current condition (vpos, vsdf). The band list goes through vlist; the
   // MLP's rows and outputs stay in def_x / def_y (with band_slot) for the backward.
   void deform_vertices() {
@@ -686,7 +699,8 @@ struct Trainer::Impl {
     if (ncov > 0) {
       // The texture MLP over the covered pixels as one batched native/train mlp_forward (tiled GEMMs
       // on CUDA); rows, outputs and, on CUDA, hidden activations stay for the backward.
-      ops::texture_rows(be, S, ncov, plist.data(), pix_u.data(), cond.data(), P("hashgrid"), tex_x.data());
+      ops::texture_inputs(be, S, ncov, plist.data(), pix_u.data(), cond.data(), grow(tex_u, (size_t)ncov * 3), tex_x.data());
+      train::hashgrid_forward(be, texture_hash_params(ncov));
       train::MlpParams mp;
       mp.cfg = S.tex.mlp;
       mp.n = ncov;
@@ -830,12 +844,13 @@ void texture_out_grads(Backend be, int n, const int* list, const float* grgb, fl
   });
 }
 
-// From the MLP's input gradients (gx, one row per listed pixel): the hash-grid tables, the
-// condition and, when the texture moves the geometry, the triangle corners. Pixels without a
-// colour gradient (gy zero) are skipped.
-void texture_backward(Backend be, const Shapes S, int n, const int* list, const int* pix_tri, const float* pix_u,
-                      const float* corner, const float* hparams, const float* gy, const float* gx, float* ghash,
-                      float* gcond, float* gcorner) {
+// From the MLP's input gradients (gx, one row per listed pixel): the condition's and, when the
+// texture moves the geometry, the triangle corners' (from gu_hash, the hash grid's d/du per row;
+// null otherwise). The hash-grid tables' come from native/train's hashgrid_backward. Pixels
+// without a colour gradient (gy zero) are skipped.
+void texture_backward(Backend be, const Shapes S, int n, const int* list, const int* pix_tri, const float* corner,
+                      const float* gy, const float* gx, const float* gu_hash, float* gcond,
+                      float* gcorner) {
   const int64_t HW = (int64_t)S.H * S.W;
   const int in = S.tex.mlp.in;
   launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
@@ -843,13 +858,12 @@ void texture_backward(Backend be, const Shapes S, int n, const int* list, const 
     const int64_t i = list[k];
     const int t = pix_tri[i];
     const int b = (int)(i / HW);
-    const float u[3] = {pix_u[i * 3], pix_u[i * 3 + 1], pix_u[i * 3 + 2]};
     const int ne = S.tex.grid.levels * S.tex.grid.features;
     const float* gin = gx + k * in;
-    float gu[3] = {0.f, 0.f, 0.f};
-    train::hashgrid_backward_point(S.hash, hparams, u, gin, ghash, S.texture_moves_geometry ? gu : nullptr);
-    for (int k = 0; k < S.cd; ++k) atomic_add_warp(gcond + b * S.cd + k, gin[ne + k]);
-    if (!S.texture_moves_geometry || (gu[0] == 0.f && gu[1] == 0.f && gu[2] == 0.f)) return;
+    for (int c = 0; c < S.cd; ++c) atomic_add_warp(gcond + b * S.cd + c, gin[ne + c]);
+    if (!gu_hash) return;
+    const float gu[3] = {gu_hash[k * 3], gu_hash[k * 3 + 1], gu_hash[k * 3 + 2]};
+    if (gu[0] == 0.f && gu[1] == 0.f && gu[2] == 0.f) return;
     // The texture's gradient moves the geometry: u = sum_c lambda_c U_c with perspective-correct
     // weights lambda_c = w_c q_c / sum_k w_k q_k (w: screen barycentrics, q = 1/w_clip), so dL/du
     // reaches the corners' canonical positions U_c (hence the SDF through the crossing point) and,
@@ -1421,9 +1435,18 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
     train::mlp_backward(be, mp);
   }
   mark("bwd texture: MLP");
-  if (ncov > 0)
-    ops::texture_backward(be, S, ncov, plist.data(), pix_tri.data(), pix_u.data(), corner.data(), P("hashgrid"),
-                          tex_gy.data(), tex_x.data(), G("hashgrid"), gcond.data(), gcorner.data());
+  if (ncov > 0) {
+    // The hash grid's backward (table gradient; d/du when the texture moves the geometry) from the
+    // MLP's input gradients, on CUDA with the forward's saved Jacobian; then the condition and the
+    // triangle corners.
+    train::HashGridParams hp = texture_hash_params(ncov);
+    hp.g_out = tex_x.data();
+    hp.g_table = G("hashgrid");
+    hp.g_u = S.texture_moves_geometry ? grow(tex_gu, (size_t)ncov * 3) : nullptr;
+    train::hashgrid_backward(be, hp);
+    ops::texture_backward(be, S, ncov, plist.data(), pix_tri.data(), corner.data(), tex_gy.data(), tex_x.data(), hp.g_u,
+                          gcond.data(), gcorner.data());
+  }
   mark("bwd texture: hash grid + corners");
   ops::corner_backward(be, S, ntri, tris.data(), tri_frame.data(), vpos.data(), vsdf.data(), poses.data(),
                        corner.data(), gcorner.data(), gvpos.data(), gvsdf.data(), learn_pose ? gpose.data() : nullptr);

@@ -85,8 +85,10 @@ void report_value(const std::string& op, double cpu, double cuda) {
 }
 
 // saved: the CUDA forward also writes the Jacobian (HashGridParams::jac) and the backward takes d/du
-// from it; compared with the CPU gather path (and the Jacobian with the CPU's).
-void check_hashgrid(HashGridConfig cfg, int64_t n, std::string name, bool saved = false) {
+// from it; compared with the CPU gather path (and the Jacobian with the CPU's). extra > 0: on CUDA
+// the encoding fills rows `extra` floats wider than itself (HashGridParams::row_stride, as the
+// trainer's texture rows), compared with the CPU's contiguous rows.
+void check_hashgrid(HashGridConfig cfg, int64_t n, std::string name, bool saved = false, int extra = 0) {
   dt_test::Rng rng(21);
   const HashGrid g = make_hashgrid(cfg);
   std::vector<float> u = rng.vec(n * 3, 0.f, 1.f), table = rng.vec(g.param_count(), -1e-1f, 1e-1f);
@@ -108,9 +110,21 @@ void check_hashgrid(HashGridConfig cfg, int64_t n, std::string name, bool saved 
     hashgrid_forward(Backend::CPU, c);
     d.jac = dev(std::vector<float>(jac.size(), NAN));
   }
+  const int64_t D = g.out_dim(), W = D + extra;
+  if (extra > 0) {
+    name += " rows +" + std::to_string(extra);
+    std::vector<float> wide(n * W, 0.f);
+    for (int64_t i = 0; i < n; ++i) std::copy(gout.begin() + i * D, gout.begin() + (i + 1) * D, wide.begin() + i * W);
+    d.g_out = dev(wide);
+    d.out = dev(std::vector<float>(n * W, 0.f));
+    d.row_stride = W;
+  }
   hashgrid_forward(Backend::CUDA, d);
   hashgrid_backward(Backend::CUDA, d);
-  report(name, "forward", out, down(d.out, out.size()), 1e-5);
+  std::vector<float> out_d = down(d.out, n * W);
+  for (int64_t i = 1; extra > 0 && i < n; ++i) std::copy(out_d.begin() + i * W, out_d.begin() + i * W + D, out_d.begin() + i * D);
+  out_d.resize(n * D);
+  report(name, "forward", out, out_d, 1e-5);
   if (saved) report(name, "jacobian", jac, down(d.jac, jac.size()), 1e-5);
   report(name, "d/dtable", gt, down(d.g_table, gt.size()), 1e-4);
   report(name, "d/du", gu, down(d.g_u, gu.size()), 1e-4);
@@ -409,6 +423,9 @@ int main() {
       c.features = f;
       check_hashgrid(c, 7777, "hashgrid 8x" + std::to_string(f) + ", 2^12", true);
     }
+    // Wider rows (the trainer's texture MLP rows: 32 features, then 16 condition values).
+    check_hashgrid(big, 50000, "hashgrid 16x2, 2^19 saved", true, 16);
+    check_hashgrid(big, 50000, "hashgrid 16x2, 2^19", false, 16);
     check_freq();
     const MlpConfig mlps[] = {
         MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid},   // texture 2x64

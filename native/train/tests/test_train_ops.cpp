@@ -110,6 +110,47 @@ void test_hashgrid_saved() {
   }
 }
 
+// Rows wider than the encoding (HashGridParams::row_stride, as in the trainer's texture MLP rows):
+// the forward fills each row's first levels x features columns and leaves the rest alone, the
+// backward reads its gradients from there; both bit for bit the contiguous layout's, with and
+// without a saved Jacobian.
+void test_hashgrid_row_stride() {
+  std::printf("hashgrid, row stride\n");
+  Rng rng(7);
+  HashGridConfig cfg;
+  cfg.levels = 4; cfg.features = 2; cfg.log2_table = 8; cfg.base_res = 2; cfg.finest_res = 16;
+  const HashGrid g = make_hashgrid(cfg);
+  const int64_t n = 15, D = g.out_dim(), W = D + 5;
+  std::vector<float> u = rng.vec(n * 3, 0.02f, 0.98f), table = rng.vec(g.param_count(), -1.f, 1.f);
+  std::vector<float> r = rng.vec(n * D, -1.f, 1.f), rw(n * W, 7.f);
+  for (int64_t i = 0; i < n; ++i) std::copy(r.begin() + i * D, r.begin() + (i + 1) * D, rw.begin() + i * W);
+  for (bool saved : {false, true}) {
+    std::vector<float> out(n * D), wide(n * W, -3.f), jac(hashgrid_jac_count(g, n)), jac_w(jac.size());
+    std::vector<float> gt(g.param_count(), 0.f), gt_w(gt.size(), 0.f), gu(n * 3), gu_w(n * 3);
+    HashGridParams p;
+    p.grid = g; p.n = n; p.u = u.data(); p.table = table.data(); p.out = out.data(); p.g_out = r.data();
+    p.g_table = gt.data(); p.g_u = gu.data(); p.jac = saved ? jac.data() : nullptr;
+    HashGridParams w = p;
+    w.out = wide.data(); w.g_out = rw.data(); w.g_table = gt_w.data(); w.g_u = gu_w.data(); w.jac = saved ? jac_w.data() : nullptr;
+    w.row_stride = W;
+    hashgrid_forward(CPU, p); hashgrid_forward(CPU, w);
+    hashgrid_backward(CPU, p); hashgrid_backward(CPU, w);
+    for (int64_t i = 0; i < n; ++i) {
+      DT_CHECK(std::memcmp(out.data() + i * D, wide.data() + i * W, D * 4) == 0, "saved=%d: row %d differs", (int)saved, (int)i);
+      for (int64_t c = D; c < W; ++c) DT_CHECK(wide[i * W + c] == -3.f, "saved=%d: column %d of row %d overwritten", (int)saved, (int)c, (int)i);
+    }
+    DT_CHECK(std::memcmp(gt.data(), gt_w.data(), gt.size() * 4) == 0, "saved=%d: table gradient differs", (int)saved);
+    DT_CHECK(std::memcmp(gu.data(), gu_w.data(), gu.size() * 4) == 0, "saved=%d: d/du differs", (int)saved);
+  }
+  bool threw = false;
+  try {
+    HashGridParams bad;
+    bad.grid = g; bad.n = 1; bad.u = u.data(); bad.table = table.data(); bad.out = r.data(); bad.row_stride = D - 1;
+    hashgrid_forward(CPU, bad);
+  } catch (const OpError&) { threw = true; }
+  DT_CHECK(threw, "row_stride below levels x features must be refused");
+}
+
 void test_freq() {
   std::printf("frequency encoding\n");
   Rng rng(2);
@@ -388,6 +429,7 @@ void test_determinism() {
 
 TEST(hashgrid) { test_hashgrid(); }
 TEST(hashgrid_saved_jacobian) { test_hashgrid_saved(); }
+TEST(hashgrid_row_stride) { test_hashgrid_row_stride(); }
 TEST(frequency_encoding) { test_freq(); }
 TEST(mlp_tanh_sigmoid) { test_mlp("tanh/sigmoid", MlpConfig{7, 16, 2, 3, kActTanh, kActSigmoid}, 11); }
 TEST(mlp_leaky_none) { test_mlp("leaky/none", MlpConfig{5, 12, 3, 4, kActLeakyReLU, kActNone}, 12); }
