@@ -1,6 +1,6 @@
-// The built bundle ships every shader without its comments: what the WGSL compiler reads, no more
-// (the commented files in shaders/ stay the source). Needs `npm run build:sdk`.
-import { readdirSync, readFileSync } from 'node:fs';
+// The built bundle ships every shader without its comments (what the WGSL compiler reads, no more;
+// the commented files in shaders/ stay the source), and every exported entry point. Needs `npm run build:sdk`.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stripWgsl } from '../../rollup.config.js';
@@ -20,5 +20,15 @@ describe('shaders in the bundle', () => {
     const comments = src.split('\n').map((l) => /\/\/(.*)$/.exec(l)?.[1].trim()).filter((c): c is string => !!c && c.length > 24);
     expect(bundle.includes(JSON.stringify(stripWgsl(src)).slice(1, -1))).toBe(true);
     for (const c of comments.slice(0, 3)) expect(bundle.includes(c), `comment "${c}" of ${file} is in the bundle`).toBe(false);
+  });
+});
+
+// Every entry point the package exports must ship its code and its types where the export map says,
+// or users of that entry get untyped imports (or none at all).
+describe('package exports', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'sdk', 'package.json'), 'utf8')) as { exports: Record<string, { types: string; import: string }> };
+  it.each(Object.entries(pkg.exports))('%s has its code and its types', (_entry, target) => {
+    expect(existsSync(join(root, 'sdk', target.import)), target.import).toBe(true);
+    expect(existsSync(join(root, 'sdk', target.types)), target.types).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BLENDSHAPE_NAMES, blendshapeIndex } from '../src/coefficients.js';
-import { parseCsvTrack, parseJsonTrack, poseFromEuler, trackSource, SourceError } from '../src/sources/index.js';
+import { eulerFromPose, parseCsvTrack, parseJsonTrack, poseFromEuler, trackSource, SourceError } from '../src/sources/index.js';
 
 describe('recorded tracks', () => {
   it('maps Live Link Face CSV columns onto the MediaPipe order and head angles onto a pose', () => {
@@ -29,6 +29,21 @@ describe('recorded tracks', () => {
     }
     const dot = p[0] * p[4] + p[1] * p[5] + p[2] * p[6];
     expect(dot).toBeCloseTo(0, 6);
+  });
+
+  it('reads yaw, pitch and roll back from a pose, with a scale divided out', () => {
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+    for (let k = 0; k < 50; k++) {
+      const yaw = 2.5 * rnd(), pitch = 1.4 * rnd(), roll = 2.5 * rnd();
+      const p = poseFromEuler(yaw, pitch, roll);
+      if (k % 2) for (let i = 0; i < 12; i++) p[i] *= 1.7;  // a uniformly scaled pose
+      const e = eulerFromPose(p);
+      expect(e.yaw).toBeCloseTo(yaw, 5);
+      expect(e.pitch).toBeCloseTo(pitch, 5);
+      expect(e.roll).toBeCloseTo(roll, 5);
+    }
+    expect(() => eulerFromPose([1, 0, 0])).toThrow(SourceError);
   });
 
   it('parses JSON tracks by name or by array', () => {

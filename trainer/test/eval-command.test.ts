@@ -66,6 +66,17 @@ describe('dyntet-train eval', () => {
     const json = JSON.parse(readFileSync(r.json, 'utf8'));
     expect(json.heldOut).toEqual(ds.val);
     expect(json.methods).toHaveLength(4);
+    // Held-out head poses against the training range, in eval.json and in the result.
+    const cov = json.poseCoverage;
+    expect(cov.frames.map((f: { index: number }) => f.index)).toEqual(ds.val);
+    for (const a of ['yaw', 'pitch', 'roll']) {
+      const [lo, hi] = cov.trainRange[a];
+      expect(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi).toBe(true);
+      for (const f of cov.frames) expect(f.beyond).toBeGreaterThanOrEqual(Math.max(0, f[a] - hi, lo - f[a]) - 1e-9);
+    }
+    expect(cov.beyondCount).toBe(cov.frames.filter((f: { beyond: number }) => f.beyond > cov.thresholdDeg).length);
+    expect(r.poseNote === null).toBe(cov.beyondCount === 0);
+    console.log(r.poseNote ?? `pose: every held-out frame within the training range (yaw ${cov.trainRange.yaw.map((x: number) => x.toFixed(1)).join('..')})`);
     const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames,width,height', '-of', 'json', r.video!], { encoding: 'utf8' })).streams[0];
     expect([Number(probe.nb_read_frames), probe.width, probe.height]).toEqual([ds.val.length, 3 * ds.width, ds.height]);
     const html = readFileSync(r.report, 'utf8');

@@ -5,6 +5,8 @@ import {
 } from '../src/eval/baseline.js';
 import { EvalError } from '../src/eval/errors.js';
 import { composite, lmd, maskBox, meanQuality, mse, pixelRect, psnr, PSNR_CAP, ssim, ssimKernel } from '../src/eval/metrics.js';
+import { describePoseCoverage, poseCoverage } from '../src/eval/pose-coverage.js';
+import { poseFromEuler } from '@dyntet/player/sources';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -254,5 +256,48 @@ describe('similarity alignment', () => {
     const real = solid(3, 1, 10, 3), plate = solid(3, 1, 90, 3), m = createImage(3, 1, 1);
     m.data.set([0, 255, 0]);
     expect(Array.from(plateOnly(real, plate, m).data)).toEqual([10, 10, 10, 90, 90, 90, 10, 10, 10]);
+  });
+});
+
+describe('pose coverage', () => {
+  const rad = Math.PI / 180;
+  const pose = (yaw: number, pitch: number, roll: number) => poseFromEuler(yaw * rad, pitch * rad, roll * rad);
+  // Training frames turn -10..5 degrees in yaw, -5..5 in pitch, -2..2 in roll.
+  const train = [pose(-10, 0, 0), pose(5, -5, 2), pose(0, 5, -2), pose(2, 1, 0)];
+
+  it('measures how far each held-out frame lies beyond the training range, on its worst axis', () => {
+    const c = poseCoverage(train, [
+      { index: 10, pose: pose(3, 0, 0) },     // inside
+      { index: 11, pose: pose(11, 0, 0) },    // 6 beyond in yaw
+      { index: 12, pose: pose(0, -20, 1) },   // 15 beyond in pitch
+      { index: 13, pose: pose(5.5, 0, 0) },   // 0.5 beyond: under the 1 degree threshold
+    ]);
+    expect(c.trainRange.yaw[0]).toBeCloseTo(-10, 4);
+    expect(c.trainRange.yaw[1]).toBeCloseTo(5, 4);
+    expect(c.trainRange.pitch[0]).toBeCloseTo(-5, 4);
+    expect(c.trainRange.roll[1]).toBeCloseTo(2, 4);
+    expect(c.frames.map((f) => f.index)).toEqual([10, 11, 12, 13]);
+    expect(c.frames[0].beyond).toBe(0);
+    expect(c.frames[0].axis).toBeNull();
+    expect(c.frames[1].beyond).toBeCloseTo(6, 4);
+    expect(c.frames[1].axis).toBe('yaw');
+    expect(c.frames[1].yaw).toBeCloseTo(11, 4);
+    expect(c.frames[2].beyond).toBeCloseTo(15, 4);
+    expect(c.frames[2].axis).toBe('pitch');
+    expect(c.frames[3].beyond).toBeCloseTo(0.5, 4);
+    expect(c.beyondCount).toBe(2);
+    expect(c.maxBeyond).toBeCloseTo(15, 4);
+    expect(c.maxAxis).toBe('pitch');
+    const note = describePoseCoverage(c)!;
+    expect(note).toMatch(/^2 of 4 held-out frames turn the head beyond/);
+    expect(note).toMatch(/up to 15\.0 degrees in pitch; training -5\.0 to 5\.0/);
+  });
+
+  it('says nothing when every held-out frame is inside the range, and refuses an empty training set', () => {
+    const c = poseCoverage(train, [{ index: 1, pose: pose(0, 0, 0) }, { index: 2, pose: pose(-9, 4, 1.5) }]);
+    expect(c.beyondCount).toBe(0);
+    expect(c.maxAxis).toBeNull();
+    expect(describePoseCoverage(c)).toBeNull();
+    expect(() => poseCoverage([], [])).toThrow(/at least one training pose/);
   });
 });

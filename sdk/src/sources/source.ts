@@ -51,6 +51,22 @@ export function poseFromEuler(yaw: number, pitch: number, roll: number, distance
   return new Float32Array([r00, r10, r20, 0, r01, r11, r21, 0, r02, r12, r22, 0, 0, 0, -distanceCm, 1]);
 }
 
+/**
+ * The head's yaw, pitch and roll (radians) of a column-major 4x4 pose: the inverse of
+ * `poseFromEuler` (Y-X-Z order), with any uniform scale divided out. Pitch is in [-pi/2, pi/2].
+ */
+export function eulerFromPose(pose: ArrayLike<number>): { yaw: number; pitch: number; roll: number } {
+  if (pose.length < 12) throw new SourceError('BAD_TRACK', `a pose needs 16 values (column-major 4x4), got ${pose.length}`);
+  // Element (row i, column j) sits at j * 4 + i.
+  const s = Math.hypot(pose[0], pose[1], pose[2]) || 1;
+  const r = (i: number, j: number) => pose[j * 4 + i] / s;
+  return {
+    yaw: Math.atan2(r(0, 2), r(2, 2)),
+    pitch: Math.asin(Math.max(-1, Math.min(1, -r(1, 2)))),
+    roll: Math.atan2(r(1, 0), r(1, 1)),
+  };
+}
+
 /** A neutral frame: all blendshapes 0, head facing the camera. */
 export function neutralFrame(distanceCm = 40): CoefficientFrame {
   return { blendshapes: new Float32Array(NUM_BLENDSHAPES), pose: poseFromEuler(0, 0, 0, distanceCm) };

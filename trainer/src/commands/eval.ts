@@ -16,6 +16,9 @@ baselines beside the model on the same frames:
   plate only     the background plate where the head is (no head at all)
 Writes <out>/eval.json, <out>/val/<frame>_real.png and _ours.png, a side-by-side video
 <out>/side_by_side.mp4 (real | ours | difference) and the report <out>/report/index.html.
+Also checks the held-out head poses against the training frames' range (yaw, pitch, roll;
+eval.json poseCoverage) and says so when some held-out frames lie beyond it: the model
+extrapolates there, which lowers its scores whatever its quality.
 
 Options:
   --out <dir>            where to write the results (created)
@@ -99,6 +102,7 @@ export default {
       chromium: o.chromium as string | undefined,
     });
     console.log(r.table);
+    if (r.poseNote) console.log(`eval: note: ${r.poseNote}`);
     console.log(`eval: report at ${r.report}`);
     if (runDir) {
       // The run's own report gains the metrics table (reportRunDir reads <run>/eval.json).

@@ -8,6 +8,7 @@ import { checkFfmpeg, writeSideBySide } from '../report/video.js';
 import { EvalDataset, pad } from './dataset.js';
 import { checkRendered, runNearestBaseline, runPlateBaseline, runRendered, trackLmd, type MethodResult } from './evaluate.js';
 import type { SsimMode } from './metrics.js';
+import { describePoseCoverage, poseCoverage, type PoseCoverage } from './pose-coverage.js';
 
 export interface EvalOptions {
   dataset: string;
@@ -30,6 +31,10 @@ export interface EvalRun {
   report: string;
   json: string;
   video?: string;
+  /** Held-out head poses against the training frames' range. */
+  poseCoverage: PoseCoverage;
+  /** A line for the user when held-out frames leave that range (null otherwise). */
+  poseNote: string | null;
 }
 
 const f = (v: number | undefined, d = 2) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
@@ -73,6 +78,9 @@ export async function runEval(opts: EvalOptions): Promise<EvalRun> {
     ours = 'ours';
   }
   methods.push(base, plate);
+  const coverage = poseCoverage(ds.train.map((i) => ds.frame(i).pose), ds.val.map((v) => ({ index: v, pose: ds.frame(v).pose })));
+  const poseNote = describePoseCoverage(coverage);
+  if (poseNote) log(poseNote);
   if (faceModel) {
     log('tracking real frames and outputs for LMD');
     // The real held-out frames are tracked again exactly as the outputs are (a fresh tracker in
@@ -111,8 +119,10 @@ export async function runEval(opts: EvalOptions): Promise<EvalRun> {
       headBox: 'tracking.json boxes.head of the real frame: landmark bounding box grown by 15% of its larger side',
       lmd: 'mean 2-D distance (px) between MediaPipe landmarks of the output and of the real frame, both tracked afresh in video mode from the first held-out frame; all 478, and 40 lip landmarks. The LMD floor row: real frames tracked that way against the dataset landmarks (tracked over the whole clip)',
       protocols: 'over real frame: rendered head composited into the ground-truth frame by its coverage (the paper); over plate: composited over the dataset background plate (what a viewer sees)',
+      poseCoverage: 'head yaw / pitch / roll (degrees) of each held-out frame from its stored pose, and how far it lies beyond the range of the training frames (worst axis)',
     },
     methods,
+    poseCoverage: coverage,
   }, null, 1));
   let video: string | undefined;
   if (wantVideo) {
@@ -122,5 +132,5 @@ export async function runEval(opts: EvalOptions): Promise<EvalRun> {
     await writeSideBySide(video, (function* () { for (const v of ds.val) yield { real: ds.image(v), ours: src(v) }; })(), { fps: ds.fps });
   }
   const report = reportRunDir(out, { title: `DynTet evaluation: ${ds.dir}` });
-  return { methods, table: formatTable(methods), report, json, video };
+  return { methods, table: formatTable(methods), report, json, video, poseCoverage: coverage, poseNote };
 }
