@@ -46,6 +46,9 @@ describe('prepare may_5s', () => {
     const d = readDataset(dir) as unknown as { split: { train: number[]; val: number[] }; camera: { fovy_deg: number }; files: Record<string, string> };
     expect(d.split.train).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(d.split.val).toEqual(Array.from({ length: 25 }, (_, i) => 100 + i));
+    // may_5s's held-out frames keep to the training frames' head poses (katie_8s's do not: eval and
+    // prepare say so there; the wording is tested in eval-metrics.test.ts).
+    expect(result.poseNote).toBeNull();
     expect(d.camera.fovy_deg).toBe(63);
     expect(readdirSync(join(dir, 'frames')).length).toBe(N);
     expect(readdirSync(join(dir, 'masks', 'head')).length).toBe(N);

@@ -66,6 +66,7 @@ export default {
     });
     console.log(`prepare: ${r.valid}/${r.frames} frames tracked into ${r.dir}` + (r.excluded.length ? ` (${r.excluded.length} excluded: see dataset.json)` : ''));
     console.log(`prepare: ms/frame ${Object.entries(r.msPerFrame).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    if (r.poseNote) console.log(`prepare: note: ${r.poseNote} (or a smaller --val)`);
     console.log(`prepare: report at ${r.dir}/report/index.html`);
     return 0;
   },

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { describePoseCoverage, poseCoverage } from '../eval/pose-coverage.js';
 import { decodePng, encodePng } from '../image/index.js';
 import { Progress } from '../progress.js';
 import { trackerCamera } from './camera.js';
@@ -70,6 +71,8 @@ export interface PrepareResult {
   excluded: Array<{ index: number; reason: string }>;
   msPerFrame: StageTimes;
   resumedFrames: number;
+  /** When held-out frames turn the head beyond the training frames' range: what to know (else null). */
+  poseNote: string | null;
 }
 
 export const DEFAULT_MODEL_CACHE = join(homedir(), '.cache', 'dyntet', 'face_landmarker.task');
@@ -362,7 +365,12 @@ export async function prepare(opts: PrepareOptions): Promise<PrepareResult> {
   // Timings vary run to run, so they stay out of dataset.json (which is deterministic).
   writeFileSync(join(out, 'timing.json'), JSON.stringify(timing, null, 1));
   writeAtomic(datasetJson, JSON.stringify(dataset, null, 1));
-  return { dir: out, frames: n, valid: validIdx.length, excluded, msPerFrame: perFrame, resumedFrames: resumed };
+  // Held-out frames beyond the training poses are scored on extrapolation: say so now, before any training.
+  const poseOf = (i: number) => poses[i]!;
+  const poseNote = split.val.length
+    ? describePoseCoverage(poseCoverage(split.train.map(poseOf), split.val.map((i) => ({ index: i, pose: poseOf(i) }))))
+    : null;
+  return { dir: out, frames: n, valid: validIdx.length, excluded, msPerFrame: perFrame, resumedFrames: resumed, poseNote };
 }
 
 function round(v: number, d: number): number {
