@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { poseFromEuler } from '@dyntet/player/sources';
+import { poseCoverage } from '../src/eval/pose-coverage.js';
 import { createImage, encodePng, type Image } from '../src/image/index.js';
 import {
   contactSheet, diffImage, linePlot, meshToObj, meshToPly, niceTicks, parseLog, reportRunDir, ReportError, seriesOf, writeMesh, writeSideBySide, writeVideo,
@@ -163,6 +165,9 @@ describe('run report', () => {
     writeFileSync(join(run, 'log.jsonl'), lines.join('\n') + '\n');
     writeFileSync(join(run, 'eval.json'), JSON.stringify({
       methods: [{ name: 'ours', frames: [{}, {}], mean: { full: { psnr: 33.1, ssim: 0.97 }, head: { psnr: 30.2, ssim: 0.95 } }, lmd: 2.1, msPerFrame: 12 }],
+      // One of two held-out frames turns 8 degrees further than the training frames.
+      poseCoverage: poseCoverage([poseFromEuler(0, 0, 0), poseFromEuler(0.1, 0, 0)],
+        [{ index: 100, pose: poseFromEuler(0.05, 0, 0) }, { index: 101, pose: poseFromEuler(0.1 + (8 * Math.PI) / 180, 0, 0) }]),
     }));
     for (const k of [100, 101]) {
       writeFileSync(join(run, 'val', `${k}_real.png`), encodePng(gradient(64, 48, k)));
@@ -173,6 +178,7 @@ describe('run report', () => {
     const html = reportRunDir(run, { title: 'test run' });
     const text = readFileSync(html, 'utf8');
     expect(text.startsWith('<!doctype html>')).toBe(true);
+    expect(text).toContain("1 of 2 held-out frames turn the head beyond the training frames' range (up to 8.0 degrees in yaw");
 
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run'] });

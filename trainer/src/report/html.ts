@@ -3,7 +3,7 @@
 //
 // A run directory, as `reportRunDir` reads it (every part optional except that one must exist):
 //   log.jsonl              training log, JSON lines (see log.ts)
-//   eval.json              { "methods": MethodResult[] } from `dyntet-train eval`
+//   eval.json              { "methods": MethodResult[], "poseCoverage"? } from `dyntet-train eval`
 //   val/<name>_real.png    held-out real frame, and
 //   val/<name>_ours.png    the model's frame for it
 //   meshes/*.obj|*.ply     extracted meshes (also *.obj|*.ply at the top level)
@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, join, relative } from 'node:path';
 import { decodePng, encodePng, type Image } from '../image/index.js';
 import type { MethodResult } from '../eval/evaluate.js';
+import { describePoseCoverage, type PoseCoverage } from '../eval/pose-coverage.js';
 import { ReportError } from './errors.js';
 import { triptych } from './images.js';
 import { readLog, seriesOf, type LogRecord } from './log.js';
@@ -134,13 +135,15 @@ export function reportRunDir(runDir: string, opts: { title?: string; maxFrames?:
   const input: ReportInput = { title: opts.title ?? `DynTet run ${basename(runDir)}`, outDir: join(runDir, 'report'), links: [] };
   if (existsSync(logPath)) input.log = readLog(logPath);
   if (existsSync(evalPath)) {
-    let e: { methods?: MethodResult[]; caption?: string };
+    let e: { methods?: MethodResult[]; caption?: string; poseCoverage?: PoseCoverage };
     try {
       e = JSON.parse(readFileSync(evalPath, 'utf8'));
     } catch (err) {
       throw new ReportError(`${evalPath} is not JSON (${(err as Error).message}): run \`dyntet-train eval\` again`, 'BAD_INPUT');
     }
     if (e.methods?.length) input.metrics = [methodsTable(e.methods, e.caption)];
+    const poseNote = e.poseCoverage?.frames ? describePoseCoverage(e.poseCoverage) : null;
+    if (poseNote) input.notes = [...(input.notes ?? []), `Note: ${poseNote}.`];
   }
   if (existsSync(valDir)) {
     const names = readdirSync(valDir).filter((f) => f.endsWith('_real.png')).sort().slice(0, opts.maxFrames ?? 12);
