@@ -634,7 +634,8 @@ struct Trainer::Impl {
   }
 
   // The texture's hash grid over the n covered pixels' positions (tex_u), into the first columns of
-  // the texture MLP's rows (tex_x). On CUDA the forward saves its Jacobian for the backward.
+  // the texture MLP's rows (tex_x). On CUDA, when the texture moves the geometry (the backward needs
+  // d/du), the forward saves its Jacobian for the backward.
   train::HashGridParams texture_hash_params(int n) {
     train::HashGridParams hp;
     hp.grid = S.hash;
@@ -643,7 +644,7 @@ struct Trainer::Impl {
     hp.table = P("hashgrid");
     hp.out = tex_x.data();
     hp.row_stride = S.tex.mlp.in;
-    if (be == Backend::CUDA) hp.jac = grow(tex_jac, train::hashgrid_jac_count(S.hash, n));
+    if (be == Backend::CUDA && S.texture_moves_geometry) hp.jac = grow(tex_jac, train::hashgrid_jac_count(S.hash, n));
     return hp;
   }
 
