@@ -55,12 +55,59 @@ HalfLayout half_layout(const MlpConfig& c) {
 [[maybe_unused]] size_t half_fwd_smem(const HalfLayout& l, int nw) {
   return (size_t)l.w_halves * 2 + (size_t)l.b_floats * 4 + (size_t)nw * 16 * (l.kin[0] + kPad) * 2;
 }
-// Backward: weights, biases, the tile's input, every hidden output, one gradient buffer (all fp16),
-// then the fp32 weight- and bias-gradient sums.
-size_t half_bwd_smem(const HalfLayout& l, int nw) {
-  const size_t R = (size_t)nw * 16;
-  const size_t halves = (size_t)l.w_halves + R * (l.kin[0] + kPad) + (size_t)(l.L - 1) * R * (l.wp + kPad) + R * (l.wp + kPad);
-  return halves * 2 + ((size_t)l.b_floats * 2 + l.dw_floats) * 4;
+// Backward workspace of a chunk of m rows (m a multiple of 16), in halves: the layer-0 input as
+// fp16 [m][kin0], the hidden outputs [L - 1][m][wp] (only when the forward did not save them) and
+// every layer's pre-activation gradient G_k [m][nout_k]. The weight-gradient kernel reads it.
+struct HalfBwdSpace {
+  int64_t x0 = 0, h = 0, g[kMaxMlpLayers] = {}, halves = 0;
+};
+HalfBwdSpace half_bwd_space(const HalfLayout& l, int64_t m, bool saved) {
+  HalfBwdSpace s;
+  int64_t o = 0;
+  s.x0 = o;
+  o += m * l.kin[0];
+  s.h = o;
+  if (!saved) o += (int64_t)(l.L - 1) * m * l.wp;
+  for (int k = 0; k < l.L; ++k) {
+    s.g[k] = o;
+    o += m * l.nout[k];
+  }
+  s.halves = (o + 7) / 8 * 8;
+  return s;
+}
+
+// Weight-gradient work split: layer k's nout x kin gradient in warp tiles of mtc x ntc mma tiles
+// (16 x 8 each; ntc even, as ldmatrix.x4 gives two), as large as possible (fewer shared-memory
+// loads per mma) while every warp of the block gets one.
+struct HalfWgradTasks {
+  int mtc = 1, ntc = 2, across = 1, count = 1;  // across: tiles along the input axis
+};
+HalfWgradTasks half_wgrad_tasks(int nout, int kin, int nw) {
+  const int MT = nout / 16, NT = kin / 8;
+  HalfWgradTasks t;
+  t.mtc = std::min(2, MT);
+  t.ntc = std::min(8, NT);
+  auto update = [&] {
+    t.across = (NT + t.ntc - 1) / t.ntc;
+    t.count = (MT + t.mtc - 1) / t.mtc * t.across;
+  };
+  update();
+  while (t.count < nw && (t.mtc > 1 || t.ntc > 2)) {
+    if (t.mtc > 1) t.mtc = 1;
+    else t.ntc = std::max(2, t.ntc / 2 / 2 * 2);
+    update();
+  }
+  return t;
+}
+constexpr int kWgradRows = 64;  // rows staged in shared memory per step of the weight-gradient kernel
+size_t half_wgrad_smem(int nout, int kin) { return (size_t)kWgradRows * ((nout + kPad) + (kin + kPad)) * 2; }
+
+// Rows per backward chunk (a multiple of 16): the workspace within budget bytes.
+constexpr int64_t kHalfBwdBudget = (int64_t)512 << 20;
+int64_t half_bwd_chunk(const HalfLayout& l, int64_t n, bool saved, int64_t budget = kHalfBwdBudget) {
+  const int64_t per_row = half_bwd_space(l, 16, saved).halves * 2 / 16 + 1;
+  const int64_t rows = std::max<int64_t>(16, budget / per_row / 16 * 16);
+  return std::min<int64_t>(rows, (n + 15) / 16 * 16);
 }
 constexpr size_t kHalfSmemLimit = 227 * 1024;
 // ---- half layout (end)
@@ -70,7 +117,7 @@ bool mlp_half_eligible(const MlpConfig& c) {
   // width >= 8: fp16 activations of the padded width fit MlpParams::acts' bytes.
   if (c.hidden_layers < 1 || c.width < 8 || c.width > kHalfMaxWidth || c.in > kHalfMaxWidth || c.out > kHalfMaxOut) return false;
   if (mlp_layer_count(c) > kMaxMlpLayers) return false;
-  return half_bwd_smem(half_layout(c), 4) <= kHalfSmemLimit;
+  return half_fwd_smem(half_layout(c), 8) <= kHalfSmemLimit;
 }
 
 #if defined(__CUDACC__)
@@ -294,115 +341,81 @@ __global__ void __launch_bounds__(256) mlp_half_forward_kernel(HalfArgs a, HalfL
   }
 }
 
+// Backward, step 1 of 2 (per chunk of rows): the pre-activation gradient of every layer, into the
+// workspace, and the input gradient. Like the forward, each warp works alone on 16 rows with the
+// weights in shared memory: it recomputes the forward (writing the hidden outputs to the
+// workspace) unless the forward saved them, then from the last layer down forms G_k W_k in
+// registers (W^T fragments by ldmatrix.trans), times the derivative of the activation that made
+// the layer's input, and stores each G as fp16. Gradients carry the scale (half_grad_scale).
+struct HalfBwdArgs {
+  MlpConfig c;
+  int64_t n = 0;                 // rows of this chunk
+  const float* params = nullptr;
+  const float* x = nullptr;      // the chunk's first row of each (g_x may alias x)
+  const float* y = nullptr;
+  const float* g_y = nullptr;
+  float* g_x = nullptr;
+  const __half* acts = nullptr;  // saved hidden outputs at the chunk's first row; layers acts_rows apart
+  int64_t acts_rows = 0;
+  __half* ws = nullptr;          // the chunk's workspace (half_bwd_space(l, m, acts != nullptr))
+  HalfBwdSpace sp;
+  int64_t m = 0;                 // the workspace's rows: n rounded up to 16
+  const float* g_absmax = nullptr;
+};
+
 template <int WP>
-__global__ void __launch_bounds__(256) mlp_half_backward_kernel(HalfArgs a, HalfLayout l) {
-  constexpr int KT = WP / 16;
+__global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdArgs a, HalfLayout l) {
+  constexpr int KT = WP / 16, MAXN = kHalfMaxWidth / 8;
   extern __shared__ __align__(16) unsigned char hsm[];
-  const int warp = threadIdx.x >> 5, nw = blockDim.x >> 5, R = nw * 16;
-  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int L = l.L, ldx = l.kin[0] + kPad, ldh = WP + kPad;
   __half* Ws = reinterpret_cast<__half*>(hsm);
-  __half* Xs = Ws + l.w_halves;               // [R][ldx]: the tile's input
-  __half* Hs = Xs + R * ldx;                  // [L - 1][R][ldh]: hidden outputs
-  __half* Gs = Hs + (L - 1) * R * ldh;        // [R][ldh]: the current layer's pre-activation gradient
-  float* Bs = reinterpret_cast<float*>(Gs + R * ldh);
-  float* dB = Bs + l.b_floats;                // bias-gradient sums
-  float* dW = dB + l.b_floats;                // weight-gradient sums, mma fragment order
+  float* Bs = reinterpret_cast<float*>(hsm + (size_t)l.w_halves * 2);
+  const int warp = threadIdx.x >> 5, nw = blockDim.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int L = l.L, kin0 = l.kin[0], ldx = kin0 + kPad;
+  __half* xs = reinterpret_cast<__half*>(Bs + l.b_floats) + warp * 16 * ldx;
   half_load_weights(l, a.params, Ws, Bs);
-  for (int e = threadIdx.x; e < l.b_floats; e += blockDim.x) dB[e] = 0.f;
-  for (int e = threadIdx.x; e < l.dw_floats; e += blockDim.x) dW[e] = 0.f;
   __syncthreads();
   const MlpConfig c = a.c;
   const float gs = half_grad_scale(a.g_absmax), gs_inv = 1.f / gs;
-  auto Xin = [&](int k) { return k == 0 ? Xs : Hs + (k - 1) * R * ldh; };
-  auto ldin = [&](int k) { return k == 0 ? ldx : ldh; };
-  for (int64_t base = (int64_t)blockIdx.x * R; base < a.n; base += (int64_t)gridDim.x * R) {
-    const int64_t r0 = base + warp * 16;
-    __half* xs = Xs + warp * 16 * ldx;
-    half_load_x(a.x, c.in, a.n, r0, l.kin[0], xs);
+  // Hidden outputs: the saved ones (rows past n not readable) or the workspace's (m rows, all written).
+  const __half* H = a.acts ? a.acts : a.ws + a.sp.h;
+  const int64_t hrows = a.acts ? a.acts_rows : a.m;
+  for (int64_t r0 = ((int64_t)blockIdx.x * nw + warp) * 16; r0 < a.n; r0 += (int64_t)gridDim.x * nw * 16) {
+    half_load_x(a.x, c.in, a.n, r0, kin0, xs);
+    __syncwarp();
+    for (int e = lane; e < 16 * kin0 / 2; e += 32) {  // the layer-0 input, for the weight gradient
+      const int r = e / (kin0 / 2), q = 2 * (e - r * (kin0 / 2));
+      *reinterpret_cast<uint32_t*>(a.ws + a.sp.x0 + (r0 + r) * kin0 + q) = lds32(xs + r * ldx + q);
+    }
     // The output gradient G = g_y * out_act'(y), zero past n and past c.out (so padded rows and
     // columns add nothing), as fp32 fragments of the 16 x 16 last-layer tile.
     float gout[2][4];
     if (a.acts) {
-      for (int k = 0; k + 1 < L; ++k) {  // saved hidden outputs: this warp's 16 rows
-        __half* h = Hs + k * R * ldh + warp * 16 * ldh;
-        for (int e = lane; e < 16 * (WP / 8); e += 32) {
-          const int r = e / (WP / 8), q = e - r * (WP / 8);
-          uint4 v = make_uint4(0u, 0u, 0u, 0u);
-          if (r0 + r < a.n) v = *reinterpret_cast<const uint4*>(a.acts + ((int64_t)k * a.n + r0 + r) * WP + q * 8);
-          *reinterpret_cast<uint4*>(h + r * ldh + q * 8) = v;
-        }
-      }
       half_out_visit(gout, [&](int row, int col, float& v) {
         const int64_t i = (r0 + row) * c.out + col;
         v = r0 + row < a.n && col < c.out ? gs * a.g_y[i] * act_grad_from_output(c.out_act, a.y[i]) : 0.f;
       });
-      __syncwarp();
     } else {
-      __syncwarp();
       half_warp_forward<WP>(l, c.hidden_act, Ws, Bs, xs, gout, [&](int k, const uint32_t (&af)[KT][4]) {
-        half_store_operand<KT>(af, Hs + k * R * ldh + warp * 16 * ldh, ldh);
+        half_store_operand<KT>(af, a.ws + a.sp.h + ((int64_t)k * a.m + r0) * WP, WP);
       });
       half_out_visit(gout, [&](int row, int col, float& v) {
         const float yv = activate(c.out_act, v);
         v = r0 + row < a.n && col < c.out ? gs * a.g_y[(r0 + row) * c.out + col] * act_grad_from_output(c.out_act, yv) : 0.f;
       });
     }
-    // gaf: the current layer's gradient as fp16 operand tiles (this warp's rows), also in Gs.
-    uint32_t gaf[KT][4];
+    uint32_t gaf[KT][4];  // the current layer's gradient as fp16 operand tiles
     gaf[0][0] = pack_half2(gout[0][0], gout[0][1]);
     gaf[0][1] = pack_half2(gout[0][2], gout[0][3]);
     gaf[0][2] = pack_half2(gout[1][0], gout[1][1]);
     gaf[0][3] = pack_half2(gout[1][2], gout[1][3]);
     {
       const uint32_t (&g0)[1][4] = *reinterpret_cast<const uint32_t (*)[1][4]>(&gaf[0]);
-      half_store_operand<1>(g0, Gs + warp * 16 * ldh, ldh);
+      half_store_operand<1>(g0, a.ws + a.sp.g[L - 1] + r0 * 16, 16);
     }
     for (int k = L - 1; k >= 0; --k) {
-      const int kin = l.kin[k], nout = l.nout[k];
-      const __half* X = Xin(k);
-      const int ld = ldin(k);
-      __syncthreads();  // Gs and X of every warp written
-      // Weight gradient over the tile: dW[o][i] += sum_r G[r][o] X[r][i]. Warp w takes output row
-      // tiles mt = w, w + nw, ...; for each, every column tile at once (independent accumulators).
-      {
-        constexpr int MAXN = kHalfMaxWidth / 8;
-        const int NTk = kin / 8;
-        for (int mt = warp; mt < nout / 16; mt += nw) {
-          float acc[MAXN][4];
-#pragma unroll
-          for (int nt = 0; nt < MAXN; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-          for (int ks = 0; ks < R / 16; ++ks) {
-            uint32_t A[4];  // A(o, r) = G[r][o]: matrices (r 0-7, o 0-7), (r 0-7, o 8-15), (r 8-15, o 0-7), (r 8-15, o 8-15)
-            ldsm_x4_t(A, Gs + (ks * 16 + (lane & 7) + ((lane >> 4) & 1) * 8) * ldh + mt * 16 + ((lane >> 3) & 1) * 8);
-#pragma unroll
-            for (int np2 = 0; np2 < MAXN / 2; ++np2) {
-              if (np2 * 2 >= NTk) break;
-              uint32_t B[4];  // B(r, i) = X[r][i]: (r 0-7, i), (r 8-15, i), (r 0-7, i + 8), (r 8-15, i + 8)
-              ldsm_x4_t(B, X + (ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ld + np2 * 16 + (lane >> 4) * 8);
-              mma16816(acc[2 * np2], A, B[0], B[1]);
-              mma16816(acc[2 * np2 + 1], A, B[2], B[3]);
-            }
-          }
-          float4* d = reinterpret_cast<float4*>(dW + l.dwoff[k]) + (size_t)mt * NTk * 32 + lane;
-#pragma unroll
-          for (int nt = 0; nt < MAXN; ++nt) {
-            if (nt >= NTk) break;
-            float4 v = d[nt * 32];
-            v.x += acc[nt][0]; v.y += acc[nt][1]; v.z += acc[nt][2]; v.w += acc[nt][3];
-            d[nt * 32] = v;
-          }
-        }
-        // Bias gradient: column sums of G (fp32 sums of the fp16 values).
-        for (int o = threadIdx.x; o < nout; o += blockDim.x) {
-          float s = 0.f;
-          for (int r = 0; r < R; ++r) s += __half2float(Gs[r * ldh + o]);
-          dB[l.boff[k] + o] += s;
-        }
-      }
       if (k == 0 && !a.g_x) break;
-      // Input gradient of this warp's rows: dX = G W (K = nout, N = kin), W^T fragments by ldmatrix.trans.
-      constexpr int MAXN = kHalfMaxWidth / 8;
+      const int kin = l.kin[k], nout = l.nout[k];
+      // dX = G W (K = nout, N = kin).
       float acc[MAXN][4];
 #pragma unroll
       for (int nt = 0; nt < MAXN; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
@@ -422,22 +435,22 @@ __global__ void __launch_bounds__(256) mlp_half_backward_kernel(HalfArgs a, Half
           }
         }
       }
-      __syncthreads();  // every warp's weight-gradient reads of Gs done before it is overwritten
       if (k > 0) {
-        // G of layer k - 1 = dX * act'(its output), kept as operand tiles and in Gs.
-        const __half* h = Xin(k) + warp * 16 * ldh;
+        // G of layer k - 1 = dX * act'(its output), as operand tiles and into the workspace.
+        const __half* h = H + ((int64_t)(k - 1) * hrows + r0) * WP;
+        const bool r_lo = r0 + g < a.n || !a.acts, r_hi = r0 + g + 8 < a.n || !a.acts;
+        const int act = c.hidden_act;
 #pragma unroll
         for (int j = 0; j < KT; ++j) {
           const __half* p = h + j * 16 + 2 * t;
-          const float2 h0 = unpack_half2(lds32(p + g * ldh)), h1 = unpack_half2(lds32(p + (g + 8) * ldh));
-          const float2 h2 = unpack_half2(lds32(p + g * ldh + 8)), h3 = unpack_half2(lds32(p + (g + 8) * ldh + 8));
-          const int act = c.hidden_act;
+          const float2 h0 = unpack_half2(r_lo ? lds32(p + g * WP) : 0u), h1 = unpack_half2(r_hi ? lds32(p + (g + 8) * WP) : 0u);
+          const float2 h2 = unpack_half2(r_lo ? lds32(p + g * WP + 8) : 0u), h3 = unpack_half2(r_hi ? lds32(p + (g + 8) * WP + 8) : 0u);
           gaf[j][0] = pack_half2(acc[2 * j][0] * act_grad_from_output(act, h0.x), acc[2 * j][1] * act_grad_from_output(act, h0.y));
           gaf[j][1] = pack_half2(acc[2 * j][2] * act_grad_from_output(act, h1.x), acc[2 * j][3] * act_grad_from_output(act, h1.y));
           gaf[j][2] = pack_half2(acc[2 * j + 1][0] * act_grad_from_output(act, h2.x), acc[2 * j + 1][1] * act_grad_from_output(act, h2.y));
           gaf[j][3] = pack_half2(acc[2 * j + 1][2] * act_grad_from_output(act, h3.x), acc[2 * j + 1][3] * act_grad_from_output(act, h3.y));
         }
-        half_store_operand<KT>(gaf, Gs + warp * 16 * ldh, ldh);
+        half_store_operand<KT>(gaf, a.ws + a.sp.g[k - 1] + r0 * WP, WP);
       } else {
         // Input gradient (fp32). g_x may alias x: this warp read its rows of x at the tile's start.
 #pragma unroll
@@ -451,20 +464,106 @@ __global__ void __launch_bounds__(256) mlp_half_backward_kernel(HalfArgs a, Half
         }
       }
     }
-    __syncthreads();  // the tile's buffers are free
+    __syncwarp();  // xs reads done before the next tile's load
   }
-  __syncthreads();
-  // This block's sums into its row of partial sums, in model.h's parameter layout.
-  float* part = a.partial + (int64_t)blockIdx.x * l.np;
-  for (int k = 0; k < L; ++k) {
-    const int kin = l.kin[k], nout = l.nout[k], ni = l.in_real[k], no = l.out_real[k], NTk = kin / 8;
-    for (int e = threadIdx.x; e < nout * kin; e += blockDim.x) {
-      // e = ((mt * NTk + nt) * 32 + lane) * 4 + j
-      const int j = e & 3, ln = (e >> 2) & 31, f = e >> 7, mt = f / NTk, nt = f - mt * NTk;
-      const int o = mt * 16 + (ln >> 2) + (j >> 1) * 8, i = nt * 8 + 2 * (ln & 3) + (j & 1);
-      if (o < no && i < ni) part[l.pofs[k] + o * ni + i] = dW[l.dwoff[k] + e] * gs_inv;
+}
+
+// Backward, step 2 of 2 (per layer and chunk): the weight gradient G^T X and the bias gradient
+// (column sums of G) over the chunk's rows. A persistent block stages 64 rows of G and X in shared
+// memory per step; each warp owns one tile of the gradient (half_wgrad_tasks) and keeps its sums
+// in registers over all of the block's rows (operands transposed by ldmatrix.trans), so the
+// tensor cores are fed from shared memory with no read-modify-write of sums there. At the end the
+// block adds its sums (unscaled) into its own row of partial sums: no atomics.
+struct HalfWgradArgs {
+  const __half* G = nullptr;  // [m][ldg], the layer's (scaled) pre-activation gradient
+  const __half* X = nullptr;  // [m][ldx], the layer's input
+  int ldg = 0, ldx = 0;
+  int64_t m = 0;              // rows to sum over
+  int nout = 0, kin = 0, no = 0, ni = 0;  // padded (multiples of 16) and real sizes
+  float* partial = nullptr;   // block b adds into partial[b * np + pofs ...] (model.h's layout)
+  int64_t np = 0;
+  int pofs = 0;
+  const float* g_absmax = nullptr;
+  HalfWgradTasks tk;          // half_wgrad_tasks(nout, kin, warps per block)
+};
+
+__global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
+  extern __shared__ __align__(16) unsigned char hsm[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int ldgs = a.nout + kPad, ldxs = a.kin + kPad, MT = a.nout / 16, NT = a.kin / 8;
+  __half* Gs = reinterpret_cast<__half*>(hsm);
+  __half* Xs = Gs + kWgradRows * ldgs;
+  const HalfWgradTasks tk = a.tk;
+  const bool active = warp < tk.count;
+  const int mt0 = warp / tk.across * tk.mtc, nt0 = warp % tk.across * tk.ntc;
+  const bool bias = active && nt0 == 0;  // these warps also sum G's columns (an mma with a B of ones)
+  float acc[2][8][4], accb[2][4];
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) accb[mi][j] = 0.f;
+#pragma unroll
+    for (int nj = 0; nj < 8; ++nj) acc[mi][nj][0] = acc[mi][nj][1] = acc[mi][nj][2] = acc[mi][nj][3] = 0.f;
+  }
+  const uint32_t ones = pack_half2(1.f, 1.f);
+  const int gq = a.nout / 8, xq = a.kin / 8;  // 16-byte pieces per row
+  for (int64_t base = (int64_t)blockIdx.x * kWgradRows; base < a.m; base += (int64_t)gridDim.x * kWgradRows) {
+    for (int e = threadIdx.x; e < kWgradRows * (gq + xq); e += blockDim.x) {
+      const bool isg = e < kWgradRows * gq;
+      const int f = isg ? e : e - kWgradRows * gq, w = isg ? gq : xq, r = f / w, q = f - r * w;
+      uint4 v = make_uint4(0u, 0u, 0u, 0u);
+      if (base + r < a.m) v = *reinterpret_cast<const uint4*>(isg ? a.G + (base + r) * a.ldg + q * 8 : a.X + (base + r) * a.ldx + q * 8);
+      *reinterpret_cast<uint4*>(isg ? Gs + r * ldgs + q * 8 : Xs + r * ldxs + q * 8) = v;
     }
-    for (int o = threadIdx.x; o < no; o += blockDim.x) part[l.pofs[k] + no * ni + o] = dB[l.boff[k] + o] * gs_inv;
+    __syncthreads();
+    if (active) {
+      for (int ks = 0; ks < kWgradRows / 16; ++ks) {
+        uint32_t A[2][4];  // A(o, r) = G[r][o]: matrices (r 0-7, o 0-7), (r 0-7, o 8-15), (r 8-15, o 0-7), (r 8-15, o 8-15)
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi)
+          if (mi < tk.mtc && mt0 + mi < MT)
+            ldsm_x4_t(A[mi], Gs + (ks * 16 + (lane & 7) + ((lane >> 4) & 1) * 8) * ldgs + (mt0 + mi) * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+        for (int np2 = 0; np2 < 4; ++np2) {
+          if (2 * np2 >= tk.ntc || nt0 + 2 * np2 >= NT) break;
+          uint32_t B[4];  // B(r, i) = X[r][i]: (r 0-7, i), (r 8-15, i), (r 0-7, i + 8), (r 8-15, i + 8)
+          ldsm_x4_t(B, Xs + (ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ldxs + (nt0 + 2 * np2) * 8 + (lane >> 4) * 8);
+#pragma unroll
+          for (int mi = 0; mi < 2; ++mi)
+            if (mi < tk.mtc && mt0 + mi < MT) {
+              mma16816(acc[mi][2 * np2], A[mi], B[0], B[1]);
+              mma16816(acc[mi][2 * np2 + 1], A[mi], B[2], B[3]);
+            }
+        }
+        if (bias) {
+#pragma unroll
+          for (int mi = 0; mi < 2; ++mi)
+            if (mi < tk.mtc && mt0 + mi < MT) mma16816(accb[mi], A[mi], ones, ones);
+        }
+      }
+    }
+    __syncthreads();  // staging buffers free
+  }
+  if (!active) return;
+  const float gs_inv = 1.f / half_grad_scale(a.g_absmax);
+  float* part = a.partial + (int64_t)blockIdx.x * a.np + a.pofs;
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi) {
+    if (mi >= tk.mtc) break;
+#pragma unroll
+    for (int nj = 0; nj < 8; ++nj) {
+      if (nj >= tk.ntc) break;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int o = (mt0 + mi) * 16 + g + (j >> 1) * 8, i = (nt0 + nj) * 8 + 2 * t + (j & 1);
+        if (o < a.no && i < a.ni) part[o * a.ni + i] += acc[mi][nj][j] * gs_inv;
+      }
+    }
+    if (bias && t == 0) {  // column 0 of G^T 1: rows g and g + 8
+      const int o = (mt0 + mi) * 16 + g;
+      if (o < a.no) part[a.no * a.ni + o] += accb[mi][0] * gs_inv;
+      if (o + 8 < a.no) part[a.no * a.ni + o + 8] += accb[mi][2] * gs_inv;
+    }
   }
 }
 
@@ -512,17 +611,13 @@ HalfLaunch half_launch(K kernel, int nw, size_t smem, int64_t n) {
   return h;
 }
 
-size_t half_smem_limit() { return std::min<size_t>(kHalfSmemLimit, (size_t)device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin)); }
-
-// Warps per backward block: 8 when its shared memory leaves room for two blocks per SM, else 4.
-int half_bwd_warps(const HalfLayout& l) { return half_bwd_smem(l, 8) <= half_smem_limit() / 2 ? 8 : 4; }
-
 template <int WP>
 HalfLaunch half_fwd_launch(const HalfLayout& l, int64_t n) { return half_launch(mlp_half_forward_kernel<WP>, 8, half_fwd_smem(l, 8), n); }
-template <int WP>
-HalfLaunch half_bwd_launch(const HalfLayout& l, int64_t n) {
-  const int nw = half_bwd_warps(l);
-  return half_launch(mlp_half_backward_kernel<WP>, nw, half_bwd_smem(l, nw), n);
+
+size_t half_wgrad_max_smem(const HalfLayout& l) {
+  size_t s = 0;
+  for (int k = 0; k < l.L; ++k) s = std::max(s, half_wgrad_smem(l.nout[k], l.kin[k]));
+  return s;
 }
 
 HalfArgs half_args(const MlpParams& p) {
@@ -541,7 +636,7 @@ void half_forward_run(const MlpParams& p, const HalfLayout& l) {
 
 struct HalfWorkspace {
   std::mutex mu;
-  Buffer<float> partial, absmax;
+  Buffer<float> partial, absmax, space;
 };
 HalfWorkspace& half_workspace() {
   static HalfWorkspace* w = new HalfWorkspace();  // never destroyed: no cudaFree after the runtime shuts down
@@ -550,22 +645,51 @@ HalfWorkspace& half_workspace() {
 
 template <int WP>
 void half_backward_run(const MlpParams& p, const HalfLayout& l) {
-  const HalfLaunch h = half_bwd_launch<WP>(l, p.n);
   HalfWorkspace& w = half_workspace();
   std::lock_guard<std::mutex> lock(w.mu);
-  HalfArgs a = half_args(p);
-  // Without g_params the sums still go somewhere (the kernel always writes its row): a scratch row set.
-  a.partial = w.partial.reserve(Backend::CUDA, (size_t)h.grid * l.np);
+  const bool saved = p.acts != nullptr;
+  const int64_t chunk = half_bwd_chunk(l, p.n, saved);
+  __half* ws = reinterpret_cast<__half*>(w.space.reserve(Backend::CUDA, (size_t)half_bwd_space(l, chunk, saved).halves / 2));
   float* m = w.absmax.reserve(Backend::CUDA, 1);
   const int64_t count = p.n * (int64_t)p.cfg.out;
   cuda_check(cudaMemsetAsync(m, 0, sizeof(float)), "cudaMemsetAsync");
   half_absmax_kernel<<<(unsigned)std::max<int64_t>(1, std::min<int64_t>((count + 255) / 256, (int64_t)device_attr(cudaDevAttrMultiProcessorCount) * 8)), 256>>>(p.g_y, count, m);
   cuda_check(cudaGetLastError(), "half_absmax_kernel");
-  a.g_absmax = m;
-  mlp_half_backward_kernel<WP><<<h.grid, h.threads, h.smem>>>(a, l);
-  cuda_check(cudaGetLastError(), "mlp_half_backward_kernel");
+  const HalfLaunch hd = half_launch(mlp_half_backward_data_kernel<WP>, 8, half_fwd_smem(l, 8), chunk);
+  // Weight gradient: persistent blocks, as many as fit and at most one per kWgradRows rows
+  // (half_launch counts tiles of 16 rows per warp).
+  const HalfLaunch hw = half_launch(mlp_half_wgrad_kernel, 8, half_wgrad_max_smem(l), chunk * 16 / kWgradRows);
+  float* partial = nullptr;
   if (p.g_params) {
-    mlp_half_reduce_kernel<<<(unsigned)((l.np + 255) / 256), 256>>>(a.partial, h.grid, l.np, p.g_params);
+    partial = w.partial.reserve(Backend::CUDA, (size_t)hw.grid * l.np);
+    cuda_check(cudaMemsetAsync(partial, 0, sizeof(float) * (size_t)hw.grid * l.np), "cudaMemsetAsync");
+  }
+  for (int64_t c0 = 0; c0 < p.n; c0 += chunk) {
+    const int64_t nc = std::min(chunk, p.n - c0), mc = (nc + 15) / 16 * 16;
+    HalfBwdArgs a;
+    a.c = p.cfg; a.n = nc; a.params = p.params;
+    a.x = p.x + c0 * p.cfg.in; a.y = p.y + c0 * p.cfg.out; a.g_y = p.g_y + c0 * p.cfg.out;
+    a.g_x = p.g_x ? p.g_x + c0 * p.cfg.in : nullptr;
+    a.acts = saved ? reinterpret_cast<const __half*>(p.acts) + c0 * WP : nullptr;
+    a.acts_rows = p.n;
+    a.ws = ws; a.sp = half_bwd_space(l, mc, saved); a.m = mc; a.g_absmax = m;
+    mlp_half_backward_data_kernel<WP><<<hd.grid, hd.threads, hd.smem>>>(a, l);
+    cuda_check(cudaGetLastError(), "mlp_half_backward_data_kernel");
+    if (!partial) continue;
+    for (int k = 0; k < l.L; ++k) {
+      HalfWgradArgs g;
+      g.G = ws + a.sp.g[k]; g.ldg = l.nout[k];
+      if (k == 0) { g.X = ws + a.sp.x0; g.ldx = l.kin[0]; }
+      else { g.X = saved ? a.acts + (int64_t)(k - 1) * p.n * WP : ws + a.sp.h + (int64_t)(k - 1) * mc * WP; g.ldx = WP; }
+      g.m = nc; g.nout = l.nout[k]; g.kin = l.kin[k]; g.no = l.out_real[k]; g.ni = l.in_real[k];
+      g.partial = partial; g.np = l.np; g.pofs = l.pofs[k]; g.g_absmax = m;
+      g.tk = half_wgrad_tasks(g.nout, g.kin, 8);
+      mlp_half_wgrad_kernel<<<hw.grid, hw.threads, half_wgrad_smem(g.nout, g.kin)>>>(g);
+      cuda_check(cudaGetLastError(), "mlp_half_wgrad_kernel");
+    }
+  }
+  if (partial) {
+    mlp_half_reduce_kernel<<<(unsigned)((l.np + 255) / 256), 256>>>(partial, hw.grid, l.np, p.g_params);
     cuda_check(cudaGetLastError(), "mlp_half_reduce_kernel");
   }
 }
@@ -593,10 +717,10 @@ void mlp_half_backward(const MlpParams& p) {
 
 std::string mlp_half_plan(const MlpConfig& c, int64_t n) {
   const HalfLayout l = half_layout(c);
-  const int nw = half_bwd_warps(l);
-  return "half (fp16 mma): fwd 128 points per block (" + std::to_string(half_fwd_smem(l, 8) / 1024) + " KB), bwd " +
-         std::to_string(nw * 16) + " per block (" + std::to_string(half_bwd_smem(l, nw) / 1024) + " KB), " +
-         std::to_string((n + nw * 16 - 1) / (nw * 16)) + " tiles";
+  const int64_t chunk = half_bwd_chunk(l, n, false);
+  return "half (fp16 mma): fwd and bwd data 128 points per block (" + std::to_string(half_fwd_smem(l, 8) / 1024) +
+         " KB), weight gradient " + std::to_string(kWgradRows) + " rows per block step (" + std::to_string(half_wgrad_max_smem(l) / 1024) +
+         " KB), chunks of " + std::to_string(chunk) + " rows (" + std::to_string(half_bwd_space(l, chunk, false).halves * 2 >> 20) + " MB workspace)";
 }
 #endif
 

@@ -31,12 +31,13 @@ PRELUDE = r'''
 #include <cstring>
 #include <cmath>
 #include <memory>
+#include <algorithm>
 #include "mlp.h"
 #define __device__
 #define __forceinline__ inline
 #define __global__
 #define __restrict__
-#define __launch_bounds__(x)
+#define __launch_bounds__(...)
 struct Dim { int x; };
 thread_local Dim threadIdx, blockIdx;
 Dim blockDim, gridDim;
@@ -90,8 +91,8 @@ inline void ldsm_x4_t(uint32_t (&r)[4], const __half* p) {
 '''
 
 EPILOGUE = r'''
-template <class K>
-void emu_launch(int grid, int threads, size_t smem, K k, HalfArgs a, HalfLayout l) {
+template <class K, class... A>
+void emu_launch(int grid, int threads, size_t smem, K k, A... args) {
   blockDim.x = threads; gridDim.x = grid;
   for (int b = 0; b < grid; ++b) {
     std::vector<unsigned char> sm(smem + 16);
@@ -100,12 +101,41 @@ void emu_launch(int grid, int threads, size_t smem, K k, HalfArgs a, HalfLayout 
     std::vector<std::unique_ptr<std::barrier<>>> wb;
     for (int w = 0; w < threads / 32; ++w) { wb.emplace_back(new std::barrier<>(32)); emu_warp_bar[w] = wb.back().get(); }
     std::vector<std::thread> th;
-    for (int t = 0; t < threads; ++t) th.emplace_back([&, t] { threadIdx.x = t; blockIdx.x = b; emu_smem = sm.data(); k(a, l); });
+    for (int t = 0; t < threads; ++t) th.emplace_back([&, t] { threadIdx.x = t; blockIdx.x = b; emu_smem = sm.data(); k(args...); });
     for (auto& x : th) x.join();
   }
 }
+// The backward as half_backward_run (mlp_half.cpp) schedules it: per chunk of rows the data
+// kernel, then per layer the weight-gradient kernel (8 warps), into grid rows of partial sums.
 template <int WP>
-int run(MlpConfig c, int64_t n, int nw, int grid, bool saved, float gy_mul = 1.f) {
+void emu_backward(const HalfLayout& l, HalfArgs f, int nw, int grid, int64_t budget, std::vector<float>& partial) {
+  const bool saved = f.acts != nullptr;
+  const int64_t n = f.n, chunk = half_bwd_chunk(l, n, saved, budget);
+  std::vector<__half> ws(half_bwd_space(l, chunk, saved).halves, (__half)1234.f);
+  partial.assign((size_t)grid * l.np, 0.f);
+  for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+    const int64_t nc = std::min(chunk, n - c0), mc = (nc + 15) / 16 * 16;
+    HalfBwdArgs a;
+    a.c = f.c; a.n = nc; a.params = f.params;
+    a.x = f.x + c0 * f.c.in; a.y = f.y + c0 * f.c.out; a.g_y = f.g_y + c0 * f.c.out; a.g_x = f.g_x + c0 * f.c.in;
+    a.acts = saved ? f.acts + c0 * WP : nullptr;
+    a.acts_rows = n;
+    a.ws = ws.data(); a.sp = half_bwd_space(l, mc, saved); a.m = mc; a.g_absmax = f.g_absmax;
+    emu_launch(grid, nw * 32, half_fwd_smem(l, nw), mlp_half_backward_data_kernel<WP>, a, l);
+    for (int k = 0; k < l.L; ++k) {
+      HalfWgradArgs g;
+      g.G = ws.data() + a.sp.g[k]; g.ldg = l.nout[k];
+      if (k == 0) { g.X = ws.data() + a.sp.x0; g.ldx = l.kin[0]; }
+      else { g.X = saved ? a.acts + (int64_t)(k - 1) * n * WP : ws.data() + a.sp.h + (int64_t)(k - 1) * mc * WP; g.ldx = WP; }
+      g.m = nc; g.nout = l.nout[k]; g.kin = l.kin[k]; g.no = l.out_real[k]; g.ni = l.in_real[k];
+      g.partial = partial.data(); g.np = l.np; g.pofs = l.pofs[k]; g.g_absmax = f.g_absmax;
+      g.tk = half_wgrad_tasks(g.nout, g.kin, 8);
+      emu_launch(grid, 8 * 32, half_wgrad_smem(g.nout, g.kin), mlp_half_wgrad_kernel, g);
+    }
+  }
+}
+template <int WP>
+int run(MlpConfig c, int64_t n, int nw, int grid, bool saved, float gy_mul = 1.f, int64_t budget = kHalfBwdBudget) {
   const HalfLayout l = half_layout(c);
   if (l.wp != WP) { std::printf("bad WP\n"); return 1; }
   const size_t np = mlp_param_count(c);
@@ -145,17 +175,16 @@ int run(MlpConfig c, int64_t n, int nw, int grid, bool saved, float gy_mul = 1.f
   HalfArgs a; a.c = c; a.n = n; a.params = params.data(); a.x = x.data(); a.y = y2.data(); a.g_y = gy.data(); a.g_x = gx2.data(); a.g_absmax = &absmax;
   a.acts = saved ? reinterpret_cast<__half*>(acts.data()) : nullptr;
   emu_launch(grid, 8 * 32, half_fwd_smem(l, 8), mlp_half_forward_kernel<WP>, a, l);
-  std::vector<float> partial((size_t)grid * l.np, 123.f);
-  a.partial = partial.data();
-  emu_launch(grid, nw * 32, half_bwd_smem(l, nw), mlp_half_backward_kernel<WP>, a, l);
+  std::vector<float> partial;
+  emu_backward<WP>(l, a, nw, grid, budget, partial);
   for (size_t w = 0; w < np; ++w) for (int b = 0; b < grid; ++b) gp2[w] += partial[(size_t)b * np + w];
   auto err = [](const std::vector<float>& a, const std::vector<float>& b) {
     double num = 0, den = 0; for (size_t i = 0; i < a.size(); ++i) { if (!std::isfinite(b[i])) return 1e30; num += (a[i] - b[i]) * (double)(a[i] - b[i]); den += (double)a[i] * a[i]; }
     return std::sqrt(num / den); };
   const double e1 = err(y1, y2), e2 = err(gp1, gp2), e3 = err(gx1, gx2);
   const bool ok = e1 < 1e-2 && e2 < 1e-2 && e3 < 1e-2;
-  std::printf("%d-%dx%d-%d n=%lld warps=%d grid=%d%s g_y x%g: fwd %.2e dparams %.2e dx %.2e (rms) %s\n", c.in, c.width, c.hidden_layers, c.out,
-              (long long)n, nw, grid, saved ? " saved" : "", gy_mul, e1, e2, e3, ok ? "ok" : "FAIL");
+  std::printf("%d-%dx%d-%d n=%lld warps=%d grid=%d chunk=%lld%s g_y x%g: fwd %.2e dparams %.2e dx %.2e (rms) %s\n", c.in, c.width, c.hidden_layers, c.out,
+              (long long)n, nw, grid, (long long)half_bwd_chunk(l, n, saved, budget), saved ? " saved" : "", gy_mul, e1, e2, e3, ok ? "ok" : "FAIL");
   return ok ? 0 : 1;
 }
 }}
@@ -174,6 +203,9 @@ int main() {
   fails += run<32>(MlpConfig{39, 32, 2, 4, kActReLU, kActNone}, 150, 2, 2, true, 1e-7f);
   fails += run<64>(MlpConfig{20, 48, 3, 7, kActTanh, kActSigmoid}, 77, 2, 1, false, 1e-7f);
   fails += run<32>(MlpConfig{39, 32, 2, 4, kActTanh, kActNone}, 150, 2, 2, false, 1e5f);
+  // Chunks of 16 and 48 rows (the workspace budget forces them), with and without saved activations.
+  fails += run<32>(MlpConfig{39, 32, 2, 4, kActReLU, kActNone}, 150, 2, 2, false, 1.f, 1);
+  fails += run<64>(MlpConfig{20, 48, 3, 7, kActTanh, kActSigmoid}, 77, 2, 1, true, 1.f, 48 * 2 * (32 + 2 * 64 + 3 * 64 + 16) + 1);
   return fails;
 }
 '''
