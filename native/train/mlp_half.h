@@ -8,12 +8,14 @@
 // layer's operand fragment); the weights of every layer sit in shared memory as fp16. Biases are
 // added in fp32 (the accumulators start from them), activations run in fp32 on the accumulators
 // (model.h's activate) and are rounded to fp16 as the next layer's operand.
-// Backward: a block takes a tile of 16 x warps points per step, recomputes the forward (or reads the
-// forward's saved fp16 activations), then per layer from the last: the weight gradient G^T X over
-// the tile (operands transposed on the fly with ldmatrix.trans, accumulated over all of the
-// block's tiles in fp32 shared memory), the input gradient G W in registers, times the
-// activation's derivative. Each block writes its sums into its own row of partial sums; a second
-// kernel adds the rows in block order into g_params (no atomics: schedule-independent).
+// Backward, per chunk of rows (the workspace within 512 MB): a data kernel in the forward's
+// manner (each warp alone on 16 points, weights in shared memory) recomputes the forward unless it
+// was saved and, from the last layer down, forms each layer's pre-activation gradient G and G W
+// in registers, storing G as fp16 in the workspace; then, per layer, a weight-gradient kernel sums
+// G^T X (and the bias gradient, G's column sums) over the chunk, each warp owning one tile of the
+// gradient in registers while its block streams 64-row slices of G and X through shared memory.
+// Each block adds its sums into its own row of partial sums; a last kernel adds the rows in block
+// order into g_params (no atomics: schedule-independent).
 // Precision: every operand is rounded to fp16 (unit roundoff 2^-11, like TF32's 10-bit mantissa,
 // and fp16's narrower exponent: magnitudes below 6e-5 lose relative precision); checked against
 // the CPU reference with the TF32 tolerances (tests/check_cuda.cpp).
