@@ -84,18 +84,20 @@ struct HalfWgradTasks {
 };
 HalfWgradTasks half_wgrad_tasks(int nout, int kin, int nw) {
   const int MT = nout / 16, NT = kin / 8;
-  HalfWgradTasks t;
-  t.mtc = std::min(2, MT);
-  t.ntc = std::min(8, NT);
-  auto update = [&] {
-    t.across = (NT + t.ntc - 1) / t.ntc;
-    t.count = (MT + t.mtc - 1) / t.mtc * t.across;
+  auto with = [&](int mtc, int ntc) {
+    HalfWgradTasks t;
+    t.mtc = mtc;
+    t.ntc = ntc;
+    t.across = (NT + ntc - 1) / ntc;
+    t.count = (MT + mtc - 1) / mtc * t.across;
+    return t;
   };
-  update();
-  while (t.count < nw && (t.mtc > 1 || t.ntc > 2)) {
-    if (t.mtc > 1) t.mtc = 1;
-    else t.ntc = std::max(2, t.ntc / 2 / 2 * 2);
-    update();
+  // At most 8 tasks for any eligible layer (MT <= 8, NT <= 16); shrink while that stays within nw.
+  HalfWgradTasks t = with(std::min(2, MT), std::min(8, NT));
+  while (t.count < nw) {
+    const HalfWgradTasks s = t.mtc > 1 ? with(1, t.ntc) : t.ntc > 2 ? with(t.mtc, t.ntc - 2) : t;
+    if (s.count == t.count || s.count > nw) break;
+    t = s;
   }
   return t;
 }
@@ -684,6 +686,7 @@ void half_backward_run(const MlpParams& p, const HalfLayout& l) {
       g.m = nc; g.nout = l.nout[k]; g.kin = l.kin[k]; g.no = l.out_real[k]; g.ni = l.in_real[k];
       g.partial = partial; g.np = l.np; g.pofs = l.pofs[k]; g.g_absmax = m;
       g.tk = half_wgrad_tasks(g.nout, g.kin, 8);
+      if (g.tk.count > 8) throw OpError("mlp (half): weight-gradient split of a " + std::to_string(g.nout) + " x " + std::to_string(g.kin) + " layer needs more than 8 warps");
       mlp_half_wgrad_kernel<<<hw.grid, hw.threads, half_wgrad_smem(g.nout, g.kin)>>>(g);
       cuda_check(cudaGetLastError(), "mlp_half_wgrad_kernel");
     }
