@@ -137,7 +137,7 @@ __device__ __forceinline__ float2 unpack_half2(uint32_t v) {
   return __half22float2(h);
 }
 
-// ---- half mma (begin; the emulation substitutes these two)
+// ---- half mma (begin; the emulation substitutes these)
 // D += A B for one 16 x 8 x 16 tile: A row-major 16 x 16 (4 regs), B 16 x 8 "col" (2 regs), fp32 D.
 // Fragments (PTX ISA, mma.m16n8k16, g = lane / 4, t = lane % 4): A reg 0: (row g, cols 2t, 2t+1),
 // reg 1: row g + 8, reg 2: cols + 8, reg 3: both; B reg 0: (k 2t, 2t+1; n g), reg 1: k + 8;
@@ -147,6 +147,15 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Four 8 x 8 fp16 matrices: lane l gives the address of row (l % 8) of matrix l / 8 and receives,
+// for matrix j, the elements (row g; columns 2t, 2t+1) of it in r[j].
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const __half* p) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
 }
 
 // Four 8 x 8 fp16 matrices, transposed: lane l gives the address of row (l % 8) of matrix l / 8 and
@@ -223,14 +232,18 @@ __device__ __forceinline__ void half_bias_init(float (&acc)[NT][4], const float*
 }
 
 // acc (NT column tiles of 16 x 8) += A (one 16 x 16 operand tile at column kt * 16) W^T, W rows
-// from shared memory ([n][ld] fp16, n = output).
+// from shared memory ([n][ld] fp16, n = output). One ldmatrix.x4 gives the B fragments of two
+// column tiles: matrices (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
 template <int NT>
 __device__ __forceinline__ void half_mma_row(float (&acc)[NT][4], const uint32_t (&a)[4], const __half* W, int ld, int kt) {
-  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int lane = threadIdx.x & 31;
+  const __half* w = W + ((lane & 7) + (lane >> 4) * 8) * ld + kt * 16 + ((lane >> 3) & 1) * 8;
 #pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    const __half* w = W + (nt * 8 + g) * ld + kt * 16 + 2 * t;
-    mma16816(acc[nt], a, lds32(w), lds32(w + 8));
+  for (int np2 = 0; np2 < NT / 2; ++np2) {
+    uint32_t B[4];
+    ldsm_x4(B, w + np2 * 16 * ld);
+    mma16816(acc[2 * np2], a, B[0], B[1]);
+    mma16816(acc[2 * np2 + 1], a, B[2], B[3]);
   }
 }
 
@@ -381,6 +394,12 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
   // Hidden outputs: the saved ones (rows past n not readable) or the workspace's (m rows, all written).
   const __half* H = a.acts ? a.acts : a.ws + a.sp.h;
   const int64_t hrows = a.acts ? a.acts_rows : a.m;
+  // ReLU-type derivatives depend only on whether the output is positive: when the forward is
+  // recomputed, those bits stay with the warp (one per element: WP / 2 per lane and layer) instead
+  // of reading the hidden outputs back from memory.
+  const bool by_sign = !a.acts && (c.hidden_act == kActReLU || c.hidden_act == kActLeakyReLU);
+  constexpr int MW = (WP / 2 + 31) / 32;
+  uint32_t hsign[kMaxMlpLayers][MW];
   for (int64_t r0 = ((int64_t)blockIdx.x * nw + warp) * 16; r0 < a.n; r0 += (int64_t)gridDim.x * nw * 16) {
     half_load_x(a.x, c.in, a.n, r0, kin0, xs);
     __syncwarp();
@@ -399,6 +418,18 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
     } else {
       half_warp_forward<WP>(l, c.hidden_act, Ws, Bs, xs, gout, [&](int k, const uint32_t (&af)[KT][4]) {
         half_store_operand<KT>(af, a.ws + a.sp.h + ((int64_t)k * a.m + r0) * WP, WP);
+        if (!by_sign) return;
+        uint32_t m[MW] = {};
+#pragma unroll
+        for (int j = 0; j < KT; ++j)
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const float2 v = unpack_half2(af[j][q]);
+            const int b = (j * 4 + q) * 2;
+            m[b >> 5] |= (v.x > 0.f ? 1u : 0u) << (b & 31) | (v.y > 0.f ? 2u : 0u) << (b & 31);
+          }
+#pragma unroll
+        for (int w = 0; w < MW; ++w) hsign[k][w] = m[w];
       });
       half_out_visit(gout, [&](int row, int col, float& v) {
         const float yv = activate(c.out_act, v);
@@ -442,15 +473,31 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
         const __half* h = H + ((int64_t)(k - 1) * hrows + r0) * WP;
         const bool r_lo = r0 + g < a.n || !a.acts, r_hi = r0 + g + 8 < a.n || !a.acts;
         const int act = c.hidden_act;
+        uint32_t sgn[MW];
+#pragma unroll
+        for (int w = 0; w < MW; ++w) sgn[w] = by_sign ? hsign[k - 1][w] : 0u;
 #pragma unroll
         for (int j = 0; j < KT; ++j) {
-          const __half* p = h + j * 16 + 2 * t;
-          const float2 h0 = unpack_half2(r_lo ? lds32(p + g * WP) : 0u), h1 = unpack_half2(r_hi ? lds32(p + (g + 8) * WP) : 0u);
-          const float2 h2 = unpack_half2(r_lo ? lds32(p + g * WP + 8) : 0u), h3 = unpack_half2(r_hi ? lds32(p + (g + 8) * WP + 8) : 0u);
-          gaf[j][0] = pack_half2(acc[2 * j][0] * act_grad_from_output(act, h0.x), acc[2 * j][1] * act_grad_from_output(act, h0.y));
-          gaf[j][1] = pack_half2(acc[2 * j][2] * act_grad_from_output(act, h1.x), acc[2 * j][3] * act_grad_from_output(act, h1.y));
-          gaf[j][2] = pack_half2(acc[2 * j + 1][0] * act_grad_from_output(act, h2.x), acc[2 * j + 1][1] * act_grad_from_output(act, h2.y));
-          gaf[j][3] = pack_half2(acc[2 * j + 1][2] * act_grad_from_output(act, h3.x), acc[2 * j + 1][3] * act_grad_from_output(act, h3.y));
+          float2 hv[4];  // the output at fragment element q: rows g, g + 8, g, g + 8; columns + 0, 0, 8, 8
+          if (by_sign) {
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+              const int b = (j * 4 + q) * 2;
+              const uint32_t bits = sgn[b >> 5] >> (b & 31);
+              hv[q] = make_float2(bits & 1u ? 1.f : 0.f, bits & 2u ? 1.f : 0.f);  // same sign, same derivative
+            }
+          } else {
+            const __half* p = h + j * 16 + 2 * t;
+            hv[0] = unpack_half2(r_lo ? lds32(p + g * WP) : 0u);
+            hv[1] = unpack_half2(r_hi ? lds32(p + (g + 8) * WP) : 0u);
+            hv[2] = unpack_half2(r_lo ? lds32(p + g * WP + 8) : 0u);
+            hv[3] = unpack_half2(r_hi ? lds32(p + (g + 8) * WP + 8) : 0u);
+          }
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const float* d = acc[2 * j + (q >> 1)] + (q & 1) * 2;
+            gaf[j][q] = pack_half2(d[0] * act_grad_from_output(act, hv[q].x), d[1] * act_grad_from_output(act, hv[q].y));
+          }
         }
         half_store_operand<KT>(gaf, a.ws + a.sp.g[k - 1] + r0 * WP, WP);
       } else {

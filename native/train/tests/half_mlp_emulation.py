@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Runs the half-precision tensor-core MLP kernels of native/train/mlp_half.cpp on CPU threads.
 
-The kernel text (the regions between its "half layout" and "half kernels" markers, less the two
+The kernel text (the regions between its "half layout" and "half kernels" markers, less the
 inline-PTX helpers) is compiled as C++20 with one std::thread per CUDA thread, __syncthreads() as
-a block barrier, __syncwarp() as a warp barrier, _Float16 for __half, and the two PTX
+a block barrier, __syncwarp() as a warp barrier, _Float16 for __half, and the PTX
 instructions emulated from their documented fragment layouts (mma.sync m16n8k16 and
-ldmatrix .x4 .trans: every lane publishes its registers or row address, the warp meets at a
+ldmatrix .x4, plain and .trans: every lane publishes its registers or row address, the warp meets at a
 barrier, each lane computes its own result). Compares forward and backward (from recomputation and
 from saved activations) with the CPU reference on small nets with partial tiles, padded widths and
 inputs, several tiles per block and several blocks. A logic check of indexing, fragment layouts
@@ -52,6 +52,7 @@ struct float2 { float x, y; };
 struct float4 { float x, y, z, w; };
 struct uint4 { uint32_t x, y, z, w; };
 inline uint4 make_uint4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) { return {a, b, c, d}; }
+inline float2 make_float2(float a, float b) { return {a, b}; }
 inline __half __float2half_rn(float v) { return (__half)v; }
 inline float __half2float(__half v) { return (float)v; }
 inline __half2 __floats2half2_rn(float a, float b) { return {(__half)a, (__half)b}; }
@@ -78,6 +79,14 @@ inline void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_
     for (int k = 0; k < 16; ++k) s += A(r, k) * B(k, c);
     d[j] = s;
   }
+  __syncwarp();
+}
+inline void ldsm_x4(uint32_t (&r)[4], const __half* p) {
+  const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  WarpX& X = emu_x[w];
+  X.p[lane] = p;
+  __syncwarp();
+  for (int j = 0; j < 4; ++j) r[j] = pack2(X.p[8 * j + g][2 * t], X.p[8 * j + g][2 * t + 1]);
   __syncwarp();
 }
 inline void ldsm_x4_t(uint32_t (&r)[4], const __half* p) {
