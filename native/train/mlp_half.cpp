@@ -14,6 +14,7 @@ namespace {
 constexpr int kHalfMaxWidth = 128;  // every layer's input and hidden width
 constexpr int kHalfMaxOut = 16;     // the last layer runs as two 8-wide mma tiles
 constexpr int kPad = 8;             // halves of padding per shared-memory row (see the bank notes below)
+constexpr size_t kHalfSmemLimit = 227 * 1024;  // shared memory per SM (and per block) on sm_80 / sm_90
 
 int half_wp(int width) { return width <= 16 ? 16 : width <= 32 ? 32 : width <= 64 ? 64 : 128; }
 
@@ -55,6 +56,19 @@ HalfLayout half_layout(const MlpConfig& c) {
 [[maybe_unused]] size_t half_fwd_smem(const HalfLayout& l, int nw) {
   return (size_t)l.w_halves * 2 + (size_t)l.b_floats * 4 + (size_t)nw * 16 * (l.kin[0] + kPad) * 2;
 }
+// The fused backward's shared memory: weights, biases, the tile's input, every hidden output, one
+// gradient buffer (all fp16), then the fp32 weight- and bias-gradient sums.
+size_t half_fused_bwd_smem(const HalfLayout& l, int nw) {
+  const size_t R = (size_t)nw * 16;
+  const size_t halves = (size_t)l.w_halves + R * (l.kin[0] + kPad) + (size_t)(l.L - 1) * R * (l.wp + kPad) + R * (l.wp + kPad);
+  return halves * 2 + ((size_t)l.b_floats * 2 + l.dw_floats) * 4;
+}
+// The backward takes the fused kernel when two of its 8-warp blocks fit an SM (the 2x64 texture:
+// 109 KB), else the two-kernel form. Measured on the H100: 2x64 at 1M points, fused 1.26 ms
+// against 1.93 (fwd + bwd); 2x128 SDF + deformation, fused (then 4-warp blocks, one per SM) 13.4
+// ms against 10.9.
+bool half_bwd_fused(const HalfLayout& l) { return half_fused_bwd_smem(l, 8) <= kHalfSmemLimit / 2; }
+
 // Backward workspace of a chunk of m rows (m a multiple of 16), in halves: the layer-0 input as
 // fp16 [m][kin0], the hidden outputs [L - 1][m][wp] (only when the forward did not save them) and
 // every layer's pre-activation gradient G_k [m][nout_k]. The weight-gradient kernel reads it.
@@ -111,7 +125,6 @@ int64_t half_bwd_chunk(const HalfLayout& l, int64_t n, bool saved, int64_t budge
   const int64_t rows = std::max<int64_t>(16, budget / per_row / 16 * 16);
   return std::min<int64_t>(rows, (n + 15) / 16 * 16);
 }
-constexpr size_t kHalfSmemLimit = 227 * 1024;
 // ---- half layout (end)
 }  // namespace
 
@@ -356,7 +369,186 @@ __global__ void __launch_bounds__(256) mlp_half_forward_kernel(HalfArgs a, HalfL
   }
 }
 
-// Backward, step 1 of 2 (per chunk of rows): the pre-activation gradient of every layer, into the
+// The fused backward (one kernel), for nets whose tile fits two 8-warp blocks per SM (half_bwd_fused):
+// a block takes 16 points per warp per step, recomputes the forward (or loads the saved fp16
+// activations), keeps the tile's input and hidden outputs in shared memory, and per layer from the
+// last computes the weight gradient G^T X over the tile (summed in fp32 shared memory over all of
+// the block's tiles) and the input gradient G W in registers. No workspace in global memory.
+template <int WP>
+__global__ void __launch_bounds__(256) mlp_half_backward_fused_kernel(HalfArgs a, HalfLayout l) {
+  constexpr int KT = WP / 16;
+  extern __shared__ __align__(16) unsigned char hsm[];
+  const int warp = threadIdx.x >> 5, nw = blockDim.x >> 5, R = nw * 16;
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int L = l.L, ldx = l.kin[0] + kPad, ldh = WP + kPad;
+  __half* Ws = reinterpret_cast<__half*>(hsm);
+  __half* Xs = Ws + l.w_halves;               // [R][ldx]: the tile's input
+  __half* Hs = Xs + R * ldx;                  // [L - 1][R][ldh]: hidden outputs
+  __half* Gs = Hs + (L - 1) * R * ldh;        // [R][ldh]: the current layer's pre-activation gradient
+  float* Bs = reinterpret_cast<float*>(Gs + R * ldh);
+  float* dB = Bs + l.b_floats;                // bias-gradient sums
+  float* dW = dB + l.b_floats;                // weight-gradient sums, mma fragment order
+  half_load_weights(l, a.params, Ws, Bs);
+  for (int e = threadIdx.x; e < l.b_floats; e += blockDim.x) dB[e] = 0.f;
+  for (int e = threadIdx.x; e < l.dw_floats; e += blockDim.x) dW[e] = 0.f;
+  __syncthreads();
+  const MlpConfig c = a.c;
+  const float gs = half_grad_scale(a.g_absmax), gs_inv = 1.f / gs;
+  auto Xin = [&](int k) { return k == 0 ? Xs : Hs + (k - 1) * R * ldh; };
+  auto ldin = [&](int k) { return k == 0 ? ldx : ldh; };
+  for (int64_t base = (int64_t)blockIdx.x * R; base < a.n; base += (int64_t)gridDim.x * R) {
+    const int64_t r0 = base + warp * 16;
+    __half* xs = Xs + warp * 16 * ldx;
+    half_load_x(a.x, c.in, a.n, r0, l.kin[0], xs);
+    // The output gradient G = g_y * out_act'(y), zero past n and past c.out (so padded rows and
+    // columns add nothing), as fp32 fragments of the 16 x 16 last-layer tile.
+    float gout[2][4];
+    if (a.acts) {
+      for (int k = 0; k + 1 < L; ++k) {  // saved hidden outputs: this warp's 16 rows
+        __half* h = Hs + k * R * ldh + warp * 16 * ldh;
+        for (int e = lane; e < 16 * (WP / 8); e += 32) {
+          const int r = e / (WP / 8), q = e - r * (WP / 8);
+          uint4 v = make_uint4(0u, 0u, 0u, 0u);
+          if (r0 + r < a.n) v = *reinterpret_cast<const uint4*>(a.acts + ((int64_t)k * a.n + r0 + r) * WP + q * 8);
+          *reinterpret_cast<uint4*>(h + r * ldh + q * 8) = v;
+        }
+      }
+      half_out_visit(gout, [&](int row, int col, float& v) {
+        const int64_t i = (r0 + row) * c.out + col;
+        v = r0 + row < a.n && col < c.out ? gs * a.g_y[i] * act_grad_from_output(c.out_act, a.y[i]) : 0.f;
+      });
+      __syncwarp();
+    } else {
+      __syncwarp();
+      half_warp_forward<WP>(l, c.hidden_act, Ws, Bs, xs, gout, [&](int k, const uint32_t (&af)[KT][4]) {
+        half_store_operand<KT>(af, Hs + k * R * ldh + warp * 16 * ldh, ldh);
+      });
+      half_out_visit(gout, [&](int row, int col, float& v) {
+        const float yv = activate(c.out_act, v);
+        v = r0 + row < a.n && col < c.out ? gs * a.g_y[(r0 + row) * c.out + col] * act_grad_from_output(c.out_act, yv) : 0.f;
+      });
+    }
+    // gaf: the current layer's gradient as fp16 operand tiles (this warp's rows), also in Gs.
+    uint32_t gaf[KT][4];
+    gaf[0][0] = pack_half2(gout[0][0], gout[0][1]);
+    gaf[0][1] = pack_half2(gout[0][2], gout[0][3]);
+    gaf[0][2] = pack_half2(gout[1][0], gout[1][1]);
+    gaf[0][3] = pack_half2(gout[1][2], gout[1][3]);
+    {
+      const uint32_t (&g0)[1][4] = *reinterpret_cast<const uint32_t (*)[1][4]>(&gaf[0]);
+      half_store_operand<1>(g0, Gs + warp * 16 * ldh, ldh);
+    }
+    for (int k = L - 1; k >= 0; --k) {
+      const int kin = l.kin[k], nout = l.nout[k];
+      const __half* X = Xin(k);
+      const int ld = ldin(k);
+      __syncthreads();  // Gs and X of every warp written
+      // Weight gradient over the tile: dW[o][i] += sum_r G[r][o] X[r][i]. Warp w takes output row
+      // tiles mt = w, w + nw, ...; for each, every column tile at once (independent accumulators).
+      {
+        constexpr int MAXN = kHalfMaxWidth / 8;
+        const int NTk = kin / 8;
+        for (int mt = warp; mt < nout / 16; mt += nw) {
+          float acc[MAXN][4];
+#pragma unroll
+          for (int nt = 0; nt < MAXN; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+          for (int ks = 0; ks < R / 16; ++ks) {
+            uint32_t A[4];  // A(o, r) = G[r][o]: matrices (r 0-7, o 0-7), (r 0-7, o 8-15), (r 8-15, o 0-7), (r 8-15, o 8-15)
+            ldsm_x4_t(A, Gs + (ks * 16 + (lane & 7) + ((lane >> 4) & 1) * 8) * ldh + mt * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+            for (int np2 = 0; np2 < MAXN / 2; ++np2) {
+              if (np2 * 2 >= NTk) break;
+              uint32_t B[4];  // B(r, i) = X[r][i]: (r 0-7, i), (r 8-15, i), (r 0-7, i + 8), (r 8-15, i + 8)
+              ldsm_x4_t(B, X + (ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ld + np2 * 16 + (lane >> 4) * 8);
+              mma16816(acc[2 * np2], A, B[0], B[1]);
+              mma16816(acc[2 * np2 + 1], A, B[2], B[3]);
+            }
+          }
+          float4* d = reinterpret_cast<float4*>(dW + l.dwoff[k]) + (size_t)mt * NTk * 32 + lane;
+#pragma unroll
+          for (int nt = 0; nt < MAXN; ++nt) {
+            if (nt >= NTk) break;
+            float4 v = d[nt * 32];
+            v.x += acc[nt][0]; v.y += acc[nt][1]; v.z += acc[nt][2]; v.w += acc[nt][3];
+            d[nt * 32] = v;
+          }
+        }
+        // Bias gradient: column sums of G (fp32 sums of the fp16 values).
+        for (int o = threadIdx.x; o < nout; o += blockDim.x) {
+          float s = 0.f;
+          for (int r = 0; r < R; ++r) s += __half2float(Gs[r * ldh + o]);
+          dB[l.boff[k] + o] += s;
+        }
+      }
+      if (k == 0 && !a.g_x) break;
+      // Input gradient of this warp's rows: dX = G W (K = nout, N = kin), W^T fragments by ldmatrix.trans.
+      constexpr int MAXN = kHalfMaxWidth / 8;
+      float acc[MAXN][4];
+#pragma unroll
+      for (int nt = 0; nt < MAXN; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+      {
+        const __half* W = Ws + l.woff[k];
+        const int ldw = kin + kPad, NTk = kin / 8;
+#pragma unroll
+        for (int kt = 0; kt < KT; ++kt) {
+          if (kt * 16 >= nout) break;
+#pragma unroll
+          for (int np2 = 0; np2 < MAXN / 2; ++np2) {
+            if (np2 * 2 >= NTk) break;
+            uint32_t B[4];  // B(o, i) = W[o][i]: (o 0-7, i), (o 8-15, i), (o 0-7, i + 8), (o 8-15, i + 8)
+            ldsm_x4_t(B, W + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ldw + np2 * 16 + (lane >> 4) * 8);
+            mma16816(acc[2 * np2], gaf[kt], B[0], B[1]);
+            mma16816(acc[2 * np2 + 1], gaf[kt], B[2], B[3]);
+          }
+        }
+      }
+      __syncthreads();  // every warp's weight-gradient reads of Gs done before it is overwritten
+      if (k > 0) {
+        // G of layer k - 1 = dX * act'(its output), kept as operand tiles and in Gs.
+        const __half* h = Xin(k) + warp * 16 * ldh;
+#pragma unroll
+        for (int j = 0; j < KT; ++j) {
+          const __half* p = h + j * 16 + 2 * t;
+          const float2 h0 = unpack_half2(lds32(p + g * ldh)), h1 = unpack_half2(lds32(p + (g + 8) * ldh));
+          const float2 h2 = unpack_half2(lds32(p + g * ldh + 8)), h3 = unpack_half2(lds32(p + (g + 8) * ldh + 8));
+          const int act = c.hidden_act;
+          gaf[j][0] = pack_half2(acc[2 * j][0] * act_grad_from_output(act, h0.x), acc[2 * j][1] * act_grad_from_output(act, h0.y));
+          gaf[j][1] = pack_half2(acc[2 * j][2] * act_grad_from_output(act, h1.x), acc[2 * j][3] * act_grad_from_output(act, h1.y));
+          gaf[j][2] = pack_half2(acc[2 * j + 1][0] * act_grad_from_output(act, h2.x), acc[2 * j + 1][1] * act_grad_from_output(act, h2.y));
+          gaf[j][3] = pack_half2(acc[2 * j + 1][2] * act_grad_from_output(act, h3.x), acc[2 * j + 1][3] * act_grad_from_output(act, h3.y));
+        }
+        half_store_operand<KT>(gaf, Gs + warp * 16 * ldh, ldh);
+      } else {
+        // Input gradient (fp32). g_x may alias x: this warp read its rows of x at the tile's start.
+#pragma unroll
+        for (int nt = 0; nt < MAXN; ++nt) {
+          if (nt * 8 >= kin) break;
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const int row = g + (j >> 1) * 8, col = nt * 8 + 2 * t + (j & 1);
+            if (r0 + row < a.n && col < c.in) a.g_x[(r0 + row) * c.in + col] = acc[nt][j] * gs_inv;
+          }
+        }
+      }
+    }
+    __syncthreads();  // the tile's buffers are free
+  }
+  __syncthreads();
+  // This block's sums into its row of partial sums, in model.h's parameter layout.
+  float* part = a.partial + (int64_t)blockIdx.x * l.np;
+  for (int k = 0; k < L; ++k) {
+    const int kin = l.kin[k], nout = l.nout[k], ni = l.in_real[k], no = l.out_real[k], NTk = kin / 8;
+    for (int e = threadIdx.x; e < nout * kin; e += blockDim.x) {
+      // e = ((mt * NTk + nt) * 32 + lane) * 4 + j
+      const int j = e & 3, ln = (e >> 2) & 31, f = e >> 7, mt = f / NTk, nt = f - mt * NTk;
+      const int o = mt * 16 + (ln >> 2) + (j >> 1) * 8, i = nt * 8 + 2 * (ln & 3) + (j & 1);
+      if (o < no && i < ni) part[l.pofs[k] + o * ni + i] = dW[l.dwoff[k] + e] * gs_inv;
+    }
+    for (int o = threadIdx.x; o < no; o += blockDim.x) part[l.pofs[k] + no * ni + o] = dB[l.boff[k] + o] * gs_inv;
+  }
+}
+
+// The two-kernel backward (the others), step 1 of 2 (per chunk of rows): the pre-activation gradient of every layer, into the
 // workspace, and the input gradient. Like the forward, each warp works alone on 16 rows with the
 // weights in shared memory: it recomputes the forward (writing the hidden outputs to the
 // workspace) unless the forward saved them, then from the last layer down forms G_k W_k in
@@ -517,7 +709,7 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
   }
 }
 
-// Backward, step 2 of 2 (per layer and chunk): the weight gradient G^T X and the bias gradient
+// The two-kernel backward, step 2 of 2 (per layer and chunk): the weight gradient G^T X and the bias gradient
 // (column sums of G) over the chunk's rows. A persistent block stages 64 rows of G and X in shared
 // memory per step; each warp owns one tile of the gradient (half_wgrad_tasks) and keeps its sums
 // in registers over all of the block's rows (operands transposed by ldmatrix.trans), so the
@@ -696,14 +888,28 @@ template <int WP>
 void half_backward_run(const MlpParams& p, const HalfLayout& l) {
   HalfWorkspace& w = half_workspace();
   std::lock_guard<std::mutex> lock(w.mu);
-  const bool saved = p.acts != nullptr;
-  const int64_t chunk = half_bwd_chunk(l, p.n, saved);
-  __half* ws = reinterpret_cast<__half*>(w.space.reserve(Backend::CUDA, (size_t)half_bwd_space(l, chunk, saved).halves / 2));
   float* m = w.absmax.reserve(Backend::CUDA, 1);
   const int64_t count = p.n * (int64_t)p.cfg.out;
   cuda_check(cudaMemsetAsync(m, 0, sizeof(float)), "cudaMemsetAsync");
   half_absmax_kernel<<<(unsigned)std::max<int64_t>(1, std::min<int64_t>((count + 255) / 256, (int64_t)device_attr(cudaDevAttrMultiProcessorCount) * 8)), 256>>>(p.g_y, count, m);
   cuda_check(cudaGetLastError(), "half_absmax_kernel");
+  if (half_bwd_fused(l)) {
+    const HalfLaunch h = half_launch(mlp_half_backward_fused_kernel<WP>, 8, half_fused_bwd_smem(l, 8), p.n);
+    HalfArgs a = half_args(p);
+    // Without g_params the sums still go somewhere (the kernel always writes its row): a scratch row set.
+    a.partial = w.partial.reserve(Backend::CUDA, (size_t)h.grid * l.np);
+    a.g_absmax = m;
+    mlp_half_backward_fused_kernel<WP><<<h.grid, h.threads, h.smem>>>(a, l);
+    cuda_check(cudaGetLastError(), "mlp_half_backward_fused_kernel");
+    if (p.g_params) {
+      mlp_half_reduce_kernel<<<(unsigned)((l.np + 255) / 256), 256>>>(a.partial, h.grid, l.np, p.g_params);
+      cuda_check(cudaGetLastError(), "mlp_half_reduce_kernel");
+    }
+    return;
+  }
+  const bool saved = p.acts != nullptr;
+  const int64_t chunk = half_bwd_chunk(l, p.n, saved);
+  __half* ws = reinterpret_cast<__half*>(w.space.reserve(Backend::CUDA, (size_t)half_bwd_space(l, chunk, saved).halves / 2));
   const HalfLaunch hd = half_launch(mlp_half_backward_data_kernel<WP>, 8, half_fwd_smem(l, 8), chunk);
   // Weight gradient: persistent blocks, as many as fit and at most one per kWgradRows rows
   // (half_launch counts tiles of 16 rows per warp).
@@ -767,10 +973,14 @@ void mlp_half_backward(const MlpParams& p) {
 
 std::string mlp_half_plan(const MlpConfig& c, int64_t n) {
   const HalfLayout l = half_layout(c);
+  const std::string fwd = "half (fp16 mma): fwd 128 points per block (" + std::to_string(half_fwd_smem(l, 8) / 1024) + " KB), ";
+  if (half_bwd_fused(l))
+    return fwd + "fused bwd 128 per block (" + std::to_string(half_fused_bwd_smem(l, 8) / 1024) + " KB), " +
+           std::to_string((n + 127) / 128) + " tiles";
   const int64_t chunk = half_bwd_chunk(l, n, false);
-  return "half (fp16 mma): fwd and bwd data 128 points per block (" + std::to_string(half_fwd_smem(l, 8) / 1024) +
-         " KB), weight gradient " + std::to_string(kWgradRows) + " rows per block step (" + std::to_string(half_wgrad_max_smem(l) / 1024) +
-         " KB), chunks of " + std::to_string(chunk) + " rows (" + std::to_string(half_bwd_space(l, chunk, false).halves * 2 >> 20) + " MB workspace)";
+  return fwd + "two-kernel bwd: data 128 points per block, weight gradient " + std::to_string(kWgradRows) +
+         " rows per block step (" + std::to_string(half_wgrad_max_smem(l) / 1024) + " KB), chunks of " + std::to_string(chunk) +
+         " rows (" + std::to_string(half_bwd_space(l, chunk, false).halves * 2 >> 20) + " MB workspace)";
 }
 #endif
 

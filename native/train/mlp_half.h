@@ -8,14 +8,19 @@
 // layer's operand fragment); the weights of every layer sit in shared memory as fp16. Biases are
 // added in fp32 (the accumulators start from them), activations run in fp32 on the accumulators
 // (model.h's activate) and are rounded to fp16 as the next layer's operand.
-// Backward, per chunk of rows (the workspace within 512 MB): a data kernel in the forward's
-// manner (each warp alone on 16 points, weights in shared memory) recomputes the forward unless it
-// was saved and, from the last layer down, forms each layer's pre-activation gradient G and G W
-// in registers, storing G as fp16 in the workspace; then, per layer, a weight-gradient kernel sums
-// G^T X (and the bias gradient, G's column sums) over the chunk, each warp owning one tile of the
-// gradient in registers while its block streams 64-row slices of G and X through shared memory.
-// Each block adds its sums into its own row of partial sums; a last kernel adds the rows in block
-// order into g_params (no atomics: schedule-independent).
+// Backward, two forms (half_bwd_fused picks by shared memory). Fused, when two 8-warp blocks fit
+// an SM (the 2x64 texture): one kernel; a block takes 16 points per warp per step, recomputes the
+// forward (or reads the saved fp16 activations), keeps the tile's input and hidden outputs in
+// shared memory and per layer from the last sums the weight gradient G^T X over its tiles in fp32
+// shared memory and forms the input gradient G W in registers. Two-kernel, for wider nets (the
+// 2x128 SDF and deformation, 5x128), per chunk of rows (the workspace within 512 MB): a data
+// kernel in the forward's manner (each warp alone on 16 points, weights in shared memory) forms
+// each layer's pre-activation gradient G and G W in registers, storing G as fp16 in the
+// workspace; then, per layer, a weight-gradient kernel sums G^T X (and the bias gradient, G's
+// column sums) over the chunk, each warp owning one tile of the gradient in registers while its
+// block streams 64-row slices of G and X through shared memory.
+// Either way each block adds its sums into its own row of partial sums; a last kernel adds the rows
+// in block order into g_params (no atomics: schedule-independent).
 // Precision: every operand is rounded to fp16 (unit roundoff 2^-11, like TF32's 10-bit mantissa,
 // and fp16's narrower exponent: magnitudes below 6e-5 lose relative precision); checked against
 // the CPU reference with the TF32 tolerances (tests/check_cuda.cpp).

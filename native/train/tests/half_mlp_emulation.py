@@ -32,6 +32,7 @@ PRELUDE = r'''
 #include <cmath>
 #include <memory>
 #include <algorithm>
+#include <string>
 #include "mlp.h"
 #define __device__
 #define __forceinline__ inline
@@ -184,17 +185,30 @@ int run(MlpConfig c, int64_t n, int nw, int grid, bool saved, float gy_mul = 1.f
   HalfArgs a; a.c = c; a.n = n; a.params = params.data(); a.x = x.data(); a.y = y2.data(); a.g_y = gy.data(); a.g_x = gx2.data(); a.g_absmax = &absmax;
   a.acts = saved ? reinterpret_cast<__half*>(acts.data()) : nullptr;
   emu_launch(grid, 8 * 32, half_fwd_smem(l, 8), mlp_half_forward_kernel<WP>, a, l);
-  std::vector<float> partial;
-  emu_backward<WP>(l, a, nw, grid, budget, partial);
-  for (size_t w = 0; w < np; ++w) for (int b = 0; b < grid; ++b) gp2[w] += partial[(size_t)b * np + w];
   auto err = [](const std::vector<float>& a, const std::vector<float>& b) {
     double num = 0, den = 0; for (size_t i = 0; i < a.size(); ++i) { if (!std::isfinite(b[i])) return 1e30; num += (a[i] - b[i]) * (double)(a[i] - b[i]); den += (double)a[i] * a[i]; }
     return std::sqrt(num / den); };
-  const double e1 = err(y1, y2), e2 = err(gp1, gp2), e3 = err(gx1, gx2);
-  const bool ok = e1 < 1e-2 && e2 < 1e-2 && e3 < 1e-2;
-  std::printf("%d-%dx%d-%d n=%lld warps=%d grid=%d chunk=%lld%s g_y x%g: fwd %.2e dparams %.2e dx %.2e (rms) %s\n", c.in, c.width, c.hidden_layers, c.out,
-              (long long)n, nw, grid, (long long)half_bwd_chunk(l, n, saved, budget), saved ? " saved" : "", gy_mul, e1, e2, e3, ok ? "ok" : "FAIL");
-  return ok ? 0 : 1;
+  int fails = 0;
+  // Both backward forms on every config (on the GPU, half_bwd_fused picks one by shared memory).
+  for (int fused = 1; fused >= 0; --fused) {
+    std::vector<float> partial((size_t)grid * l.np, 123.f);
+    std::fill(gx2.begin(), gx2.end(), 777.f);
+    std::fill(gp2.begin(), gp2.end(), 0.f);
+    if (fused) {
+      a.partial = partial.data();
+      emu_launch(grid, nw * 32, half_fused_bwd_smem(l, nw), mlp_half_backward_fused_kernel<WP>, a, l);
+    } else {
+      emu_backward<WP>(l, a, nw, grid, budget, partial);
+    }
+    for (size_t w = 0; w < np; ++w) for (int b = 0; b < grid; ++b) gp2[w] += partial[(size_t)b * np + w];
+    const double e1 = err(y1, y2), e2 = err(gp1, gp2), e3 = err(gx1, gx2);
+    const bool ok = e1 < 1e-2 && e2 < 1e-2 && e3 < 1e-2;
+    std::printf("%d-%dx%d-%d n=%lld warps=%d grid=%d %s%s g_y x%g: fwd %.2e dparams %.2e dx %.2e (rms) %s\n", c.in, c.width, c.hidden_layers, c.out,
+                (long long)n, nw, grid, fused ? "fused" : ("two-kernel, chunk=" + std::to_string(half_bwd_chunk(l, n, saved, budget))).c_str(),
+                saved ? " saved" : "", gy_mul, e1, e2, e3, ok ? "ok" : "FAIL");
+    fails += ok ? 0 : 1;
+  }
+  return fails;
 }
 }}
 using namespace dyntet; using namespace dyntet::train;
