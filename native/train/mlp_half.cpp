@@ -224,12 +224,33 @@ __device__ void half_load_weights(const HalfLayout& l, const float* params, __ha
   }
 }
 
-// A warp's 16 input rows (fp32, row-major `in` wide) into shared memory as fp16, zero-padded.
+// A warp's 16 input rows (fp32, row-major `in` wide) into shared memory as fp16, zero-padded. The
+// rows are contiguous in memory: lanes read consecutive floats, eight loads in flight per lane
+// (one at a time, each a trip to memory, this loop dominated the kernels that call it).
 __device__ __forceinline__ void half_load_x(const float* x, int in, int64_t n, int64_t r0, int kin, __half* xs) {
-  const int lane = threadIdx.x & 31, ld = kin + kPad;
-  for (int e = lane; e < 16 * kin; e += 32) {
-    const int r = e / kin, i = e - r * kin;
-    xs[r * ld + i] = __float2half_rn(r0 + r < n && i < in ? x[(r0 + r) * in + i] : 0.f);
+  const int lane = threadIdx.x & 31, ld = kin + kPad, total = 16 * in;
+  const float* src = x + r0 * in;
+  const int64_t avail = (n - r0) * in;  // elements of rows < n
+  for (int e0 = 0; e0 < total; e0 += 8 * 32) {
+    float v[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int e = e0 + u * 32 + lane;
+      v[u] = e < total && e < avail ? src[e] : 0.f;
+    }
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int e = e0 + u * 32 + lane;
+      if (e < total) {
+        const int r = e / in;
+        xs[r * ld + e - r * in] = __float2half_rn(v[u]);
+      }
+    }
+  }
+  const int pad = kin - in;
+  for (int e = lane; e < 16 * pad; e += 32) {
+    const int r = e / pad;
+    xs[r * ld + in + e - r * pad] = __float2half_rn(0.f);
   }
 }
 
