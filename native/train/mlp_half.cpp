@@ -224,33 +224,12 @@ __device__ void half_load_weights(const HalfLayout& l, const float* params, __ha
   }
 }
 
-// A warp's 16 input rows (fp32, row-major `in` wide) into shared memory as fp16, zero-padded. The
-// rows are contiguous in memory: lanes read consecutive floats, eight loads in flight per lane
-// (one at a time, each a trip to memory, this loop dominated the kernels that call it).
+// A warp's 16 input rows (fp32, row-major `in` wide) into shared memory as fp16, zero-padded.
 __device__ __forceinline__ void half_load_x(const float* x, int in, int64_t n, int64_t r0, int kin, __half* xs) {
-  const int lane = threadIdx.x & 31, ld = kin + kPad, total = 16 * in;
-  const float* src = x + r0 * in;
-  const int64_t avail = (n - r0) * in;  // elements of rows < n
-  for (int e0 = 0; e0 < total; e0 += 8 * 32) {
-    float v[8];
-#pragma unroll
-    for (int u = 0; u < 8; ++u) {
-      const int e = e0 + u * 32 + lane;
-      v[u] = e < total && e < avail ? src[e] : 0.f;
-    }
-#pragma unroll
-    for (int u = 0; u < 8; ++u) {
-      const int e = e0 + u * 32 + lane;
-      if (e < total) {
-        const int r = e / in;
-        xs[r * ld + e - r * in] = __float2half_rn(v[u]);
-      }
-    }
-  }
-  const int pad = kin - in;
-  for (int e = lane; e < 16 * pad; e += 32) {
-    const int r = e / pad;
-    xs[r * ld + in + e - r * pad] = __float2half_rn(0.f);
+  const int lane = threadIdx.x & 31, ld = kin + kPad;
+  for (int e = lane; e < 16 * kin; e += 32) {
+    const int r = e / kin, i = e - r * kin;
+    xs[r * ld + i] = __float2half_rn(r0 + r < n && i < in ? x[(r0 + r) * in + i] : 0.f);
   }
 }
 
@@ -607,12 +586,6 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
   // Hidden outputs: the saved ones (rows past n not readable) or the workspace's (m rows, all written).
   const __half* H = a.acts ? a.acts : a.ws + a.sp.h;
   const int64_t hrows = a.acts ? a.acts_rows : a.m;
-  // ReLU-type derivatives depend only on whether the output is positive: when the forward is
-  // recomputed, those bits stay with the warp (one per element: WP / 2 per lane and layer) instead
-  // of reading the hidden outputs back from memory.
-  const bool by_sign = !a.acts && (c.hidden_act == kActReLU || c.hidden_act == kActLeakyReLU);
-  constexpr int MW = (WP / 2 + 31) / 32;
-  uint32_t hsign[kMaxMlpLayers][MW];
   for (int64_t r0 = ((int64_t)blockIdx.x * nw + warp) * 16; r0 < a.n; r0 += (int64_t)gridDim.x * nw * 16) {
     half_load_x(a.x, c.in, a.n, r0, kin0, xs);
     __syncwarp();
@@ -631,18 +604,6 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
     } else {
       half_warp_forward<WP>(l, c.hidden_act, Ws, Bs, xs, gout, [&](int k, const uint32_t (&af)[KT][4]) {
         half_store_operand<KT>(af, a.ws + a.sp.h + ((int64_t)k * a.m + r0) * WP, WP);
-        if (!by_sign) return;
-        uint32_t m[MW] = {};
-#pragma unroll
-        for (int j = 0; j < KT; ++j)
-#pragma unroll
-          for (int q = 0; q < 4; ++q) {
-            const float2 v = unpack_half2(af[j][q]);
-            const int b = (j * 4 + q) * 2;
-            m[b >> 5] |= (v.x > 0.f ? 1u : 0u) << (b & 31) | (v.y > 0.f ? 2u : 0u) << (b & 31);
-          }
-#pragma unroll
-        for (int w = 0; w < MW; ++w) hsign[k][w] = m[w];
       });
       half_out_visit(gout, [&](int row, int col, float& v) {
         const float yv = activate(c.out_act, v);
@@ -686,26 +647,12 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
         const __half* h = H + ((int64_t)(k - 1) * hrows + r0) * WP;
         const bool r_lo = r0 + g < a.n || !a.acts, r_hi = r0 + g + 8 < a.n || !a.acts;
         const int act = c.hidden_act;
-        uint32_t sgn[MW];
-#pragma unroll
-        for (int w = 0; w < MW; ++w) sgn[w] = by_sign ? hsign[k - 1][w] : 0u;
 #pragma unroll
         for (int j = 0; j < KT; ++j) {
-          float2 hv[4];  // the output at fragment element q: rows g, g + 8, g, g + 8; columns + 0, 0, 8, 8
-          if (by_sign) {
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-              const int b = (j * 4 + q) * 2;
-              const uint32_t bits = sgn[b >> 5] >> (b & 31);
-              hv[q] = make_float2(bits & 1u ? 1.f : 0.f, bits & 2u ? 1.f : 0.f);  // same sign, same derivative
-            }
-          } else {
-            const __half* p = h + j * 16 + 2 * t;
-            hv[0] = unpack_half2(r_lo ? lds32(p + g * WP) : 0u);
-            hv[1] = unpack_half2(r_hi ? lds32(p + (g + 8) * WP) : 0u);
-            hv[2] = unpack_half2(r_lo ? lds32(p + g * WP + 8) : 0u);
-            hv[3] = unpack_half2(r_hi ? lds32(p + (g + 8) * WP + 8) : 0u);
-          }
+          // The output at fragment element q: rows g, g + 8, g, g + 8; columns + 0, 0, 8, 8.
+          const __half* p = h + j * 16 + 2 * t;
+          const float2 hv[4] = {unpack_half2(r_lo ? lds32(p + g * WP) : 0u), unpack_half2(r_hi ? lds32(p + (g + 8) * WP) : 0u),
+                                unpack_half2(r_lo ? lds32(p + g * WP + 8) : 0u), unpack_half2(r_hi ? lds32(p + (g + 8) * WP + 8) : 0u)};
 #pragma unroll
           for (int q = 0; q < 4; ++q) {
             const float* d = acc[2 * j + (q >> 1)] + (q & 1) * 2;

@@ -53,7 +53,6 @@ struct float2 { float x, y; };
 struct float4 { float x, y, z, w; };
 struct uint4 { uint32_t x, y, z, w; };
 inline uint4 make_uint4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) { return {a, b, c, d}; }
-inline float2 make_float2(float a, float b) { return {a, b}; }
 inline __half __float2half_rn(float v) { return (__half)v; }
 inline float __half2float(__half v) { return (float)v; }
 inline __half2 __floats2half2_rn(float a, float b) { return {(__half)a, (__half)b}; }
