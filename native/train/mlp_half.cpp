@@ -321,6 +321,44 @@ __device__ __forceinline__ void half_warp_forward(const HalfLayout& l, int hidde
   for (int kt = 0; kt < KT; ++kt) half_mma_row<2>(out, af[kt], Ws + l.woff[l.L - 1], WP + kPad, kt);
 }
 
+// A warp's input gradient of one layer: acc (16 x kin, fp32) = G W, G as KT operand tiles (16 x
+// nout), W^T fragments from the layer's shared-memory weights ([nout][kin + kPad]) by ldmatrix.trans.
+template <int KT>
+__device__ __forceinline__ void half_input_grad(float (&acc)[kHalfMaxWidth / 8][4], const uint32_t (&gaf)[KT][4], const __half* W,
+                                                int kin, int nout) {
+  constexpr int MAXN = kHalfMaxWidth / 8;
+  const int lane = threadIdx.x & 31, ldw = kin + kPad, NTk = kin / 8;
+#pragma unroll
+  for (int nt = 0; nt < MAXN; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+#pragma unroll
+  for (int kt = 0; kt < KT; ++kt) {
+    if (kt * 16 >= nout) break;
+#pragma unroll
+    for (int np2 = 0; np2 < MAXN / 2; ++np2) {
+      if (np2 * 2 >= NTk) break;
+      uint32_t B[4];  // B(o, i) = W[o][i]: (o 0-7, i), (o 8-15, i), (o 0-7, i + 8), (o 8-15, i + 8)
+      ldsm_x4_t(B, W + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ldw + np2 * 16 + (lane >> 4) * 8);
+      mma16816(acc[2 * np2], gaf[kt], B[0], B[1]);
+      mma16816(acc[2 * np2 + 1], gaf[kt], B[2], B[3]);
+    }
+  }
+}
+
+// A warp's 16 rows of the fp32 input gradient (acc from half_input_grad, scaled back by gs_inv).
+__device__ __forceinline__ void half_store_input_grad(const float (&acc)[kHalfMaxWidth / 8][4], float* g_x, int in, int64_t n, int64_t r0,
+                                                      int kin, float gs_inv) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int nt = 0; nt < kHalfMaxWidth / 8; ++nt) {
+    if (nt * 8 >= kin) break;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int row = g + (j >> 1) * 8, col = nt * 8 + 2 * t + (j & 1);
+      if (r0 + row < n && col < in) g_x[(r0 + row) * in + col] = acc[nt][j] * gs_inv;
+    }
+  }
+}
+
 // Visits the 16 x 16 last-layer fragment: f(row, col, value) (value by reference when out is not const).
 template <class A, class F>
 __device__ __forceinline__ void half_out_visit(A& out, F f) {
@@ -484,24 +522,7 @@ __global__ void __launch_bounds__(256) mlp_half_backward_fused_kernel(HalfArgs a
       // Input gradient of this warp's rows: dX = G W (K = nout, N = kin), W^T fragments by ldmatrix.trans.
       constexpr int MAXN = kHalfMaxWidth / 8;
       float acc[MAXN][4];
-#pragma unroll
-      for (int nt = 0; nt < MAXN; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-      {
-        const __half* W = Ws + l.woff[k];
-        const int ldw = kin + kPad, NTk = kin / 8;
-#pragma unroll
-        for (int kt = 0; kt < KT; ++kt) {
-          if (kt * 16 >= nout) break;
-#pragma unroll
-          for (int np2 = 0; np2 < MAXN / 2; ++np2) {
-            if (np2 * 2 >= NTk) break;
-            uint32_t B[4];  // B(o, i) = W[o][i]: (o 0-7, i), (o 8-15, i), (o 0-7, i + 8), (o 8-15, i + 8)
-            ldsm_x4_t(B, W + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ldw + np2 * 16 + (lane >> 4) * 8);
-            mma16816(acc[2 * np2], gaf[kt], B[0], B[1]);
-            mma16816(acc[2 * np2 + 1], gaf[kt], B[2], B[3]);
-          }
-        }
-      }
+      half_input_grad<KT>(acc, gaf, Ws + l.woff[k], kin, nout);
       __syncthreads();  // every warp's weight-gradient reads of Gs done before it is overwritten
       if (k > 0) {
         // G of layer k - 1 = dX * act'(its output), kept as operand tiles and in Gs.
@@ -520,15 +541,7 @@ __global__ void __launch_bounds__(256) mlp_half_backward_fused_kernel(HalfArgs a
         half_store_operand<KT>(gaf, Gs + warp * 16 * ldh, ldh);
       } else {
         // Input gradient (fp32). g_x may alias x: this warp read its rows of x at the tile's start.
-#pragma unroll
-        for (int nt = 0; nt < MAXN; ++nt) {
-          if (nt * 8 >= kin) break;
-#pragma unroll
-          for (int j = 0; j < 4; ++j) {
-            const int row = g + (j >> 1) * 8, col = nt * 8 + 2 * t + (j & 1);
-            if (r0 + row < a.n && col < c.in) a.g_x[(r0 + row) * c.in + col] = acc[nt][j] * gs_inv;
-          }
-        }
+        half_store_input_grad(acc, a.g_x, c.in, a.n, r0, kin, gs_inv);
       }
     }
     __syncthreads();  // the tile's buffers are free
@@ -624,24 +637,7 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
       const int kin = l.kin[k], nout = l.nout[k];
       // dX = G W (K = nout, N = kin).
       float acc[MAXN][4];
-#pragma unroll
-      for (int nt = 0; nt < MAXN; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-      {
-        const __half* W = Ws + l.woff[k];
-        const int ldw = kin + kPad, NTk = kin / 8;
-#pragma unroll
-        for (int kt = 0; kt < KT; ++kt) {
-          if (kt * 16 >= nout) break;
-#pragma unroll
-          for (int np2 = 0; np2 < MAXN / 2; ++np2) {
-            if (np2 * 2 >= NTk) break;
-            uint32_t B[4];  // B(o, i) = W[o][i]: (o 0-7, i), (o 8-15, i), (o 0-7, i + 8), (o 8-15, i + 8)
-            ldsm_x4_t(B, W + (kt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ldw + np2 * 16 + (lane >> 4) * 8);
-            mma16816(acc[2 * np2], gaf[kt], B[0], B[1]);
-            mma16816(acc[2 * np2 + 1], gaf[kt], B[2], B[3]);
-          }
-        }
-      }
+      half_input_grad<KT>(acc, gaf, Ws + l.woff[k], kin, nout);
       if (k > 0) {
         // G of layer k - 1 = dX * act'(its output), as operand tiles and into the workspace.
         const __half* h = H + ((int64_t)(k - 1) * hrows + r0) * WP;
@@ -662,15 +658,7 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
         half_store_operand<KT>(gaf, a.ws + a.sp.g[k - 1] + r0 * WP, WP);
       } else {
         // Input gradient (fp32). g_x may alias x: this warp read its rows of x at the tile's start.
-#pragma unroll
-        for (int nt = 0; nt < MAXN; ++nt) {
-          if (nt * 8 >= kin) break;
-#pragma unroll
-          for (int j = 0; j < 4; ++j) {
-            const int row = g + (j >> 1) * 8, col = nt * 8 + 2 * t + (j & 1);
-            if (r0 + row < a.n && col < c.in) a.g_x[(r0 + row) * c.in + col] = acc[nt][j] * gs_inv;
-          }
-        }
+        half_store_input_grad(acc, a.g_x, c.in, a.n, r0, kin, gs_inv);
       }
     }
     __syncwarp();  // xs reads done before the next tile's load
