@@ -2,7 +2,8 @@
 // path: tiled fp32 (the default; plain keys), tiled TF32 tensor cores (keys ending "@tf32", opt-in,
 // lower precision), the earlier fused kernels (keys ending "@fused"; skipped where they fall to
 // the per-point path) and the fp16 tensor-core kernels (keys ending "@half", opt-in, lower
-// precision; skipped for nets they do not take).
+// precision: fused up to 128 wide, layered above; skipped for nets they do not take), and the
+// layered form where @half runs the fused kernels ("@half-layered").
 // --only KEY[,KEY...]: run only the shapes whose key starts with one of these (e.g. geom,tex_2x64).
 // Prints a table and, with --json FILE, writes the medians for bench/torch_reference.py, which
 // times the same shapes in PyTorch and prints the ratios.
@@ -74,7 +75,7 @@ void add(const std::string& key, const std::string& what, long long n, double ms
 }
 
 const char* path_suffix(MlpCudaPath path) {
-  return path == MlpCudaPath::TiledTF32 ? "@tf32" : path == MlpCudaPath::Fused ? "@fused" : path == MlpCudaPath::Half ? "@half" : "";
+  return path == MlpCudaPath::TiledTF32 ? "@tf32" : path == MlpCudaPath::Fused ? "@fused" : path == MlpCudaPath::Half ? "@half" : path == MlpCudaPath::HalfLayered ? "@half-layered" : "";
 }
 
 std::vector<std::string> only;
@@ -108,8 +109,13 @@ void bench_texture(int64_t n, int width, int hidden, const std::string& key0, Ml
     std::printf("| %-34s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, per-point path").c_str(), (long long)n, "n/a");
     return;
   }
-  if (path == MlpCudaPath::Half && std::string(mlp_cuda_path(mc, path)) != "half") {
+  const std::string used = mlp_cuda_path(mc, path);
+  if ((path == MlpCudaPath::Half || path == MlpCudaPath::HalfLayered) && used.rfind("half", 0) != 0) {
     std::printf("| %-34s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, same as @tf32").c_str(), (long long)n, "n/a");
+    return;
+  }
+  if (path == MlpCudaPath::HalfLayered && used == mlp_cuda_path(mc, MlpCudaPath::Half)) {
+    std::printf("| %-34s | %-52s | %9lld | %9s |\n", key.c_str(), (net + ": skipped, same as @half").c_str(), (long long)n, "n/a");
     return;
   }
   std::printf("  (%s: %s)\n", net.c_str(), plan.c_str());
@@ -208,10 +214,10 @@ int main(int argc, char** argv) {
   try {
     cudaDeviceProp prop;
     cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-    std::printf("training ops on %s, median of 21 runs (ms); MLP paths: tiled fp32 (plain keys), @tf32, @fused, @half\n\n", prop.name);
+    std::printf("training ops on %s, median of 21 runs (ms); MLP paths: tiled fp32 (plain keys), @tf32, @fused, @half, @half-layered\n\n", prop.name);
     std::printf("| %-34s | %-52s | %9s | %9s |\n|%s|%s|%s|%s|\n", "key", "what", "points", "ms",
                 std::string(36, '-').c_str(), std::string(54, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str());
-    const MlpCudaPath paths[] = {MlpCudaPath::Tiled, MlpCudaPath::TiledTF32, MlpCudaPath::Fused, MlpCudaPath::Half};
+    const MlpCudaPath paths[] = {MlpCudaPath::Tiled, MlpCudaPath::TiledTF32, MlpCudaPath::Fused, MlpCudaPath::Half, MlpCudaPath::HalfLayered};
     for (int64_t n : {262144LL, 1048576LL}) {
       const std::string s = n == 262144 ? "262k" : "1M";
       for (MlpCudaPath path : paths) {

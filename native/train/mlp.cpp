@@ -1126,7 +1126,8 @@ MlpCudaPath mlp_parse_cuda_path(const std::string& name) {
   if (name == "tf32") return MlpCudaPath::TiledTF32;
   if (name == "fused") return MlpCudaPath::Fused;
   if (name == "half") return MlpCudaPath::Half;
-  throw OpError("mlp: unknown CUDA path '" + name + "' (DYNTET_MLP_PATH): use tiled, tf32, fused, half or auto");
+  if (name == "half-layered") return MlpCudaPath::HalfLayered;
+  throw OpError("mlp: unknown CUDA path '" + name + "' (DYNTET_MLP_PATH): use tiled, tf32, fused, half, half-layered or auto");
 }
 
 MlpCudaPath mlp_default_cuda_path() {
@@ -1158,7 +1159,8 @@ const char* mlp_cuda_path(const MlpConfig& c, MlpCudaPath path) {
   switch (resolve_path(path)) {
     case MlpCudaPath::TiledTF32: return tf32_supported() ? "tiled tf32" : "tiled";
     case MlpCudaPath::Fused: return fused_eligible(c) ? "fused" : "per-point";
-    case MlpCudaPath::Half: return mlp_half_eligible(c) ? "half" : tf32_supported() ? "tiled tf32" : "tiled";
+    case MlpCudaPath::Half: return mlp_half_eligible(c) ? "half" : mlp_half_layered_eligible(c) ? "half layered" : tf32_supported() ? "tiled tf32" : "tiled";
+    case MlpCudaPath::HalfLayered: return mlp_half_layered_eligible(c) ? "half layered" : tf32_supported() ? "tiled tf32" : "tiled";
     default: return "tiled";
   }
 #else
@@ -1172,8 +1174,9 @@ std::string mlp_cuda_plan(const MlpConfig& c, int64_t n) { return mlp_cuda_plan(
 std::string mlp_cuda_plan(const MlpConfig& c, int64_t n, MlpCudaPath path) {
 #if defined(__CUDACC__)
   MlpCudaPath r = resolve_path(path);
-  if (r == MlpCudaPath::Half) {
-    if (mlp_half_eligible(c)) return mlp_half_plan(c, n);
+  if (r == MlpCudaPath::Half || r == MlpCudaPath::HalfLayered) {
+    if (r == MlpCudaPath::Half && mlp_half_eligible(c)) return mlp_half_plan(c, n);
+    if (mlp_half_layered_eligible(c)) return mlp_half_layered_plan(c, n);
     r = MlpCudaPath::TiledTF32;
   }
   if (r == MlpCudaPath::Tiled || r == MlpCudaPath::TiledTF32) {
@@ -1199,11 +1202,16 @@ void mlp_forward(Backend b, const MlpParams& p) {
 #if defined(__CUDACC__)
   if (b == Backend::CUDA) {
     const MlpCudaPath path = resolve_path(p.path);
+    const bool half = path == MlpCudaPath::Half || path == MlpCudaPath::HalfLayered;
     if (path == MlpCudaPath::Half && mlp_half_eligible(p.cfg)) {
       mlp_half_forward(p);
       return;
     }
-    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32 || path == MlpCudaPath::Half) {
+    if (half && mlp_half_layered_eligible(p.cfg)) {
+      mlp_half_layered_forward(p);
+      return;
+    }
+    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32 || half) {
       tiled_forward(p, path != MlpCudaPath::Tiled && tf32_supported());
       return;
     }
@@ -1230,11 +1238,16 @@ void mlp_backward(Backend b, const MlpParams& p) {
 #if defined(__CUDACC__)
   if (b == Backend::CUDA) {
     const MlpCudaPath path = resolve_path(p.path);
+    const bool half = path == MlpCudaPath::Half || path == MlpCudaPath::HalfLayered;
     if (path == MlpCudaPath::Half && mlp_half_eligible(p.cfg)) {
       mlp_half_backward(p);
       return;
     }
-    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32 || path == MlpCudaPath::Half) {
+    if (half && mlp_half_layered_eligible(p.cfg)) {
+      mlp_half_layered_backward(p);
+      return;
+    }
+    if (path == MlpCudaPath::Tiled || path == MlpCudaPath::TiledTF32 || half) {
       tiled_backward(p, path != MlpCudaPath::Tiled && tf32_supported());
       return;
     }

@@ -21,8 +21,10 @@
 //   allows) before one float atomicAdd per weight, so their last bits vary between runs. Wider
 //   networks take the per-point path (one thread per point, atomics per weight: slow).
 // - Half: fp16 tensor-core kernels (mma.sync, fp32 accumulation) in the style of tiny-cuda-nn's
-//   fully fused MLP, for networks up to 128 wide with at most 16 outputs (mlp_half.h); other
-//   configs run TiledTF32. Lower precision: opt-in only, checked with its own tolerance.
+//   fully fused MLP, for networks up to 128 wide with at most 16 outputs; wider ones (up to 256)
+//   take the layered form, a tensor-core GEMM launch per layer (mlp_half.h); other configs run
+//   TiledTF32. Lower precision: opt-in only, checked with its own tolerance.
+// - HalfLayered: the layered form for every config it takes (to compare it with the fused kernels).
 #pragma once
 #include "ops_common.h"
 
@@ -39,6 +41,7 @@ enum class MlpCudaPath : int {
   TiledTF32 = 2,  // tensor cores, TF32 inputs, fp32 accumulation (opt-in, lower precision)
   Fused = 3,      // the earlier fused kernels (per-point above kFusedMaxWidth)
   Half = 4,       // fp16 tensor cores, fp32 accumulation (opt-in, lower precision; mlp_half.h)
+  HalfLayered = 5,  // the same precision, one GEMM launch per layer (mlp_half.h)
 };
 
 struct MlpParams {
@@ -68,15 +71,16 @@ void mlp_validate(const MlpConfig& c, const char* op);
 void mlp_forward(Backend b, const MlpParams& p);
 void mlp_backward(Backend b, const MlpParams& p);
 // Process-wide CUDA path for MlpParams::path == Auto (the Trainer's ops and deform use Auto).
-// $DYNTET_MLP_PATH = tiled | tf32 | fused | half sets the initial value; Auto resets to that.
+// $DYNTET_MLP_PATH = tiled | tf32 | fused | half | half-layered sets the initial value; Auto resets to that.
 void mlp_set_cuda_path(MlpCudaPath path);
 MlpCudaPath mlp_default_cuda_path();
-// Parses "tiled", "tf32", "fused", "half" or "auto"; throws OpError otherwise.
+// Parses "tiled", "tf32", "fused", "half", "half-layered" or "auto"; throws OpError otherwise.
 MlpCudaPath mlp_parse_cuda_path(const std::string& name);
 // Upper bound on the points the tiled path processes per chunk (0: automatic, from a workspace
 // budget of 512 MB). For tests of the chunking; returns the previous value.
 int64_t mlp_set_tiled_max_chunk(int64_t points);
-// Which CUDA path mlp_* takes for this config ("tiled", "tiled tf32", "fused", "half" or "per-point");
+// Which CUDA path mlp_* takes for this config ("tiled", "tiled tf32", "fused", "half", "half layered"
+// or "per-point");
 // for benchmarks and logs. Without `path`: the process default.
 const char* mlp_cuda_path(const MlpConfig& c);
 const char* mlp_cuda_path(const MlpConfig& c, MlpCudaPath path);

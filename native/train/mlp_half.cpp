@@ -90,38 +90,121 @@ HalfBwdSpace half_bwd_space(const HalfLayout& l, int64_t m, bool saved) {
   return s;
 }
 
-// Weight-gradient work split: layer k's nout x kin gradient in warp tiles of mtc x ntc mma tiles
-// (16 x 8 each; ntc even, as ldmatrix.x4 gives two), as large as possible (fewer shared-memory
-// loads per mma) while every warp of the block gets one.
+// Weight-gradient work split: a gradient tile of nout x kin (each at most 128: wider layers are cut
+// into tiles of 128, see mlp_half_wgrad_kernel) in warp tiles of mtc x ntc mma tiles (16 x 8 each;
+// ntc even, as ldmatrix.x4 gives two), as large as possible (fewer shared-memory loads per mma)
+// while every warp of the block gets one.
 struct HalfWgradTasks {
   int mtc = 1, ntc = 2, across = 1, count = 1;  // across: tiles along the input axis
 };
-HalfWgradTasks half_wgrad_tasks(int nout, int kin, int nw) {
+DT_HD HalfWgradTasks half_wgrad_with(int MT, int NT, int mtc, int ntc) {
+  HalfWgradTasks t;
+  t.mtc = mtc;
+  t.ntc = ntc;
+  t.across = (NT + ntc - 1) / ntc;
+  t.count = (MT + mtc - 1) / mtc * t.across;
+  return t;
+}
+DT_HD HalfWgradTasks half_wgrad_tasks(int nout, int kin, int nw) {
   const int MT = nout / 16, NT = kin / 8;
-  auto with = [&](int mtc, int ntc) {
-    HalfWgradTasks t;
-    t.mtc = mtc;
-    t.ntc = ntc;
-    t.across = (NT + ntc - 1) / ntc;
-    t.count = (MT + mtc - 1) / mtc * t.across;
-    return t;
-  };
-  // At most 8 tasks for any eligible layer (MT <= 8, NT <= 16); shrink while that stays within nw.
-  HalfWgradTasks t = with(std::min(2, MT), std::min(8, NT));
+  // At most 8 tasks for a tile of at most 128 x 128 (MT <= 8, NT <= 16); shrink while that stays within nw.
+  HalfWgradTasks t = half_wgrad_with(MT, NT, MT < 2 ? MT : 2, NT < 8 ? NT : 8);
   while (t.count < nw) {
-    const HalfWgradTasks s = t.mtc > 1 ? with(1, t.ntc) : t.ntc > 2 ? with(t.mtc, t.ntc - 2) : t;
+    const HalfWgradTasks s = t.mtc > 1 ? half_wgrad_with(MT, NT, 1, t.ntc) : t.ntc > 2 ? half_wgrad_with(MT, NT, t.mtc, t.ntc - 2) : t;
     if (s.count == t.count || s.count > nw) break;
     t = s;
   }
   return t;
 }
+constexpr int kWgradTile = 128;  // the largest gradient tile one block sums (per axis)
+// Gradient tiles of a layer (blocks per row slice of the weight-gradient kernel).
+inline int half_wgrad_tiles(int nout, int kin) { return ((nout + kWgradTile - 1) / kWgradTile) * ((kin + kWgradTile - 1) / kWgradTile); }
 constexpr int kWgradRows = 64;  // rows staged in shared memory per step of the weight-gradient kernel
-size_t half_wgrad_smem(int nout, int kin) { return (size_t)kWgradRows * ((nout + kPad) + (kin + kPad)) * 2; }
+size_t half_wgrad_smem(int nout, int kin) {
+  return (size_t)kWgradRows * ((std::min(nout, kWgradTile) + kPad) + (std::min(kin, kWgradTile) + kPad)) * 2;
+}
 
 // Rows per backward chunk (a multiple of 16): the workspace within budget bytes.
 constexpr int64_t kHalfBwdBudget = (int64_t)512 << 20;
 int64_t half_bwd_chunk(const HalfLayout& l, int64_t n, bool saved, int64_t budget = kHalfBwdBudget) {
   const int64_t per_row = half_bwd_space(l, 16, saved).halves * 2 / 16 + 1;
+  const int64_t rows = std::max<int64_t>(16, budget / per_row / 16 * 16);
+  return std::min<int64_t>(rows, (n + 15) / 16 * 16);
+}
+// The layered form, for nets up to 256 wide (wider than the fused kernels take) and as an
+// alternative for narrower ones (MlpCudaPath::HalfLayered): one tensor-core GEMM launch per layer
+// over a chunk of rows, activations as fp16 in global memory between layers, the bias and the
+// activation (forward) or the activation's derivative (backward) applied in the GEMM's epilogue;
+// the weight gradient by mlp_half_wgrad_kernel per layer. Sizes: inputs and widths padded to 16.
+constexpr int kLayeredMaxWidth = 256;
+constexpr int kGemmBM = 128, kGemmBK = 32;  // GEMM block tile: 128 rows x BN columns, K in steps of 32
+inline int pad16(int v) { return (v + 15) / 16 * 16; }
+
+// Layer k's prepared weights: W_k [nout][kin] and W_k^T [kin][nout] as fp16 (zero-padded), biases
+// [nout] as fp32. wp: the padded hidden width (the row stride of hidden outputs and gradients).
+struct LayeredLayout {
+  int L = 0, wp = 0, gmax = 0;
+  int kin[kMaxMlpLayers] = {}, nout[kMaxMlpLayers] = {}, in_real[kMaxMlpLayers] = {}, out_real[kMaxMlpLayers] = {}, pofs[kMaxMlpLayers] = {};
+  int64_t woff[kMaxMlpLayers] = {}, wtoff[kMaxMlpLayers] = {}, boff[kMaxMlpLayers] = {};
+  int64_t w_halves = 0, b_floats = 0, np = 0;
+  int max_tiles = 1;  // the most weight-gradient tiles of any layer (half_wgrad_tiles)
+};
+
+inline LayeredLayout layered_layout(const MlpConfig& c) {
+  LayeredLayout l;
+  l.L = mlp_layer_count(c);
+  l.wp = pad16(c.width);
+  int64_t w = 0, b = 0, p = 0;
+  for (int k = 0; k < l.L; ++k) {
+    l.in_real[k] = mlp_layer_in(c, k);
+    l.out_real[k] = mlp_layer_out(c, k);
+    l.kin[k] = pad16(l.in_real[k]);
+    l.nout[k] = pad16(l.out_real[k]);
+    l.woff[k] = w;
+    w += (int64_t)l.nout[k] * l.kin[k];
+    l.wtoff[k] = w;
+    w += (int64_t)l.nout[k] * l.kin[k];
+    l.boff[k] = b;
+    b += l.nout[k];
+    l.pofs[k] = (int)p;
+    p += (int64_t)l.out_real[k] * (l.in_real[k] + 1);
+    l.gmax = std::max(l.gmax, l.nout[k]);
+    l.max_tiles = std::max(l.max_tiles, half_wgrad_tiles(l.nout[k], l.kin[k]));
+  }
+  l.w_halves = (w + 7) / 8 * 8;
+  l.b_floats = b;
+  l.np = p;
+  return l;
+}
+
+// Workspace of a chunk of m rows, in halves: the input as fp16 [m][kin0]; the hidden outputs [L -
+// 1][m][wp] (unless the forward saved them in MlpParams::acts); two gradient buffers [m][gmax]
+// (layer k's gradient in one, k - 1's into the other); the output as fp32 [m][out] (backward
+// without saved activations: out_act' needs it).
+struct LayeredSpace {
+  int64_t x0 = 0, h = 0, g[2] = {}, yf = 0, halves = 0;
+};
+inline LayeredSpace layered_space(const LayeredLayout& l, int64_t m, bool saved, bool backward) {
+  LayeredSpace s;
+  int64_t o = 0;
+  s.x0 = o;
+  o += m * l.kin[0];
+  s.h = o;
+  if (!saved) o += (int64_t)(l.L - 1) * m * l.wp;
+  if (backward) {
+    s.g[0] = o;
+    o += m * l.gmax;
+    s.g[1] = o;
+    o += m * l.gmax;
+    s.yf = o;
+    if (!saved) o += m * 2 * l.out_real[l.L - 1];
+  }
+  s.halves = (o + 7) / 8 * 8;
+  return s;
+}
+// Rows per chunk (a multiple of 16): the workspace within budget bytes.
+inline int64_t layered_chunk(const LayeredLayout& l, int64_t n, bool saved, bool backward, int64_t budget = kHalfBwdBudget) {
+  const int64_t per_row = layered_space(l, 16, saved, backward).halves * 2 / 16 + 1;
   const int64_t rows = std::max<int64_t>(16, budget / per_row / 16 * 16);
   return std::min<int64_t>(rows, (n + 15) / 16 * 16);
 }
@@ -135,11 +218,18 @@ bool mlp_half_eligible(const MlpConfig& c) {
   return half_fwd_smem(half_layout(c), 8) <= kHalfSmemLimit;
 }
 
+bool mlp_half_layered_eligible(const MlpConfig& c) {
+  // width >= 8: fp16 activations of the padded width fit MlpParams::acts' bytes.
+  return c.hidden_layers >= 1 && c.width >= 8 && c.width <= kLayeredMaxWidth && c.in <= kLayeredMaxWidth && c.out <= kLayeredMaxWidth &&
+         mlp_layer_count(c) <= kMaxMlpLayers;
+}
+
 #if defined(__CUDACC__)
 namespace {
 
 // ---- half kernels (begin)
-__device__ __forceinline__ uint32_t lds32(const __half* p) { return *reinterpret_cast<const uint32_t*>(p); }
+// Two fp16 values (shared or global memory).
+__device__ __forceinline__ uint32_t load32(const __half* p) { return *reinterpret_cast<const uint32_t*>(p); }
 __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
@@ -302,7 +392,7 @@ __device__ __forceinline__ void half_warp_forward(const HalfLayout& l, int hidde
     const int ldx = l.kin[0] + kPad;
     for (int kt = 0; kt < l.kin[0] / 16; ++kt) {
       const __half* p = xs + g * ldx + kt * 16 + 2 * t;
-      const uint32_t a[4] = {lds32(p), lds32(p + 8 * ldx), lds32(p + 8), lds32(p + 8 * ldx + 8)};
+      const uint32_t a[4] = {load32(p), load32(p + 8 * ldx), load32(p + 8), load32(p + 8 * ldx + 8)};
       half_mma_row<NT>(acc, a, Ws + l.woff[0], ldx, kt);
     }
     half_to_operand<NT>(acc, af, hidden_act);
@@ -530,8 +620,8 @@ __global__ void __launch_bounds__(256) mlp_half_backward_fused_kernel(HalfArgs a
 #pragma unroll
         for (int j = 0; j < KT; ++j) {
           const __half* p = h + j * 16 + 2 * t;
-          const float2 h0 = unpack_half2(lds32(p + g * ldh)), h1 = unpack_half2(lds32(p + (g + 8) * ldh));
-          const float2 h2 = unpack_half2(lds32(p + g * ldh + 8)), h3 = unpack_half2(lds32(p + (g + 8) * ldh + 8));
+          const float2 h0 = unpack_half2(load32(p + g * ldh)), h1 = unpack_half2(load32(p + (g + 8) * ldh));
+          const float2 h2 = unpack_half2(load32(p + g * ldh + 8)), h3 = unpack_half2(load32(p + (g + 8) * ldh + 8));
           const int act = c.hidden_act;
           gaf[j][0] = pack_half2(acc[2 * j][0] * act_grad_from_output(act, h0.x), acc[2 * j][1] * act_grad_from_output(act, h0.y));
           gaf[j][1] = pack_half2(acc[2 * j][2] * act_grad_from_output(act, h1.x), acc[2 * j][3] * act_grad_from_output(act, h1.y));
@@ -604,7 +694,7 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
     __syncwarp();
     for (int e = lane; e < 16 * kin0 / 2; e += 32) {  // the layer-0 input, for the weight gradient
       const int r = e / (kin0 / 2), q = 2 * (e - r * (kin0 / 2));
-      *reinterpret_cast<uint32_t*>(a.ws + a.sp.x0 + (r0 + r) * kin0 + q) = lds32(xs + r * ldx + q);
+      *reinterpret_cast<uint32_t*>(a.ws + a.sp.x0 + (r0 + r) * kin0 + q) = load32(xs + r * ldx + q);
     }
     // The output gradient G = g_y * out_act'(y), zero past n and past c.out (so padded rows and
     // columns add nothing), as fp32 fragments of the 16 x 16 last-layer tile.
@@ -647,8 +737,8 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
         for (int j = 0; j < KT; ++j) {
           // The output at fragment element q: rows g, g + 8, g, g + 8; columns + 0, 0, 8, 8.
           const __half* p = h + j * 16 + 2 * t;
-          const float2 hv[4] = {unpack_half2(r_lo ? lds32(p + g * WP) : 0u), unpack_half2(r_hi ? lds32(p + (g + 8) * WP) : 0u),
-                                unpack_half2(r_lo ? lds32(p + g * WP + 8) : 0u), unpack_half2(r_hi ? lds32(p + (g + 8) * WP + 8) : 0u)};
+          const float2 hv[4] = {unpack_half2(r_lo ? load32(p + g * WP) : 0u), unpack_half2(r_hi ? load32(p + (g + 8) * WP) : 0u),
+                                unpack_half2(r_lo ? load32(p + g * WP + 8) : 0u), unpack_half2(r_hi ? load32(p + (g + 8) * WP + 8) : 0u)};
 #pragma unroll
           for (int q = 0; q < 4; ++q) {
             const float* d = acc[2 * j + (q >> 1)] + (q & 1) * 2;
@@ -665,35 +755,41 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
   }
 }
 
-// The two-kernel backward, step 2 of 2 (per layer and chunk): the weight gradient G^T X and the bias gradient
-// (column sums of G) over the chunk's rows. A persistent block stages 64 rows of G and X in shared
-// memory per step; each warp owns one tile of the gradient (half_wgrad_tasks) and keeps its sums
-// in registers over all of the block's rows (operands transposed by ldmatrix.trans), so the
-// tensor cores are fed from shared memory with no read-modify-write of sums there. At the end the
-// block adds its sums (unscaled) into its own row of partial sums: no atomics.
+// The weight gradient G^T X and the bias gradient (column sums of G) of one layer over m rows (step
+// 2 of the two-kernel backward, and the layered form's). The gradient is cut into tiles of at most
+// 128 x 128 (half_wgrad_tiles; one for nets up to 128 wide); block b sums tile b % tiles over row
+// slice b / tiles (the grid is a multiple of tiles). A block stages 64 rows of its tile's columns
+// of G and X in shared memory per step; each warp owns one piece of the tile (half_wgrad_tasks)
+// and keeps its sums in registers over all of the slice's rows (operands transposed by
+// ldmatrix.trans), so the tensor cores are fed from shared memory with no read-modify-write of
+// sums there. At the end the block adds its sums (unscaled) into its slice's row of partial sums
+// (tiles write disjoint parts of it): no atomics.
 struct HalfWgradArgs {
   const __half* G = nullptr;  // [m][ldg], the layer's (scaled) pre-activation gradient
   const __half* X = nullptr;  // [m][ldx], the layer's input
   int ldg = 0, ldx = 0;
   int64_t m = 0;              // rows to sum over
   int nout = 0, kin = 0, no = 0, ni = 0;  // padded (multiples of 16) and real sizes
-  float* partial = nullptr;   // block b adds into partial[b * np + pofs ...] (model.h's layout)
+  float* partial = nullptr;   // slice z adds into partial[z * np + pofs ...] (model.h's layout)
   int64_t np = 0;
   int pofs = 0;
   const float* g_absmax = nullptr;
-  HalfWgradTasks tk;          // half_wgrad_tasks(nout, kin, warps per block)
 };
 
 __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
   extern __shared__ __align__(16) unsigned char hsm[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int ldgs = a.nout + kPad, ldxs = a.kin + kPad, MT = a.nout / 16, NT = a.kin / 8;
+  const int tiles_i = (a.kin + kWgradTile - 1) / kWgradTile, tiles = ((a.nout + kWgradTile - 1) / kWgradTile) * tiles_i;
+  const int tile = blockIdx.x % tiles, slice = blockIdx.x / tiles, slices = gridDim.x / tiles;
+  const int o0 = tile / tiles_i * kWgradTile, i0 = tile % tiles_i * kWgradTile;
+  const int tn = a.nout - o0 < kWgradTile ? a.nout - o0 : kWgradTile, tkn = a.kin - i0 < kWgradTile ? a.kin - i0 : kWgradTile;
+  const int ldgs = tn + kPad, ldxs = tkn + kPad, MT = tn / 16, NT = tkn / 8;
   __half* Gs = reinterpret_cast<__half*>(hsm);
   __half* Xs = Gs + kWgradRows * ldgs;
-  const HalfWgradTasks tk = a.tk;
+  const HalfWgradTasks tk = half_wgrad_tasks(tn, tkn, blockDim.x >> 5);
   const bool active = warp < tk.count;
   const int mt0 = warp / tk.across * tk.mtc, nt0 = warp % tk.across * tk.ntc;
-  const bool bias = active && nt0 == 0;  // these warps also sum G's columns (an mma with a B of ones)
+  const bool bias = active && nt0 == 0 && i0 == 0;  // these warps also sum G's columns (an mma with a B of ones)
   float acc[2][8][4], accb[2][4];
 #pragma unroll
   for (int mi = 0; mi < 2; ++mi) {
@@ -703,13 +799,15 @@ __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
     for (int nj = 0; nj < 8; ++nj) acc[mi][nj][0] = acc[mi][nj][1] = acc[mi][nj][2] = acc[mi][nj][3] = 0.f;
   }
   const uint32_t ones = pack_half2(1.f, 1.f);
-  const int gq = a.nout / 8, xq = a.kin / 8;  // 16-byte pieces per row
-  for (int64_t base = (int64_t)blockIdx.x * kWgradRows; base < a.m; base += (int64_t)gridDim.x * kWgradRows) {
+  const int gq = tn / 8, xq = tkn / 8;  // 16-byte pieces per row
+  const __half* G = a.G + o0;
+  const __half* X = a.X + i0;
+  for (int64_t base = (int64_t)slice * kWgradRows; base < a.m; base += (int64_t)slices * kWgradRows) {
     for (int e = threadIdx.x; e < kWgradRows * (gq + xq); e += blockDim.x) {
       const bool isg = e < kWgradRows * gq;
       const int f = isg ? e : e - kWgradRows * gq, w = isg ? gq : xq, r = f / w, q = f - r * w;
       uint4 v = make_uint4(0u, 0u, 0u, 0u);
-      if (base + r < a.m) v = *reinterpret_cast<const uint4*>(isg ? a.G + (base + r) * a.ldg + q * 8 : a.X + (base + r) * a.ldx + q * 8);
+      if (base + r < a.m) v = *reinterpret_cast<const uint4*>(isg ? G + (base + r) * a.ldg + q * 8 : X + (base + r) * a.ldx + q * 8);
       *reinterpret_cast<uint4*>(isg ? Gs + r * ldgs + q * 8 : Xs + r * ldxs + q * 8) = v;
     }
     __syncthreads();
@@ -743,7 +841,7 @@ __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
   }
   if (!active) return;
   const float gs_inv = 1.f / half_grad_scale(a.g_absmax);
-  float* part = a.partial + (int64_t)blockIdx.x * a.np + a.pofs;
+  float* part = a.partial + (int64_t)slice * a.np + a.pofs;
 #pragma unroll
   for (int mi = 0; mi < 2; ++mi) {
     if (mi >= tk.mtc) break;
@@ -752,15 +850,188 @@ __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
       if (nj >= tk.ntc) break;
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const int o = (mt0 + mi) * 16 + g + (j >> 1) * 8, i = (nt0 + nj) * 8 + 2 * t + (j & 1);
+        const int o = o0 + (mt0 + mi) * 16 + g + (j >> 1) * 8, i = i0 + (nt0 + nj) * 8 + 2 * t + (j & 1);
         if (o < a.no && i < a.ni) part[o * a.ni + i] += acc[mi][nj][j] * gs_inv;
       }
     }
     if (bias && t == 0) {  // column 0 of G^T 1: rows g and g + 8
-      const int o = (mt0 + mi) * 16 + g;
+      const int o = o0 + (mt0 + mi) * 16 + g;
       if (o < a.no) part[a.no * a.ni + o] += accb[mi][0] * gs_inv;
       if (o + 8 < a.no) part[a.no * a.ni + o + 8] += accb[mi][2] * gs_inv;
     }
+  }
+}
+
+// ---- The layered form's kernels.
+enum LayeredEpilogue : int {
+  kEpiHidden = 0,      // C = act(A B^T + bias) as fp16
+  kEpiOut = 1,         // F = act(A B^T + bias) as fp32, columns < ldf
+  kEpiGrad = 2,        // C = (A B^T) * act'(H) as fp16: the previous layer's pre-activation gradient
+  kEpiInputGrad = 3,   // F = (A B^T) / the gradient scale as fp32, columns < ldf: the input gradient
+};
+
+struct GemmArgs {
+  const __half* A = nullptr;  // [M][lda] fp16
+  int64_t lda = 0;
+  const __half* B = nullptr;  // [N][ldb] fp16: row j holds column j of the product's right factor
+  int ldb = 0;
+  int64_t M = 0;
+  int K = 0, N = 0;           // multiples of 16
+  int epi = kEpiHidden, act = kActNone;
+  const float* bias = nullptr;  // [N]
+  __half* C = nullptr;          // [M][ldc]
+  int64_t ldc = 0;
+  const __half* H = nullptr;    // [M][ldh]
+  int64_t ldh = 0;
+  float* F = nullptr;           // [M][ldf]
+  int ldf = 0;
+  const float* g_absmax = nullptr;
+};
+
+// One layer as a GEMM over a 128-row x BN-column block tile, 8 warps (BN >= 64: 4 x 2 warps of 32 x
+// 64; else 8 x 1 of 16 x BN). Operand tiles of 32 columns of K are staged through shared memory as
+// [row][32 + kPad] (conflict-free ldmatrix), the next one fetched into registers while the
+// current one is multiplied. Accumulators start from the bias like the CPU loop; the epilogue
+// applies the activation (or its derivative) in fp32 and stores.
+template <int BN>
+__global__ void __launch_bounds__(256, 2) mlp_layer_gemm_kernel(GemmArgs a) {
+  constexpr int WN = BN >= 64 ? 64 : BN, WARPS_N = BN / WN, WARPS_M = 8 / WARPS_N, WM = kGemmBM / WARPS_M;
+  constexpr int MTW = WM / 16, NTW = WN / 8, LDS = kGemmBK + kPad;
+  constexpr int APT = kGemmBM * 4 / 256, BPT = (BN * 4 + 255) / 256;  // 16-byte pieces per thread (4 per row)
+  extern __shared__ __align__(16) unsigned char hsm[];
+  __half* As = reinterpret_cast<__half*>(hsm);  // [128][LDS]
+  __half* Bs = As + kGemmBM * LDS;             // [BN][LDS]
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int wm = warp / WARPS_N, wn = warp % WARPS_N;
+  const int ctiles = (a.N + BN - 1) / BN;
+  const int64_t row0 = (int64_t)(blockIdx.x / ctiles) * kGemmBM;
+  const int col0 = (int)(blockIdx.x % ctiles) * BN;
+  uint4 ra[APT], rb[BPT];
+  auto fetch = [&](int k0) {
+#pragma unroll
+    for (int j = 0; j < APT; ++j) {
+      const int e = threadIdx.x + j * 256, r = e >> 2, col = k0 + (e & 3) * 8;
+      ra[j] = row0 + r < a.M && col < a.K ? *reinterpret_cast<const uint4*>(a.A + (row0 + r) * a.lda + col) : make_uint4(0u, 0u, 0u, 0u);
+    }
+#pragma unroll
+    for (int j = 0; j < BPT; ++j) {
+      const int e = threadIdx.x + j * 256, r = e >> 2, col = k0 + (e & 3) * 8;
+      rb[j] = e < BN * 4 && col0 + r < a.N && col < a.K ? *reinterpret_cast<const uint4*>(a.B + (int64_t)(col0 + r) * a.ldb + col)
+                                                        : make_uint4(0u, 0u, 0u, 0u);
+    }
+  };
+  auto stash = [&]() {
+#pragma unroll
+    for (int j = 0; j < APT; ++j) {
+      const int e = threadIdx.x + j * 256;
+      *reinterpret_cast<uint4*>(As + (e >> 2) * LDS + (e & 3) * 8) = ra[j];
+    }
+#pragma unroll
+    for (int j = 0; j < BPT; ++j) {
+      const int e = threadIdx.x + j * 256;
+      if (e < BN * 4) *reinterpret_cast<uint4*>(Bs + (e >> 2) * LDS + (e & 3) * 8) = rb[j];
+    }
+  };
+  const bool with_bias = a.epi == kEpiHidden || a.epi == kEpiOut;
+  float acc[MTW][NTW][4];
+#pragma unroll
+  for (int nj = 0; nj < NTW; ++nj) {
+    const int col = col0 + wn * WN + nj * 8 + 2 * t;
+    const float b0 = with_bias && col < a.N ? a.bias[col] : 0.f, b1 = with_bias && col < a.N ? a.bias[col + 1] : 0.f;
+#pragma unroll
+    for (int mi = 0; mi < MTW; ++mi) {
+      acc[mi][nj][0] = b0; acc[mi][nj][1] = b1; acc[mi][nj][2] = b0; acc[mi][nj][3] = b1;
+    }
+  }
+  const int KT = (a.K + kGemmBK - 1) / kGemmBK;
+  fetch(0);
+  stash();
+  __syncthreads();
+  for (int kt = 0; kt < KT; ++kt) {
+    if (kt + 1 < KT) fetch((kt + 1) * kGemmBK);
+#pragma unroll
+    for (int ks = 0; ks < kGemmBK / 16; ++ks) {
+      if (kt * kGemmBK + ks * 16 >= a.K) break;  // K is a multiple of 16: the last step may be half
+      uint32_t af[MTW][4];
+#pragma unroll
+      for (int mi = 0; mi < MTW; ++mi) ldsm_x4(af[mi], As + (wm * WM + mi * 16 + (lane & 15)) * LDS + ks * 16 + (lane >> 4) * 8);
+#pragma unroll
+      for (int np2 = 0; np2 < NTW / 2; ++np2) {
+        uint32_t b[4];  // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
+        ldsm_x4(b, Bs + (wn * WN + np2 * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + ks * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+        for (int mi = 0; mi < MTW; ++mi) {
+          mma16816(acc[mi][2 * np2], af[mi], b[0], b[1]);
+          mma16816(acc[mi][2 * np2 + 1], af[mi], b[2], b[3]);
+        }
+      }
+    }
+    __syncthreads();  // every warp done with the staged tiles
+    if (kt + 1 < KT) {
+      stash();
+      __syncthreads();
+    }
+  }
+  const float gs_inv = a.epi == kEpiInputGrad ? 1.f / half_grad_scale(a.g_absmax) : 1.f;
+#pragma unroll
+  for (int mi = 0; mi < MTW; ++mi)
+#pragma unroll
+    for (int nj = 0; nj < NTW; ++nj)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int64_t row = row0 + wm * WM + mi * 16 + g + hh * 8;
+        const int col = col0 + wn * WN + nj * 8 + 2 * t;
+        if (row >= a.M || col >= a.N) continue;
+        const float v0 = acc[mi][nj][2 * hh], v1 = acc[mi][nj][2 * hh + 1];
+        if (a.epi == kEpiHidden) {
+          *reinterpret_cast<uint32_t*>(a.C + row * a.ldc + col) = pack_half2(activate(a.act, v0), activate(a.act, v1));
+        } else if (a.epi == kEpiGrad) {
+          const float2 h = unpack_half2(load32(a.H + row * a.ldh + col));
+          *reinterpret_cast<uint32_t*>(a.C + row * a.ldc + col) =
+              pack_half2(v0 * act_grad_from_output(a.act, h.x), v1 * act_grad_from_output(a.act, h.y));
+        } else {
+          const bool out = a.epi == kEpiOut;
+          float* f = a.F + row * a.ldf + col;
+          if (col < a.ldf) f[0] = out ? activate(a.act, v0) : v0 * gs_inv;
+          if (col + 1 < a.ldf) f[1] = out ? activate(a.act, v1) : v1 * gs_inv;
+        }
+      }
+}
+
+// Prepared weights of every layer (layered_layout): fp16 W and W^T, zero-padded, and fp32 biases.
+__global__ void layered_prep_kernel(LayeredLayout l, const float* __restrict__ params, __half* __restrict__ W, float* __restrict__ B) {
+  const int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+  for (int k = 0; k < l.L; ++k) {
+    const int kin = l.kin[k], nout = l.nout[k], ni = l.in_real[k], no = l.out_real[k];
+    const float* P = params + l.pofs[k];
+    for (int64_t e = i0; e < (int64_t)nout * kin; e += stride) {
+      const int o = (int)(e / kin), i = (int)(e - (int64_t)o * kin);
+      const __half v = __float2half_rn(o < no && i < ni ? P[o * ni + i] : 0.f);
+      W[l.woff[k] + e] = v;
+      W[l.wtoff[k] + (int64_t)i * nout + o] = v;
+    }
+    for (int64_t o = i0; o < nout; o += stride) B[l.boff[k] + o] = o < no ? P[no * ni + o] : 0.f;
+  }
+}
+
+// n rows of x (fp32, `in` wide) as fp16 rows of kin, zero-padded.
+__global__ void layered_input_kernel(const float* __restrict__ x, int in, int64_t n, int kin, __half* __restrict__ X0) {
+  for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n * kin; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t r = e / kin;
+    const int i = (int)(e - r * kin);
+    X0[e] = __float2half_rn(i < in ? x[r * in + i] : 0.f);
+  }
+}
+
+// The last layer's pre-activation gradient, scaled (half_grad_scale): g_y * out_act'(y) as fp16
+// rows of nout (zero past out).
+__global__ void layered_out_grad_kernel(const float* __restrict__ g_y, const float* __restrict__ y, int out, int act, int64_t n, int nout,
+                                        const float* g_absmax, __half* __restrict__ G) {
+  const float gs = half_grad_scale(g_absmax);
+  for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n * nout; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t r = e / nout;
+    const int c = (int)(e - r * nout);
+    G[e] = __float2half_rn(c < out ? gs * g_y[r * out + c] * act_grad_from_output(act, y[r * out + c]) : 0.f);
   }
 }
 
@@ -771,6 +1042,110 @@ __global__ void mlp_half_reduce_kernel(const float* __restrict__ P, int rows, in
   float s = 0.f;
   for (int z = 0; z < rows; ++z) s += P[(int64_t)z * np + w];
   g[w] += s;
+}
+
+// The layered form's schedule for one chunk of rows. launch(name, kernel, blocks, smem, args...)
+// runs a kernel on 256 threads per block (CUDA, or the emulation's threads).
+struct LayeredChunk {
+  MlpConfig c;
+  int64_t n = 0;                  // rows of this chunk
+  const float* x = nullptr;       // the chunk's first row of each (g_x may alias x)
+  float* y = nullptr;             // forward output; backward: the saved forward's output (with saved)
+  const float* g_y = nullptr;
+  float* g_x = nullptr;
+  const __half* W = nullptr;      // prepared weights (layered_prep_kernel)
+  const float* B = nullptr;
+  __half* ws = nullptr;           // workspace (layered_space)
+  LayeredSpace sp;
+  __half* H = nullptr;            // hidden outputs: layer k at H + k * h_stride, rows of wp
+  int64_t h_stride = 0;
+  bool saved = false;             // H holds the forward's outputs (backward: no recomputation)
+  float* partial = nullptr;       // weight gradient: `slices` rows of np partial sums; null: none
+  int slices = 1;
+  const float* g_absmax = nullptr;
+};
+
+// The chunk of rows [c0, c0 + nc) of p; the workspace ws laid out for m rows.
+inline LayeredChunk layered_chunk_args(const MlpParams& p, const LayeredLayout& l, int64_t c0, int64_t nc, int64_t m, __half* ws, bool backward) {
+  LayeredChunk ch;
+  ch.c = p.cfg; ch.n = nc;
+  ch.x = p.x + c0 * p.cfg.in;
+  ch.y = p.y ? p.y + c0 * p.cfg.out : nullptr;
+  ch.g_y = p.g_y ? p.g_y + c0 * p.cfg.out : nullptr;
+  ch.g_x = p.g_x ? p.g_x + c0 * p.cfg.in : nullptr;
+  ch.saved = p.acts != nullptr;
+  ch.ws = ws; ch.sp = layered_space(l, m, ch.saved, backward);
+  if (ch.saved) { ch.H = reinterpret_cast<__half*>(p.acts) + c0 * l.wp; ch.h_stride = p.n * l.wp; }
+  else { ch.H = ws + ch.sp.h; ch.h_stride = m * l.wp; }
+  return ch;
+}
+
+inline int64_t layered_blocks(int64_t count) { return std::max<int64_t>(1, std::min<int64_t>((count + 255) / 256, 4096)); }
+
+template <class Launch>
+void layered_gemm(Launch& launch, const GemmArgs& g) {
+  const int64_t rt = (g.M + kGemmBM - 1) / kGemmBM;
+  const size_t lds = (size_t)(kGemmBK + kPad) * 2;
+  if (g.N <= 16) launch("mlp_layer_gemm_kernel<16>", mlp_layer_gemm_kernel<16>, rt * ((g.N + 15) / 16), (kGemmBM + 16) * lds, g);
+  else if (g.N <= 64) launch("mlp_layer_gemm_kernel<64>", mlp_layer_gemm_kernel<64>, rt * ((g.N + 63) / 64), (kGemmBM + 64) * lds, g);
+  else launch("mlp_layer_gemm_kernel<128>", mlp_layer_gemm_kernel<128>, rt * ((g.N + 127) / 128), (kGemmBM + 128) * lds, g);
+}
+
+// Forward of a chunk: the input to fp16, then one GEMM per layer (hidden outputs into H, the last
+// layer's activated output as fp32 into y).
+template <class Launch>
+void layered_forward_chunk(const LayeredLayout& l, const LayeredChunk& ch, float* y, Launch& launch) {
+  const MlpConfig& c = ch.c;
+  __half* X0 = ch.ws + ch.sp.x0;
+  launch("layered_input_kernel", layered_input_kernel, layered_blocks(ch.n * l.kin[0]), 0, ch.x, c.in, ch.n, l.kin[0], X0);
+  for (int k = 0; k < l.L; ++k) {
+    GemmArgs g;
+    g.A = k == 0 ? X0 : ch.H + (k - 1) * ch.h_stride;
+    g.lda = k == 0 ? l.kin[0] : l.wp;
+    g.B = ch.W + l.woff[k]; g.ldb = l.kin[k];
+    g.M = ch.n; g.K = l.kin[k]; g.N = l.nout[k];
+    g.bias = ch.B + l.boff[k];
+    if (k + 1 < l.L) { g.epi = kEpiHidden; g.act = c.hidden_act; g.C = ch.H + k * ch.h_stride; g.ldc = l.wp; }
+    else { g.epi = kEpiOut; g.act = c.out_act; g.F = y; g.ldf = c.out; }
+    layered_gemm(launch, g);
+  }
+}
+
+// Backward of a chunk: (without saved activations, the forward again into the workspace) the last
+// layer's gradient, then per layer from the last its weight gradient (G_k^T X_k, into the partial
+// sums) and the gradient one layer down (G_k W_k times act', or the input gradient at layer 0).
+template <class Launch>
+void layered_backward_chunk(const LayeredLayout& l, const LayeredChunk& ch, Launch& launch) {
+  const MlpConfig& c = ch.c;
+  __half* X0 = ch.ws + ch.sp.x0;
+  float* yf = reinterpret_cast<float*>(ch.ws + ch.sp.yf);
+  if (ch.saved) launch("layered_input_kernel", layered_input_kernel, layered_blocks(ch.n * l.kin[0]), 0, ch.x, c.in, ch.n, l.kin[0], X0);
+  else layered_forward_chunk(l, ch, yf, launch);
+  __half* G[2] = {ch.ws + ch.sp.g[0], ch.ws + ch.sp.g[1]};
+  int cur = 0;
+  const int Lk = l.L - 1;
+  launch("layered_out_grad_kernel", layered_out_grad_kernel, layered_blocks(ch.n * l.nout[Lk]), 0, ch.g_y, ch.saved ? (const float*)ch.y : (const float*)yf,
+         c.out, c.out_act, ch.n, l.nout[Lk], ch.g_absmax, G[cur]);
+  for (int k = Lk; k >= 0; --k) {
+    const __half* X = k == 0 ? X0 : ch.H + (k - 1) * ch.h_stride;
+    if (ch.partial) {
+      HalfWgradArgs w;
+      w.G = G[cur]; w.ldg = l.nout[k];
+      w.X = X; w.ldx = k == 0 ? l.kin[0] : l.wp;
+      w.m = ch.n; w.nout = l.nout[k]; w.kin = l.kin[k]; w.no = l.out_real[k]; w.ni = l.in_real[k];
+      w.partial = ch.partial; w.np = l.np; w.pofs = l.pofs[k]; w.g_absmax = ch.g_absmax;
+      launch("mlp_half_wgrad_kernel", mlp_half_wgrad_kernel, (int64_t)ch.slices * half_wgrad_tiles(w.nout, w.kin), half_wgrad_smem(w.nout, w.kin), w);
+    }
+    if (k == 0 && !ch.g_x) break;
+    GemmArgs g;
+    g.A = G[cur]; g.lda = l.nout[k];
+    g.B = ch.W + l.wtoff[k]; g.ldb = l.nout[k];
+    g.M = ch.n; g.K = l.nout[k]; g.N = l.kin[k];
+    if (k > 0) { g.epi = kEpiGrad; g.act = c.hidden_act; g.H = X; g.ldh = l.wp; g.C = G[cur ^ 1]; g.ldc = l.wp; }
+    else { g.epi = kEpiInputGrad; g.F = ch.g_x; g.ldf = c.in; g.g_absmax = ch.g_absmax; }
+    layered_gemm(launch, g);
+    cur ^= 1;
+  }
 }
 
 // ---- half kernels (end)
@@ -833,7 +1208,7 @@ void half_forward_run(const MlpParams& p, const HalfLayout& l) {
 
 struct HalfWorkspace {
   std::mutex mu;
-  Buffer<float> partial, absmax, space;
+  Buffer<float> partial, absmax, space, weights;
 };
 HalfWorkspace& half_workspace() {
   static HalfWorkspace* w = new HalfWorkspace();  // never destroyed: no cudaFree after the runtime shuts down
@@ -894,14 +1269,83 @@ void half_backward_run(const MlpParams& p, const HalfLayout& l) {
       else { g.X = saved ? a.acts + (int64_t)(k - 1) * p.n * WP : ws + a.sp.h + (int64_t)(k - 1) * mc * WP; g.ldx = WP; }
       g.m = nc; g.nout = l.nout[k]; g.kin = l.kin[k]; g.no = l.out_real[k]; g.ni = l.in_real[k];
       g.partial = partial; g.np = l.np; g.pofs = l.pofs[k]; g.g_absmax = m;
-      g.tk = half_wgrad_tasks(g.nout, g.kin, 8);
-      if (g.tk.count > 8) throw OpError("mlp (half): weight-gradient split of a " + std::to_string(g.nout) + " x " + std::to_string(g.kin) + " layer needs more than 8 warps");
       mlp_half_wgrad_kernel<<<hw.grid, hw.threads, half_wgrad_smem(g.nout, g.kin)>>>(g);
       cuda_check(cudaGetLastError(), "mlp_half_wgrad_kernel");
     }
   }
   if (partial) {
     mlp_half_reduce_kernel<<<(unsigned)((l.np + 255) / 256), 256>>>(partial, hw.grid, l.np, p.g_params);
+    cuda_check(cudaGetLastError(), "mlp_half_reduce_kernel");
+  }
+}
+// Runs the layered schedule's kernels on the current stream.
+struct CudaLaunch {
+  template <class K, class... A>
+  void operator()(const char* name, K kernel, int64_t blocks, size_t smem, A... args) {
+    kernel<<<(unsigned)blocks, 256, smem>>>(args...);
+    cuda_check(cudaGetLastError(), name);
+  }
+};
+
+// Prepared weights into the workspace; returns (W, B).
+std::pair<const __half*, const float*> layered_prepare(HalfWorkspace& w, const LayeredLayout& l, const float* params) {
+  float* buf = w.weights.reserve(Backend::CUDA, (size_t)(l.w_halves / 2 + l.b_floats));
+  __half* W = reinterpret_cast<__half*>(buf);
+  float* B = buf + l.w_halves / 2;
+  layered_prep_kernel<<<(unsigned)layered_blocks(l.w_halves / 2), 256>>>(l, params, W, B);
+  cuda_check(cudaGetLastError(), "layered_prep_kernel");
+  return {W, B};
+}
+
+void layered_forward_run(const MlpParams& p) {
+  const LayeredLayout l = layered_layout(p.cfg);
+  HalfWorkspace& w = half_workspace();
+  std::lock_guard<std::mutex> lock(w.mu);
+  const auto wb = layered_prepare(w, l, p.params);
+  const bool saved = p.acts != nullptr;
+  const int64_t chunk = layered_chunk(l, p.n, saved, false);
+  __half* ws = reinterpret_cast<__half*>(w.space.reserve(Backend::CUDA, (size_t)layered_space(l, chunk, saved, false).halves / 2));
+  CudaLaunch launch;
+  for (int64_t c0 = 0; c0 < p.n; c0 += chunk) {
+    const int64_t nc = std::min(chunk, p.n - c0);
+    LayeredChunk ch = layered_chunk_args(p, l, c0, nc, chunk, ws, false);
+    ch.W = wb.first; ch.B = wb.second;
+    layered_forward_chunk(l, ch, ch.y, launch);
+  }
+}
+
+void layered_backward_run(const MlpParams& p) {
+  const LayeredLayout l = layered_layout(p.cfg);
+  HalfWorkspace& w = half_workspace();
+  std::lock_guard<std::mutex> lock(w.mu);
+  const auto wb = layered_prepare(w, l, p.params);
+  float* m = w.absmax.reserve(Backend::CUDA, 1);
+  const int64_t count = p.n * (int64_t)p.cfg.out;
+  cuda_check(cudaMemsetAsync(m, 0, sizeof(float)), "cudaMemsetAsync");
+  half_absmax_kernel<<<(unsigned)std::max<int64_t>(1, std::min<int64_t>((count + 255) / 256, (int64_t)device_attr(cudaDevAttrMultiProcessorCount) * 8)), 256>>>(p.g_y, count, m);
+  cuda_check(cudaGetLastError(), "half_absmax_kernel");
+  const bool saved = p.acts != nullptr;
+  const int64_t chunk = layered_chunk(l, p.n, saved, true);
+  __half* ws = reinterpret_cast<__half*>(w.space.reserve(Backend::CUDA, (size_t)layered_space(l, chunk, saved, true).halves / 2));
+  // Weight gradient: two blocks per SM over the widest layer's tiles, each summing a row slice
+  // into its own row of partial sums (at most one slice per kWgradRows rows).
+  const int slices = (int)std::max<int64_t>(1, std::min<int64_t>((chunk + kWgradRows - 1) / kWgradRows,
+                                                                  2 * device_attr(cudaDevAttrMultiProcessorCount) / l.max_tiles));
+  float* partial = nullptr;
+  if (p.g_params) {
+    partial = w.partial.reserve(Backend::CUDA, (size_t)slices * l.np);
+    cuda_check(cudaMemsetAsync(partial, 0, sizeof(float) * (size_t)slices * l.np), "cudaMemsetAsync");
+  }
+  CudaLaunch launch;
+  for (int64_t c0 = 0; c0 < p.n; c0 += chunk) {
+    const int64_t nc = std::min(chunk, p.n - c0);
+    LayeredChunk ch = layered_chunk_args(p, l, c0, nc, chunk, ws, true);
+    ch.W = wb.first; ch.B = wb.second;
+    ch.partial = partial; ch.slices = slices; ch.g_absmax = m;
+    layered_backward_chunk(l, ch, launch);
+  }
+  if (partial) {
+    mlp_half_reduce_kernel<<<(unsigned)((l.np + 255) / 256), 256>>>(partial, slices, l.np, p.g_params);
     cuda_check(cudaGetLastError(), "mlp_half_reduce_kernel");
   }
 }
@@ -925,6 +1369,17 @@ void mlp_half_backward(const MlpParams& p) {
     case 64: half_backward_run<64>(p, l); break;
     default: half_backward_run<128>(p, l); break;
   }
+}
+
+void mlp_half_layered_forward(const MlpParams& p) { layered_forward_run(p); }
+void mlp_half_layered_backward(const MlpParams& p) { layered_backward_run(p); }
+
+std::string mlp_half_layered_plan(const MlpConfig& c, int64_t n) {
+  const LayeredLayout l = layered_layout(c);
+  const int64_t chunk = layered_chunk(l, n, false, true);
+  return "half layered (fp16 mma): a GEMM per layer in 128-row tiles, weight gradient in " + std::to_string(l.max_tiles) +
+         " tile(s) per row slice, chunks of " + std::to_string(chunk) + " rows (" +
+         std::to_string(layered_space(l, chunk, false, true).halves * 2 >> 20) + " MB workspace)";
 }
 
 std::string mlp_half_plan(const MlpConfig& c, int64_t n) {

@@ -1,6 +1,7 @@
-// Half-precision tensor-core MLP kernels (the opt-in MlpCudaPath::Half of mlp.h), for networks
-// whose every layer is at most 128 wide with at most 16 outputs (the texture 2x64, the SDF and
-// deformation 2x128 nets). Internal to native/train: mlp_forward / mlp_backward dispatch here.
+// Half-precision tensor-core MLP kernels (the opt-in MlpCudaPath::Half and HalfLayered of mlp.h).
+// Two forms. Fused kernels, below, for networks whose every layer is at most 128 wide with at most
+// 16 outputs (the texture 2x64, the SDF and deformation 2x128 nets); and a layered form for nets up
+// to 256 wide (declared at the end). Internal to native/train: mlp_forward / mlp_backward dispatch here.
 //
 // Products on tensor cores (mma.sync m16n8k16: fp16 operands, fp32 accumulation), the way
 // tiny-cuda-nn's fully fused MLP works: a warp owns 16 points and carries their activations from
@@ -30,14 +31,22 @@
 namespace dyntet {
 namespace train {
 
-// True when the half kernels take this config (otherwise the Half path runs tiled TF32).
+// True when the fused half kernels take this config.
 bool mlp_half_eligible(const MlpConfig& c);
+// True when the layered form takes it (every layer at most 256 wide). The Half path runs the fused
+// kernels where eligible, else the layered form, else tiled TF32; HalfLayered always the layered form.
+bool mlp_half_layered_eligible(const MlpConfig& c);
 #if defined(__CUDACC__)
 // Both need mlp_half_eligible(p.cfg). acts (when set) hold fp16 activations in MlpParams::acts'
 // memory (half of its bytes at most): written by the forward, read by the backward.
 void mlp_half_forward(const MlpParams& p);
 void mlp_half_backward(const MlpParams& p);
 std::string mlp_half_plan(const MlpConfig& c, int64_t n);
+// The layered form (see mlp_half.cpp): a tensor-core GEMM launch per layer over chunks of rows,
+// fp16 activations in global memory between layers. Same acts contract, padded width pad16(width).
+void mlp_half_layered_forward(const MlpParams& p);
+void mlp_half_layered_backward(const MlpParams& p);
+std::string mlp_half_layered_plan(const MlpConfig& c, int64_t n);
 #endif
 
 }  // namespace train

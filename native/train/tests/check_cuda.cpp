@@ -208,8 +208,8 @@ void check_mlp(MlpConfig c, int64_t n, MlpCudaPath path = MlpCudaPath::Tiled, in
   mlp_backward(Backend::CUDA, d);
   mlp_set_tiled_max_chunk(old_chunk);
   const std::string used = mlp_cuda_path(c, path);
-  if (used == "tiled tf32" || used == "half") {
-    // fp16 operands (the half path) have TF32's unit roundoff (2^-11): the same bounds apply.
+  if (used == "tiled tf32" || used == "half" || used == "half layered") {
+    // fp16 operands (the half paths) have TF32's unit roundoff (2^-11): the same bounds apply.
     const bool kinked = c.hidden_layers > 0 && (c.hidden_act == kActReLU || c.hidden_act == kActLeakyReLU);
     report_rms(name, "forward", y, down(d.y, y.size()), 1e-2);
     report_rms(name, "d/dparams", gp, down(d.g_params, gp.size()), kinked ? 5e-2 : 1e-2);
@@ -254,7 +254,7 @@ void check_deform(MlpCudaPath path, int width = 64, int B = 2) {
   frame_mlp.in = freq_encoding_size(c.n_freq);
   const std::string used = mlp_cuda_path(frame_mlp);
   const std::string name = "deform (B=" + std::to_string(B) + ", " + std::to_string(width) + " wide, " + used + ")";
-  const bool reduced = used == "tiled tf32" || used == "half";
+  const bool reduced = used == "tiled tf32" || used == "half" || used == "half layered";
   const int cd = 16;
   const int64_t n = 3000;
   std::vector<float> u = rng.vec(n * 3, 0.f, 1.f), cond = rng.vec(B * cd, -1.f, 1.f), el = rng.vec(n, 0.2f, 1.f);
@@ -438,11 +438,12 @@ int main() {
         MlpConfig{32, 256, 5, 3, kActReLU, kActSigmoid},  // texture 5x256
         MlpConfig{20, 200, 2, 7, kActTanh, kActNone},
     };
-    for (MlpCudaPath path : {MlpCudaPath::Tiled, MlpCudaPath::Fused, MlpCudaPath::TiledTF32, MlpCudaPath::Half})
+    for (MlpCudaPath path : {MlpCudaPath::Tiled, MlpCudaPath::Fused, MlpCudaPath::TiledTF32, MlpCudaPath::Half, MlpCudaPath::HalfLayered})
       for (const MlpConfig& c : mlps) {
         const bool wide = std::max(c.width, c.in) > 128;
         if (path == MlpCudaPath::Fused && wide && c.hidden_layers > 2) continue;  // per-point: slow, covered by the 2x256 net
-        if (path == MlpCudaPath::Half && std::string(mlp_cuda_path(c, path)) != "half") continue;  // runs tf32: checked above
+        const bool half = path == MlpCudaPath::Half || path == MlpCudaPath::HalfLayered;
+        if (half && std::string(mlp_cuda_path(c, path)).rfind("half", 0) != 0) continue;  // runs tf32: checked above
         check_mlp(c, wide ? 3000 : 20001, path);
       }
     // Several chunks (and g_params accumulated over them) on the tiled paths.
@@ -460,6 +461,10 @@ int main() {
     check_mlp(MlpConfig{32, 64, 2, 3, kActReLU, kActSigmoid}, 20001, MlpCudaPath::Half, 0, true, 1e-7f);
     check_mlp(MlpConfig{39, 128, 2, 2, kActReLU, kActNone}, 20001, MlpCudaPath::Half, 0, false, 1e-7f);
     check_mlp(MlpConfig{32, 64, 2, 3, kActTanh, kActNone}, 20001, MlpCudaPath::Half, 0, false, 1e5f);
+    // The layered form (one GEMM per layer): from saved activations, and gradient scaling.
+    check_mlp(MlpConfig{32, 256, 5, 3, kActReLU, kActSigmoid}, 3000, MlpCudaPath::HalfLayered, 0, true);
+    check_mlp(MlpConfig{39, 128, 2, 2, kActReLU, kActNone}, 20001, MlpCudaPath::HalfLayered, 0, true, 1e-7f);
+    check_mlp(MlpConfig{20, 200, 2, 7, kActTanh, kActNone}, 3000, MlpCudaPath::HalfLayered, 0, false, 1e5f);
     // Small networks (every layer <= 64: forward and backward in one launch each), as the trainer
     // runs them: the texture from saved activations, the deformation recomputing its forward.
     check_mlp(MlpConfig{48, 64, 2, 3, kActReLU, kActSigmoid}, 175001, MlpCudaPath::Tiled, 0, true);
@@ -470,6 +475,7 @@ int main() {
     check_deform(MlpCudaPath::Tiled, 128, 4);
     check_deform(MlpCudaPath::Half, 128, 4);
     check_deform(MlpCudaPath::Half);
+    check_deform(MlpCudaPath::HalfLayered, 128, 4);
     check_losses();
     check_adam();
     cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");

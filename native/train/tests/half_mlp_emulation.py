@@ -114,6 +114,33 @@ void emu_launch(int grid, int threads, size_t smem, K k, A... args) {
     for (auto& x : th) x.join();
   }
 }
+// Keeps ReLU-type pre-activations away from the kink by more than fp16's error (2^-11 relative to
+// the sum of |terms|, times a margin), or a flipped unit would be a legitimate difference:
+// redraws the inputs of points too near one.
+template <class R>
+void keep_off_kinks(const MlpConfig& c, const std::vector<float>& params, std::vector<float>& x, int64_t n, R& rnd) {
+  auto near_kink = [&](const float* xi) {
+    if (c.hidden_act != kActReLU && c.hidden_act != kActLeakyReLU) return false;
+    std::vector<float> cur(xi, xi + c.in), nxt;
+    const float* q = params.data();
+    for (int k = 0; k + 1 < mlp_layer_count(c); ++k) {
+      const int ni = mlp_layer_in(c, k), no = mlp_layer_out(c, k);
+      nxt.assign(no, 0.f);
+      for (int o = 0; o < no; ++o) {
+        float acc = q[(size_t)no * ni + o], mag = std::fabs(acc);
+        for (int i = 0; i < ni; ++i) { acc += q[(size_t)o * ni + i] * cur[i]; mag += std::fabs(q[(size_t)o * ni + i] * cur[i]); }
+        if (std::fabs(acc) <= 2e-2f * mag) return true;
+        nxt[o] = activate(c.hidden_act, acc);
+      }
+      q += (size_t)no * (ni + 1);
+      cur.swap(nxt);
+    }
+    return false;
+  };
+  for (int64_t i = 0; i < n; ++i)
+    for (int tries = 0; tries < 1000 && near_kink(x.data() + i * c.in); ++tries)
+      for (int k = 0; k < c.in; ++k) x[i * c.in + k] = 2.f * rnd();
+}
 // The backward as half_backward_run (mlp_half.cpp) schedules it: per chunk of rows the data
 // kernel, then per layer the weight-gradient kernel (8 warps), into grid rows of partial sums.
 template <int WP>
@@ -138,7 +165,6 @@ void emu_backward(const HalfLayout& l, HalfArgs f, int nw, int grid, int64_t bud
       else { g.X = saved ? a.acts + (int64_t)(k - 1) * n * WP : ws.data() + a.sp.h + (int64_t)(k - 1) * mc * WP; g.ldx = WP; }
       g.m = nc; g.nout = l.nout[k]; g.kin = l.kin[k]; g.no = l.out_real[k]; g.ni = l.in_real[k];
       g.partial = partial.data(); g.np = l.np; g.pofs = l.pofs[k]; g.g_absmax = f.g_absmax;
-      g.tk = half_wgrad_tasks(g.nout, g.kin, 8);
       emu_launch(grid, 8 * 32, half_wgrad_smem(g.nout, g.kin), mlp_half_wgrad_kernel, g);
     }
   }
@@ -154,29 +180,7 @@ int run(MlpConfig c, int64_t n, int nw, int grid, bool saved, float gy_mul = 1.f
   for (auto& v : params) v = rnd() * 2.f * ws; for (auto& v : x) v = 2.f * rnd(); for (auto& v : gy) v = 2.f * rnd() * gy_mul;
   float absmax = 0.f;  // what half_absmax_kernel computes before the backward launch
   for (float v : gy) absmax = std::max(absmax, std::fabs(v));
-  // Keep ReLU-type pre-activations away from the kink by more than fp16's error (2^-11 relative
-  // to the sum of |terms|, times a margin), or a flipped unit would be a legitimate difference.
-  auto near_kink = [&](const float* xi) {
-    if (c.hidden_act != kActReLU && c.hidden_act != kActLeakyReLU) return false;
-    std::vector<float> cur(xi, xi + c.in), nxt;
-    const float* q = params.data();
-    for (int k = 0; k + 1 < mlp_layer_count(c); ++k) {
-      const int ni = mlp_layer_in(c, k), no = mlp_layer_out(c, k);
-      nxt.assign(no, 0.f);
-      for (int o = 0; o < no; ++o) {
-        float acc = q[(size_t)no * ni + o], mag = std::fabs(acc);
-        for (int i = 0; i < ni; ++i) { acc += q[(size_t)o * ni + i] * cur[i]; mag += std::fabs(q[(size_t)o * ni + i] * cur[i]); }
-        if (std::fabs(acc) <= 2e-2f * mag) return true;
-        nxt[o] = activate(c.hidden_act, acc);
-      }
-      q += (size_t)no * (ni + 1);
-      cur.swap(nxt);
-    }
-    return false;
-  };
-  for (int64_t i = 0; i < n; ++i)
-    for (int tries = 0; tries < 1000 && near_kink(x.data() + i * c.in); ++tries)
-      for (int k = 0; k < c.in; ++k) x[i * c.in + k] = 2.f * rnd();
+  keep_off_kinks(c, params, x, n, rnd);
   std::vector<float> y1(n * c.out), y2(n * c.out), gp1(np, 0.f), gp2(np, 0.f), gx1(x.size()), gx2(x.size());
   MlpParams p; p.cfg = c; p.n = n; p.params = params.data(); p.x = x.data(); p.y = y1.data(); p.g_y = gy.data(); p.g_params = gp1.data(); p.g_x = gx1.data();
   mlp_forward(Backend::CPU, p); mlp_backward(Backend::CPU, p);
@@ -209,10 +213,73 @@ int run(MlpConfig c, int64_t n, int nw, int grid, bool saved, float gy_mul = 1.f
   }
   return fails;
 }
+// The layered form, scheduled by the same layered_forward_chunk / layered_backward_chunk that the
+// CUDA build runs, with this emulation's launcher.
+struct EmuLaunch {
+  template <class K, class... A>
+  void operator()(const char*, K kernel, int64_t blocks, size_t smem, A... args) { emu_launch((int)blocks, 256, smem, kernel, args...); }
+};
+int run_layered(MlpConfig c, int64_t n, bool saved, float gy_mul = 1.f, int64_t budget = kHalfBwdBudget, int slices = 2) {
+  const LayeredLayout l = layered_layout(c);
+  const size_t np = mlp_param_count(c);
+  std::vector<float> params(np), x(n * c.in), gy(n * c.out);
+  unsigned s = 11; auto rnd = [&] { s = s * 1664525u + 1013904223u; return (float)((s >> 8) & 0xffff) / 65536.f - 0.5f; };
+  const float wsc = 2.f / std::sqrt((float)std::max(c.in, c.width));
+  for (auto& v : params) v = rnd() * 2.f * wsc; for (auto& v : x) v = 2.f * rnd(); for (auto& v : gy) v = 2.f * rnd() * gy_mul;
+  float absmax = 0.f;
+  for (float v : gy) absmax = std::max(absmax, std::fabs(v));
+  keep_off_kinks(c, params, x, n, rnd);
+  std::vector<float> y1(n * c.out), y2(n * c.out, 555.f), gp1(np, 0.f), gp2(np, 0.f), gx1(x.size()), gx2(x.size(), 777.f);
+  MlpParams p; p.cfg = c; p.n = n; p.params = params.data(); p.x = x.data(); p.y = y1.data(); p.g_y = gy.data(); p.g_params = gp1.data(); p.g_x = gx1.data();
+  mlp_forward(Backend::CPU, p); mlp_backward(Backend::CPU, p);
+  std::vector<__half> W(l.w_halves, (__half)99.f);
+  std::vector<float> B(l.b_floats, 99.f), acts(std::max<int64_t>(1, mlp_hidden_count(c) * n), 1234.f);
+  EmuLaunch launch;
+  launch("prep", layered_prep_kernel, 3, 0, l, (const float*)params.data(), W.data(), B.data());
+  MlpParams q = p;
+  q.y = y2.data(); q.g_params = nullptr; q.g_x = gx2.data(); q.acts = saved ? acts.data() : nullptr;
+  {
+    const int64_t chunk = layered_chunk(l, n, saved, false, budget);
+    std::vector<__half> ws(layered_space(l, chunk, saved, false).halves, (__half)4321.f);
+    for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+      LayeredChunk ch = layered_chunk_args(q, l, c0, std::min(chunk, n - c0), chunk, ws.data(), false);
+      ch.W = W.data(); ch.B = B.data();
+      layered_forward_chunk(l, ch, ch.y, launch);
+    }
+  }
+  std::vector<float> partial((size_t)slices * l.np, 0.f);
+  {
+    const int64_t chunk = layered_chunk(l, n, saved, true, budget);
+    std::vector<__half> ws(layered_space(l, chunk, saved, true).halves, (__half)4321.f);
+    for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+      LayeredChunk ch = layered_chunk_args(q, l, c0, std::min(chunk, n - c0), chunk, ws.data(), true);
+      ch.W = W.data(); ch.B = B.data(); ch.partial = partial.data(); ch.slices = slices; ch.g_absmax = &absmax;
+      layered_backward_chunk(l, ch, launch);
+    }
+  }
+  for (size_t w = 0; w < np; ++w) for (int b = 0; b < slices; ++b) gp2[w] += partial[(size_t)b * np + w];
+  auto err = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0, den = 0; for (size_t i = 0; i < a.size(); ++i) { if (!std::isfinite(b[i])) return 1e30; num += (a[i] - b[i]) * (double)(a[i] - b[i]); den += (double)a[i] * a[i]; }
+    return std::sqrt(num / den); };
+  const double e1 = err(y1, y2), e2 = err(gp1, gp2), e3 = err(gx1, gx2);
+  const bool ok = e1 < 1e-2 && e2 < 1e-2 && e3 < 1e-2;
+  std::printf("%d-%dx%d-%d n=%lld layered%s chunk=%lld slices=%d g_y x%g: fwd %.2e dparams %.2e dx %.2e (rms) %s\n", c.in, c.width, c.hidden_layers, c.out,
+              (long long)n, saved ? " saved" : "", (long long)layered_chunk(l, n, saved, true, budget), slices, gy_mul, e1, e2, e3, ok ? "ok" : "FAIL");
+  return ok ? 0 : 1;
+}
 }}
 using namespace dyntet; using namespace dyntet::train;
 int main() {
   int fails = 0;
+  // The layered form: 256 wide (two column tiles, a 2 x 2-tile weight gradient), out > 16, N = 48
+  // (a 64-column tile overhanging), partial row tiles, chunks forced, tiny output gradients.
+  fails += run_layered(MlpConfig{39, 256, 3, 3, kActTanh, kActSigmoid}, 150, false);
+  fails += run_layered(MlpConfig{39, 256, 1, 3, kActReLU, kActSigmoid}, 150, false);
+  fails += run_layered(MlpConfig{39, 256, 2, 3, kActTanh, kActNone}, 150, true);
+  fails += run_layered(MlpConfig{20, 40, 3, 7, kActTanh, kActSigmoid}, 77, false, 1.f, kHalfBwdBudget, 3);
+  fails += run_layered(MlpConfig{32, 144, 1, 20, kActLeakyReLU, kActNone}, 130, true, 1e-7f);
+  fails += run_layered(MlpConfig{39, 64, 2, 4, kActTanh, kActNone}, 150, false, 1.f, 1);
+  fails += run_layered(MlpConfig{55, 128, 2, 16, kActTanh, kActNone}, 200, true, 1.f, 48 * 2 * (64 + 2 * 128 + 2 * 128) + 1);
   fails += run<32>(MlpConfig{39, 32, 2, 4, kActTanh, kActNone}, 150, 2, 2, false);
   fails += run<16>(MlpConfig{32, 16, 1, 3, kActTanh, kActSigmoid}, 100, 1, 2, true);
   fails += run<32>(MlpConfig{39, 32, 2, 4, kActReLU, kActNone}, 150, 2, 2, false);
