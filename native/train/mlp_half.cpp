@@ -67,7 +67,7 @@ size_t half_fused_bwd_smem(const HalfLayout& l, int nw) {
 // 109 KB), else the two-kernel form. Measured on the H100: 2x64 at 1M points, fused 1.26 ms
 // against 1.93 (fwd + bwd); 2x128 SDF + deformation, fused (then 4-warp blocks, one per SM) 13.4
 // ms against 10.9.
-bool half_bwd_fused(const HalfLayout& l) { return half_fused_bwd_smem(l, 8) <= kHalfSmemLimit / 2; }
+[[maybe_unused]] bool half_bwd_fused(const HalfLayout& l) { return half_fused_bwd_smem(l, 8) <= kHalfSmemLimit / 2; }
 
 // Backward workspace of a chunk of m rows (m a multiple of 16), in halves: the layer-0 input as
 // fp16 [m][kin0], the hidden outputs [L - 1][m][wp] (only when the forward did not save them) and
@@ -120,13 +120,13 @@ constexpr int kWgradTile = 128;  // the largest gradient tile one block sums (pe
 // Gradient tiles of a layer (blocks per row slice of the weight-gradient kernel).
 inline int half_wgrad_tiles(int nout, int kin) { return ((nout + kWgradTile - 1) / kWgradTile) * ((kin + kWgradTile - 1) / kWgradTile); }
 constexpr int kWgradRows = 64;  // rows staged in shared memory per step of the weight-gradient kernel
-size_t half_wgrad_smem(int nout, int kin) {
+[[maybe_unused]] size_t half_wgrad_smem(int nout, int kin) {
   return (size_t)kWgradRows * ((std::min(nout, kWgradTile) + kPad) + (std::min(kin, kWgradTile) + kPad)) * 2;
 }
 
 // Rows per backward chunk (a multiple of 16): the workspace within budget bytes.
 constexpr int64_t kHalfBwdBudget = (int64_t)512 << 20;
-int64_t half_bwd_chunk(const HalfLayout& l, int64_t n, bool saved, int64_t budget = kHalfBwdBudget) {
+[[maybe_unused]] int64_t half_bwd_chunk(const HalfLayout& l, int64_t n, bool saved, int64_t budget = kHalfBwdBudget) {
   const int64_t per_row = half_bwd_space(l, 16, saved).halves * 2 / 16 + 1;
   const int64_t rows = std::max<int64_t>(16, budget / per_row / 16 * 16);
   return std::min<int64_t>(rows, (n + 15) / 16 * 16);
