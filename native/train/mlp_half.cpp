@@ -120,8 +120,9 @@ constexpr int kWgradTile = 128;  // the largest gradient tile one block sums (pe
 // Gradient tiles of a layer (blocks per row slice of the weight-gradient kernel).
 inline int half_wgrad_tiles(int nout, int kin) { return ((nout + kWgradTile - 1) / kWgradTile) * ((kin + kWgradTile - 1) / kWgradTile); }
 constexpr int kWgradRows = 64;  // rows staged in shared memory per step of the weight-gradient kernel
+// Two ring slots of 64 rows of the tile's columns of G and X (fp16).
 [[maybe_unused]] size_t half_wgrad_smem(int nout, int kin) {
-  return (size_t)kWgradRows * ((std::min(nout, kWgradTile) + kPad) + (std::min(kin, kWgradTile) + kPad)) * 2;
+  return (size_t)2 * kWgradRows * ((std::min(nout, kWgradTile) + kPad) + (std::min(kin, kWgradTile) + kPad)) * 2;
 }
 
 // Rows per backward chunk (a multiple of 16): the workspace within budget bytes.
@@ -138,6 +139,9 @@ constexpr int64_t kHalfBwdBudget = (int64_t)512 << 20;
 // the weight gradient by mlp_half_wgrad_kernel per layer. Sizes: inputs and widths padded to 16.
 constexpr int kLayeredMaxWidth = 256;
 constexpr int kGemmBM = 128, kGemmBK = 32;  // GEMM block tile: 128 rows x BN columns, K in steps of 32
+constexpr int kGemmStages = 4;              // operand tiles in flight (cp.async ring)
+// Shared memory of a GEMM block of BN columns.
+inline size_t layered_gemm_smem(int bn) { return (size_t)kGemmStages * (kGemmBM + bn) * (kGemmBK + kPad) * 2; }
 inline int pad16(int v) { return (v + 15) / 16 * 16; }
 
 // Layer k's prepared weights: W_k [nout][kin] and W_k^T [kin][nout] as fp16 (zero-padded), biases
@@ -269,6 +273,17 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], const __half* p) {
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(s));
 }
+
+// 16 bytes global -> shared without a register round trip (cp.async, sm_80+); zeros when !valid
+// (src-size 0: nothing is read, src only has to be a valid address). Completion by groups:
+// commit closes a group, wait<N> waits until at most N groups are still in flight.
+__device__ __forceinline__ void cp_async16(__half* dst, const __half* src, bool valid) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 // ---- half mma (end)
 
@@ -759,7 +774,7 @@ __global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdA
 // 2 of the two-kernel backward, and the layered form's). The gradient is cut into tiles of at most
 // 128 x 128 (half_wgrad_tiles; one for nets up to 128 wide); block b sums tile b % tiles over row
 // slice b / tiles (the grid is a multiple of tiles). A block stages 64 rows of its tile's columns
-// of G and X in shared memory per step; each warp owns one piece of the tile (half_wgrad_tasks)
+// of G and X in shared memory per step (cp.async, two slots: the next rows load during this step); each warp owns one piece of the tile (half_wgrad_tasks)
 // and keeps its sums in registers over all of the slice's rows (operands transposed by
 // ldmatrix.trans), so the tensor cores are fed from shared memory with no read-modify-write of
 // sums there. At the end the block adds its sums (unscaled) into its slice's row of partial sums
@@ -784,8 +799,8 @@ __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
   const int o0 = tile / tiles_i * kWgradTile, i0 = tile % tiles_i * kWgradTile;
   const int tn = a.nout - o0 < kWgradTile ? a.nout - o0 : kWgradTile, tkn = a.kin - i0 < kWgradTile ? a.kin - i0 : kWgradTile;
   const int ldgs = tn + kPad, ldxs = tkn + kPad, MT = tn / 16, NT = tkn / 8;
-  __half* Gs = reinterpret_cast<__half*>(hsm);
-  __half* Xs = Gs + kWgradRows * ldgs;
+  const int stage = kWgradRows * (ldgs + ldxs);  // halves per ring slot: G rows, then X rows
+  __half* ring = reinterpret_cast<__half*>(hsm);   // [2][stage]
   const HalfWgradTasks tk = half_wgrad_tasks(tn, tkn, blockDim.x >> 5);
   const bool active = warp < tk.count;
   const int mt0 = warp / tk.across * tk.mtc, nt0 = warp % tk.across * tk.ntc;
@@ -802,15 +817,30 @@ __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
   const int gq = tn / 8, xq = tkn / 8;  // 16-byte pieces per row
   const __half* G = a.G + o0;
   const __half* X = a.X + i0;
-  for (int64_t base = (int64_t)slice * kWgradRows; base < a.m; base += (int64_t)slices * kWgradRows) {
+  // Rows [base, base + 64) of the tile's columns of G and X into ring slot `slot` (cp.async; the
+  // next slice loads while this one is multiplied).
+  auto issue = [&](int64_t base, int slot) {
+    __half* Gs = ring + slot * stage;
+    __half* Xs = Gs + kWgradRows * ldgs;
     for (int e = threadIdx.x; e < kWgradRows * (gq + xq); e += blockDim.x) {
       const bool isg = e < kWgradRows * gq;
       const int f = isg ? e : e - kWgradRows * gq, w = isg ? gq : xq, r = f / w, q = f - r * w;
-      uint4 v = make_uint4(0u, 0u, 0u, 0u);
-      if (base + r < a.m) v = *reinterpret_cast<const uint4*>(isg ? G + (base + r) * a.ldg + q * 8 : X + (base + r) * a.ldx + q * 8);
-      *reinterpret_cast<uint4*>(isg ? Gs + r * ldgs + q * 8 : Xs + r * ldxs + q * 8) = v;
+      const bool ok = base + r < a.m;
+      if (isg) cp_async16(Gs + r * ldgs + q * 8, ok ? G + (base + r) * a.ldg + q * 8 : G, ok);
+      else cp_async16(Xs + r * ldxs + q * 8, ok ? X + (base + r) * a.ldx + q * 8 : X, ok);
     }
-    __syncthreads();
+  };
+  const int64_t step = (int64_t)slices * kWgradRows;
+  int slot = 0;
+  if ((int64_t)slice * kWgradRows < a.m) issue((int64_t)slice * kWgradRows, 0);
+  cp_async_commit();
+  for (int64_t base = (int64_t)slice * kWgradRows; base < a.m; base += step, slot ^= 1) {
+    if (base + step < a.m) issue(base + step, slot ^ 1);
+    cp_async_commit();
+    cp_async_wait<1>();  // this thread's pieces of `base` have landed
+    __syncthreads();     // everyone's have
+    const __half* Gs = ring + slot * stage;
+    const __half* Xs = Gs + kWgradRows * ldgs;
     if (active) {
       for (int ks = 0; ks < kWgradRows / 16; ++ks) {
         uint32_t A[2][4];  // A(o, r) = G[r][o]: matrices (r 0-7, o 0-7), (r 0-7, o 8-15), (r 8-15, o 0-7), (r 8-15, o 8-15)
@@ -837,8 +867,9 @@ __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
         }
       }
     }
-    __syncthreads();  // staging buffers free
+    __syncthreads();  // slot free before the next iteration loads into it
   }
+  cp_async_wait<0>();
   if (!active) return;
   const float gs_inv = 1.f / half_grad_scale(a.g_absmax);
   float* part = a.partial + (int64_t)slice * a.np + a.pofs;
@@ -889,47 +920,39 @@ struct GemmArgs {
 };
 
 // One layer as a GEMM over a 128-row x BN-column block tile, 8 warps (BN >= 64: 4 x 2 warps of 32 x
-// 64; else 8 x 1 of 16 x BN). Operand tiles of 32 columns of K are staged through shared memory as
-// [row][32 + kPad] (conflict-free ldmatrix), the next one fetched into registers while the
-// current one is multiplied. Accumulators start from the bias like the CPU loop; the epilogue
-// applies the activation (or its derivative) in fp32 and stores.
+// 64; else 8 x 1 of 16 x BN). Operand tiles of 32 columns of K go through a kGemmStages-deep ring
+// in shared memory ([row][32 + kPad], conflict-free ldmatrix), loaded by cp.async kGemmStages - 1
+// steps ahead of their use, so the loads' latency hides behind the products of the steps before.
+// Accumulators start from the bias like the CPU loop; the epilogue applies the activation (or
+// its derivative) in fp32 and stores.
 template <int BN>
 __global__ void __launch_bounds__(256, 2) mlp_layer_gemm_kernel(GemmArgs a) {
   constexpr int WN = BN >= 64 ? 64 : BN, WARPS_N = BN / WN, WARPS_M = 8 / WARPS_N, WM = kGemmBM / WARPS_M;
   constexpr int MTW = WM / 16, NTW = WN / 8, LDS = kGemmBK + kPad;
   constexpr int APT = kGemmBM * 4 / 256, BPT = (BN * 4 + 255) / 256;  // 16-byte pieces per thread (4 per row)
   extern __shared__ __align__(16) unsigned char hsm[];
-  __half* As = reinterpret_cast<__half*>(hsm);  // [128][LDS]
-  __half* Bs = As + kGemmBM * LDS;             // [BN][LDS]
+  __half* As = reinterpret_cast<__half*>(hsm);         // [kGemmStages][128][LDS]
+  __half* Bs = As + kGemmStages * kGemmBM * LDS;      // [kGemmStages][BN][LDS]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int wm = warp / WARPS_N, wn = warp % WARPS_N;
   const int ctiles = (a.N + BN - 1) / BN;
   const int64_t row0 = (int64_t)(blockIdx.x / ctiles) * kGemmBM;
   const int col0 = (int)(blockIdx.x % ctiles) * BN;
-  uint4 ra[APT], rb[BPT];
-  auto fetch = [&](int k0) {
+  auto issue = [&](int kt) {  // step kt's operand tiles into ring slot kt % kGemmStages
+    const int k0 = kt * kGemmBK;
+    __half* as = As + (kt % kGemmStages) * kGemmBM * LDS;
+    __half* bs = Bs + (kt % kGemmStages) * BN * LDS;
 #pragma unroll
     for (int j = 0; j < APT; ++j) {
       const int e = threadIdx.x + j * 256, r = e >> 2, col = k0 + (e & 3) * 8;
-      ra[j] = row0 + r < a.M && col < a.K ? *reinterpret_cast<const uint4*>(a.A + (row0 + r) * a.lda + col) : make_uint4(0u, 0u, 0u, 0u);
+      const bool ok = row0 + r < a.M && col < a.K;
+      cp_async16(as + r * LDS + (e & 3) * 8, ok ? a.A + (row0 + r) * a.lda + col : a.A, ok);
     }
 #pragma unroll
     for (int j = 0; j < BPT; ++j) {
       const int e = threadIdx.x + j * 256, r = e >> 2, col = k0 + (e & 3) * 8;
-      rb[j] = e < BN * 4 && col0 + r < a.N && col < a.K ? *reinterpret_cast<const uint4*>(a.B + (int64_t)(col0 + r) * a.ldb + col)
-                                                        : make_uint4(0u, 0u, 0u, 0u);
-    }
-  };
-  auto stash = [&]() {
-#pragma unroll
-    for (int j = 0; j < APT; ++j) {
-      const int e = threadIdx.x + j * 256;
-      *reinterpret_cast<uint4*>(As + (e >> 2) * LDS + (e & 3) * 8) = ra[j];
-    }
-#pragma unroll
-    for (int j = 0; j < BPT; ++j) {
-      const int e = threadIdx.x + j * 256;
-      if (e < BN * 4) *reinterpret_cast<uint4*>(Bs + (e >> 2) * LDS + (e & 3) * 8) = rb[j];
+      const bool ok = col0 + r < a.N && col < a.K;
+      if (e < BN * 4) cp_async16(bs + r * LDS + (e & 3) * 8, ok ? a.B + (int64_t)(col0 + r) * a.ldb + col : a.B, ok);
     }
   };
   const bool with_bias = a.epi == kEpiHidden || a.epi == kEpiOut;
@@ -944,32 +967,34 @@ __global__ void __launch_bounds__(256, 2) mlp_layer_gemm_kernel(GemmArgs a) {
     }
   }
   const int KT = (a.K + kGemmBK - 1) / kGemmBK;
-  fetch(0);
-  stash();
-  __syncthreads();
+#pragma unroll
+  for (int s = 0; s < kGemmStages - 1; ++s) {
+    if (s < KT) issue(s);
+    cp_async_commit();  // (empty groups too: the count stays uniform)
+  }
   for (int kt = 0; kt < KT; ++kt) {
-    if (kt + 1 < KT) fetch((kt + 1) * kGemmBK);
+    cp_async_wait<kGemmStages - 2>();  // this thread's pieces of step kt have landed
+    __syncthreads();                   // everyone's have; and slot (kt - 1) % stages is free again
+    if (kt + kGemmStages - 1 < KT) issue(kt + kGemmStages - 1);
+    cp_async_commit();
+    const __half* as = As + (kt % kGemmStages) * kGemmBM * LDS;
+    const __half* bs = Bs + (kt % kGemmStages) * BN * LDS;
 #pragma unroll
     for (int ks = 0; ks < kGemmBK / 16; ++ks) {
       if (kt * kGemmBK + ks * 16 >= a.K) break;  // K is a multiple of 16: the last step may be half
       uint32_t af[MTW][4];
 #pragma unroll
-      for (int mi = 0; mi < MTW; ++mi) ldsm_x4(af[mi], As + (wm * WM + mi * 16 + (lane & 15)) * LDS + ks * 16 + (lane >> 4) * 8);
+      for (int mi = 0; mi < MTW; ++mi) ldsm_x4(af[mi], as + (wm * WM + mi * 16 + (lane & 15)) * LDS + ks * 16 + (lane >> 4) * 8);
 #pragma unroll
       for (int np2 = 0; np2 < NTW / 2; ++np2) {
         uint32_t b[4];  // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
-        ldsm_x4(b, Bs + (wn * WN + np2 * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + ks * 16 + ((lane >> 3) & 1) * 8);
+        ldsm_x4(b, bs + (wn * WN + np2 * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + ks * 16 + ((lane >> 3) & 1) * 8);
 #pragma unroll
         for (int mi = 0; mi < MTW; ++mi) {
           mma16816(acc[mi][2 * np2], af[mi], b[0], b[1]);
           mma16816(acc[mi][2 * np2 + 1], af[mi], b[2], b[3]);
         }
       }
-    }
-    __syncthreads();  // every warp done with the staged tiles
-    if (kt + 1 < KT) {
-      stash();
-      __syncthreads();
     }
   }
   const float gs_inv = a.epi == kEpiInputGrad ? 1.f / half_grad_scale(a.g_absmax) : 1.f;
@@ -1085,10 +1110,9 @@ inline int64_t layered_blocks(int64_t count) { return std::max<int64_t>(1, std::
 template <class Launch>
 void layered_gemm(Launch& launch, const GemmArgs& g) {
   const int64_t rt = (g.M + kGemmBM - 1) / kGemmBM;
-  const size_t lds = (size_t)(kGemmBK + kPad) * 2;
-  if (g.N <= 16) launch("mlp_layer_gemm_kernel<16>", mlp_layer_gemm_kernel<16>, rt * ((g.N + 15) / 16), (kGemmBM + 16) * lds, g);
-  else if (g.N <= 64) launch("mlp_layer_gemm_kernel<64>", mlp_layer_gemm_kernel<64>, rt * ((g.N + 63) / 64), (kGemmBM + 64) * lds, g);
-  else launch("mlp_layer_gemm_kernel<128>", mlp_layer_gemm_kernel<128>, rt * ((g.N + 127) / 128), (kGemmBM + 128) * lds, g);
+  if (g.N <= 16) launch("mlp_layer_gemm_kernel<16>", mlp_layer_gemm_kernel<16>, rt * ((g.N + 15) / 16), layered_gemm_smem(16), g);
+  else if (g.N <= 64) launch("mlp_layer_gemm_kernel<64>", mlp_layer_gemm_kernel<64>, rt * ((g.N + 63) / 64), layered_gemm_smem(64), g);
+  else launch("mlp_layer_gemm_kernel<128>", mlp_layer_gemm_kernel<128>, rt * ((g.N + 127) / 128), layered_gemm_smem(128), g);
 }
 
 // Forward of a chunk: the input to fp16, then one GEMM per layer (hidden outputs into H, the last
@@ -1278,10 +1302,13 @@ void half_backward_run(const MlpParams& p, const HalfLayout& l) {
     cuda_check(cudaGetLastError(), "mlp_half_reduce_kernel");
   }
 }
-// Runs the layered schedule's kernels on the current stream.
+// Runs the layered schedule's kernels on the current stream. Each launch sets its kernel's
+// dynamic shared-memory limit to what it asks for (the limit is per kernel and process-wide: the
+// two-kernel backward sets the weight-gradient kernel's to its own need).
 struct CudaLaunch {
   template <class K, class... A>
   void operator()(const char* name, K kernel, int64_t blocks, size_t smem, A... args) {
+    if (smem > 0) cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "cudaFuncSetAttribute");
     kernel<<<(unsigned)blocks, 256, smem>>>(args...);
     cuda_check(cudaGetLastError(), name);
   }
