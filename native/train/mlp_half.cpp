@@ -125,12 +125,15 @@ constexpr int kWgradRows = 64;  // rows staged in shared memory per step of the 
   return (size_t)2 * kWgradRows * ((std::min(nout, kWgradTile) + kPad) + (std::min(kin, kWgradTile) + kPad)) * 2;
 }
 
-// Rows per backward chunk (a multiple of 16): the workspace within budget bytes.
+// Workspace budget of a chunk of rows (backward, and the layered form's forward).
 constexpr int64_t kHalfBwdBudget = (int64_t)512 << 20;
-[[maybe_unused]] int64_t half_bwd_chunk(const HalfLayout& l, int64_t n, bool saved, int64_t budget = kHalfBwdBudget) {
-  const int64_t per_row = half_bwd_space(l, 16, saved).halves * 2 / 16 + 1;
-  const int64_t rows = std::max<int64_t>(16, budget / per_row / 16 * 16);
+// Rows per chunk (a multiple of 16, at most n rounded up) whose workspace stays within budget bytes.
+inline int64_t chunk_rows(int64_t bytes_per_row, int64_t n, int64_t budget) {
+  const int64_t rows = std::max<int64_t>(16, budget / bytes_per_row / 16 * 16);
   return std::min<int64_t>(rows, (n + 15) / 16 * 16);
+}
+[[maybe_unused]] int64_t half_bwd_chunk(const HalfLayout& l, int64_t n, bool saved, int64_t budget = kHalfBwdBudget) {
+  return chunk_rows(half_bwd_space(l, 16, saved).halves * 2 / 16 + 1, n, budget);
 }
 // The layered form, for nets up to 256 wide (wider than the fused kernels take) and as an
 // alternative for narrower ones (MlpCudaPath::HalfLayered): one tensor-core GEMM launch per layer
@@ -206,11 +209,8 @@ inline LayeredSpace layered_space(const LayeredLayout& l, int64_t m, bool saved,
   s.halves = (o + 7) / 8 * 8;
   return s;
 }
-// Rows per chunk (a multiple of 16): the workspace within budget bytes.
 inline int64_t layered_chunk(const LayeredLayout& l, int64_t n, bool saved, bool backward, int64_t budget = kHalfBwdBudget) {
-  const int64_t per_row = layered_space(l, 16, saved, backward).halves * 2 / 16 + 1;
-  const int64_t rows = std::max<int64_t>(16, budget / per_row / 16 * 16);
-  return std::min<int64_t>(rows, (n + 15) / 16 * 16);
+  return chunk_rows(layered_space(l, 16, saved, backward).halves * 2 / 16 + 1, n, budget);
 }
 // ---- half layout (end)
 }  // namespace
