@@ -143,8 +143,10 @@ inline int64_t chunk_rows(int64_t bytes_per_row, int64_t n, int64_t budget) {
 constexpr int kLayeredMaxWidth = 256;
 constexpr int kGemmBM = 128, kGemmBK = 32;  // GEMM block tile: 128 rows x BN columns, K in steps of 32
 constexpr int kGemmStages = 4;              // operand tiles in flight (cp.async ring)
-// Shared memory of a GEMM block of BN columns.
-inline size_t layered_gemm_smem(int bn) { return (size_t)kGemmStages * (kGemmBM + bn) * (kGemmBK + kPad) * 2; }
+// Shared memory of a GEMM block of BN columns: the operand ring, reused by the fp32 output tile.
+inline size_t layered_gemm_smem(int bn) {
+  return std::max((size_t)kGemmStages * (kGemmBM + bn) * (kGemmBK + kPad) * 2, (size_t)kGemmBM * (bn + 8) * 4);
+}
 inline int pad16(int v) { return (v + 15) / 16 * 16; }
 
 // Layer k's prepared weights: W_k [nout][kin] and W_k^T [kin][nout] as fp16 (zero-padded), biases
@@ -924,7 +926,7 @@ struct GemmArgs {
 // in shared memory ([row][32 + kPad], conflict-free ldmatrix), loaded by cp.async kGemmStages - 1
 // steps ahead of their use, so the loads' latency hides behind the products of the steps before.
 // Accumulators start from the bias like the CPU loop; the epilogue applies the activation (or
-// its derivative) in fp32 and stores.
+// its derivative) in fp32 and stores (coalesced, through shared memory).
 template <int BN>
 __global__ void __launch_bounds__(256, 2) mlp_layer_gemm_kernel(GemmArgs a) {
   constexpr int WN = BN >= 64 ? 64 : BN, WARPS_N = BN / WN, WARPS_M = 8 / WARPS_N, WM = kGemmBM / WARPS_M;
@@ -997,30 +999,58 @@ __global__ void __launch_bounds__(256, 2) mlp_layer_gemm_kernel(GemmArgs a) {
       }
     }
   }
-  const float gs_inv = a.epi == kEpiInputGrad ? 1.f / half_grad_scale(a.g_absmax) : 1.f;
+  // Epilogue through shared memory (the ring is free now): the fp32 tile as [128][BN + 8], then
+  // each thread takes 8 consecutive columns of a row at a time, so the stores (and the backward's
+  // loads of H) are 16-byte and coalesced instead of the fragments' scattered 4-byte pieces.
+  cp_async_wait<0>();
+  __syncthreads();
+  constexpr int LDC = BN + 8;
+  float* Cs = reinterpret_cast<float*>(hsm);
 #pragma unroll
   for (int mi = 0; mi < MTW; ++mi)
 #pragma unroll
     for (int nj = 0; nj < NTW; ++nj)
 #pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        const int64_t row = row0 + wm * WM + mi * 16 + g + hh * 8;
-        const int col = col0 + wn * WN + nj * 8 + 2 * t;
-        if (row >= a.M || col >= a.N) continue;
-        const float v0 = acc[mi][nj][2 * hh], v1 = acc[mi][nj][2 * hh + 1];
-        if (a.epi == kEpiHidden) {
-          *reinterpret_cast<uint32_t*>(a.C + row * a.ldc + col) = pack_half2(activate(a.act, v0), activate(a.act, v1));
-        } else if (a.epi == kEpiGrad) {
-          const float2 h = unpack_half2(load32(a.H + row * a.ldh + col));
-          *reinterpret_cast<uint32_t*>(a.C + row * a.ldc + col) =
-              pack_half2(v0 * act_grad_from_output(a.act, h.x), v1 * act_grad_from_output(a.act, h.y));
-        } else {
-          const bool out = a.epi == kEpiOut;
-          float* f = a.F + row * a.ldf + col;
-          if (col < a.ldf) f[0] = out ? activate(a.act, v0) : v0 * gs_inv;
-          if (col + 1 < a.ldf) f[1] = out ? activate(a.act, v1) : v1 * gs_inv;
+      for (int hh = 0; hh < 2; ++hh)
+        *reinterpret_cast<float2*>(Cs + (wm * WM + mi * 16 + g + hh * 8) * LDC + wn * WN + nj * 8 + 2 * t) =
+            make_float2(acc[mi][nj][2 * hh], acc[mi][nj][2 * hh + 1]);
+  __syncthreads();
+  if (a.epi == kEpiHidden || a.epi == kEpiGrad) {
+    for (int e = threadIdx.x; e < kGemmBM * (BN / 8); e += 256) {
+      const int r = e / (BN / 8), c = (e - r * (BN / 8)) * 8;
+      const int64_t row = row0 + r;
+      const int col = col0 + c;
+      if (row >= a.M || col >= a.N) continue;
+      const float* v = Cs + r * LDC + c;
+      float h[8];
+      if (a.epi == kEpiGrad) {
+        const uint4 hv = *reinterpret_cast<const uint4*>(a.H + row * a.ldh + col);
+        const uint32_t hw[4] = {hv.x, hv.y, hv.z, hv.w};
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const float2 f = unpack_half2(hw[q]);
+          h[2 * q] = v[2 * q] * act_grad_from_output(a.act, f.x);
+          h[2 * q + 1] = v[2 * q + 1] * act_grad_from_output(a.act, f.y);
         }
+      } else {
+#pragma unroll
+        for (int q = 0; q < 8; ++q) h[q] = activate(a.act, v[q]);
       }
+      *reinterpret_cast<uint4*>(a.C + row * a.ldc + col) =
+          make_uint4(pack_half2(h[0], h[1]), pack_half2(h[2], h[3]), pack_half2(h[4], h[5]), pack_half2(h[6], h[7]));
+    }
+  } else {
+    const bool out = a.epi == kEpiOut;
+    const float gs_inv = out ? 1.f : 1.f / half_grad_scale(a.g_absmax);
+    const int ncol = a.ldf - col0 < BN ? a.ldf - col0 : BN;  // real columns of this tile
+    for (int e = threadIdx.x; e < kGemmBM * ncol; e += 256) {
+      const int r = e / ncol, c = e - r * ncol;
+      const int64_t row = row0 + r;
+      if (row >= a.M) break;
+      const float v = Cs[r * LDC + c];
+      a.F[row * a.ldf + col0 + c] = out ? activate(a.act, v) : v * gs_inv;
+    }
+  }
 }
 
 // Prepared weights of every layer (layered_layout): fp16 W and W^T, zero-padded, and fp32 biases.

@@ -50,6 +50,7 @@ std::barrier<>* emu_warp_bar[32];
 typedef _Float16 __half;
 struct __half2 { __half x, y; };
 struct float2 { float x, y; };
+inline float2 make_float2(float a, float b) { return {a, b}; }
 struct float4 { float x, y, z, w; };
 struct uint4 { uint32_t x, y, z, w; };
 inline uint4 make_uint4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) { return {a, b, c, d}; }
