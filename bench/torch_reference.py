@@ -4,7 +4,7 @@ the same GPU and prints them beside our medians with the speed-up.
 
 PyTorch is only the yardstick here, never a dependency of the project.
 Our keys may carry a path suffix ("@tf32": tensor cores with TF32 inputs, opt-in; "@fused": the
-earlier fused kernels; "+saved": the backward from the forward's saved activations and, on the hash grid + MLP rows,
+earlier fused kernels; "@half" / "@half-layered": fp16 tensor cores, opt-in; "+saved": the backward from the forward's saved activations and, on the hash grid + MLP rows,
 the hash grid's saved Jacobian); plain keys
 are the default tiled fp32 path. Each gets its own row against
 the same PyTorch fp32 time; the targets are for the fp32 default.
