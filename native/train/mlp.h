@@ -20,10 +20,10 @@
 //   gradients reduced over the tile (and over all tiles of a persistent block when shared memory
 //   allows) before one float atomicAdd per weight, so their last bits vary between runs. Wider
 //   networks take the per-point path (one thread per point, atomics per weight: slow).
-// - Half: fp16 tensor-core kernels (mma.sync, fp32 accumulation) in the style of tiny-cuda-nn's
-//   fully fused MLP, for networks up to 128 wide with at most 16 outputs; wider ones (up to 256)
-//   take the layered form, a tensor-core GEMM launch per layer (mlp_half.h); other configs run
-//   TiledTF32. Lower precision: opt-in only, checked with its own tolerance.
+// - Half: fp16 tensor-core kernels (mma.sync, fp32 accumulation): fused kernels in the style of
+//   tiny-cuda-nn's fully fused MLP for the small nets (the 2x64 texture), a layered form (a
+//   tensor-core GEMM launch per layer) for the others up to 256 wide (mlp_half.h); wider configs
+//   run TiledTF32. Lower precision: opt-in only, checked with its own tolerance.
 // - HalfLayered: the layered form for every config it takes (to compare it with the fused kernels).
 #pragma once
 #include "ops_common.h"

@@ -63,32 +63,12 @@ size_t half_fused_bwd_smem(const HalfLayout& l, int nw) {
   const size_t halves = (size_t)l.w_halves + R * (l.kin[0] + kPad) + (size_t)(l.L - 1) * R * (l.wp + kPad) + R * (l.wp + kPad);
   return halves * 2 + ((size_t)l.b_floats * 2 + l.dw_floats) * 4;
 }
-// The backward takes the fused kernel when two of its 8-warp blocks fit an SM (the 2x64 texture:
-// 109 KB), else the two-kernel form. Measured on the H100: 2x64 at 1M points, fused 1.26 ms
-// against 1.93 (fwd + bwd); 2x128 SDF + deformation, fused (then 4-warp blocks, one per SM) 13.4
-// ms against 10.9.
-[[maybe_unused]] bool half_bwd_fused(const HalfLayout& l) { return half_fused_bwd_smem(l, 8) <= kHalfSmemLimit / 2; }
-
-// Backward workspace of a chunk of m rows (m a multiple of 16), in halves: the layer-0 input as
-// fp16 [m][kin0], the hidden outputs [L - 1][m][wp] (only when the forward did not save them) and
-// every layer's pre-activation gradient G_k [m][nout_k]. The weight-gradient kernel reads it.
-struct HalfBwdSpace {
-  int64_t x0 = 0, h = 0, g[kMaxMlpLayers] = {}, halves = 0;
-};
-HalfBwdSpace half_bwd_space(const HalfLayout& l, int64_t m, bool saved) {
-  HalfBwdSpace s;
-  int64_t o = 0;
-  s.x0 = o;
-  o += m * l.kin[0];
-  s.h = o;
-  if (!saved) o += (int64_t)(l.L - 1) * m * l.wp;
-  for (int k = 0; k < l.L; ++k) {
-    s.g[k] = o;
-    o += m * l.nout[k];
-  }
-  s.halves = (o + 7) / 8 * 8;
-  return s;
-}
+// The fused kernels take a net when two 8-warp blocks of the backward fit an SM (the 2x64 texture:
+// 109 KB); wider nets run the layered form. Measured in one call (H200): 2x128 SDF + deformation,
+// fused forward with a two-kernel backward (since removed) 9.58 ms against 6.07 layered; hash +
+// 5x128 at 262k, 3.45 against 2.26 ms. On the H100 the 2x64 MLP at 1M: fused 1.28 ms against
+// 2.50 layered (before the layered epilogue went through shared memory).
+bool half_bwd_fused(const HalfLayout& l) { return half_fused_bwd_smem(l, 8) <= kHalfSmemLimit / 2; }
 
 // Weight-gradient work split: a gradient tile of nout x kin (each at most 128: wider layers are cut
 // into tiles of 128, see mlp_half_wgrad_kernel) in warp tiles of mtc x ntc mma tiles (16 x 8 each;
@@ -126,14 +106,11 @@ constexpr int kWgradRows = 64;  // rows staged in shared memory per step of the 
 }
 
 // Workspace budget of a chunk of rows (backward, and the layered form's forward).
-constexpr int64_t kHalfBwdBudget = (int64_t)512 << 20;
+constexpr int64_t kHalfWorkspaceBudget = (int64_t)512 << 20;
 // Rows per chunk (a multiple of 16, at most n rounded up) whose workspace stays within budget bytes.
 inline int64_t chunk_rows(int64_t bytes_per_row, int64_t n, int64_t budget) {
   const int64_t rows = std::max<int64_t>(16, budget / bytes_per_row / 16 * 16);
   return std::min<int64_t>(rows, (n + 15) / 16 * 16);
-}
-[[maybe_unused]] int64_t half_bwd_chunk(const HalfLayout& l, int64_t n, bool saved, int64_t budget = kHalfBwdBudget) {
-  return chunk_rows(half_bwd_space(l, 16, saved).halves * 2 / 16 + 1, n, budget);
 }
 // The layered form, for nets up to 256 wide (wider than the fused kernels take) and as an
 // alternative for narrower ones (MlpCudaPath::HalfLayered): one tensor-core GEMM launch per layer
@@ -211,7 +188,7 @@ inline LayeredSpace layered_space(const LayeredLayout& l, int64_t m, bool saved,
   s.halves = (o + 7) / 8 * 8;
   return s;
 }
-inline int64_t layered_chunk(const LayeredLayout& l, int64_t n, bool saved, bool backward, int64_t budget = kHalfBwdBudget) {
+inline int64_t layered_chunk(const LayeredLayout& l, int64_t n, bool saved, bool backward, int64_t budget = kHalfWorkspaceBudget) {
   return chunk_rows(layered_space(l, 16, saved, backward).halves * 2 / 16 + 1, n, budget);
 }
 // ---- half layout (end)
@@ -221,7 +198,8 @@ bool mlp_half_eligible(const MlpConfig& c) {
   // width >= 8: fp16 activations of the padded width fit MlpParams::acts' bytes.
   if (c.hidden_layers < 1 || c.width < 8 || c.width > kHalfMaxWidth || c.in > kHalfMaxWidth || c.out > kHalfMaxOut) return false;
   if (mlp_layer_count(c) > kMaxMlpLayers) return false;
-  return half_fwd_smem(half_layout(c), 8) <= kHalfSmemLimit;
+  const HalfLayout l = half_layout(c);
+  return half_fwd_smem(l, 8) <= kHalfSmemLimit && half_bwd_fused(l);
 }
 
 bool mlp_half_layered_eligible(const MlpConfig& c) {
@@ -668,112 +646,7 @@ __global__ void __launch_bounds__(256) mlp_half_backward_fused_kernel(HalfArgs a
   }
 }
 
-// The two-kernel backward (the others), step 1 of 2 (per chunk of rows): the pre-activation gradient of every layer, into the
-// workspace, and the input gradient. Like the forward, each warp works alone on 16 rows with the
-// weights in shared memory: it recomputes the forward (writing the hidden outputs to the
-// workspace) unless the forward saved them, then from the last layer down forms G_k W_k in
-// registers (W^T fragments by ldmatrix.trans), times the derivative of the activation that made
-// the layer's input, and stores each G as fp16. Gradients carry the scale (half_grad_scale).
-struct HalfBwdArgs {
-  MlpConfig c;
-  int64_t n = 0;                 // rows of this chunk
-  const float* params = nullptr;
-  const float* x = nullptr;      // the chunk's first row of each (g_x may alias x)
-  const float* y = nullptr;
-  const float* g_y = nullptr;
-  float* g_x = nullptr;
-  const __half* acts = nullptr;  // saved hidden outputs at the chunk's first row; layers acts_rows apart
-  int64_t acts_rows = 0;
-  __half* ws = nullptr;          // the chunk's workspace (half_bwd_space(l, m, acts != nullptr))
-  HalfBwdSpace sp;
-  int64_t m = 0;                 // the workspace's rows: n rounded up to 16
-  const float* g_absmax = nullptr;
-};
-
-template <int WP>
-__global__ void __launch_bounds__(256, 2) mlp_half_backward_data_kernel(HalfBwdArgs a, HalfLayout l) {
-  constexpr int KT = WP / 16, MAXN = kHalfMaxWidth / 8;
-  extern __shared__ __align__(16) unsigned char hsm[];
-  __half* Ws = reinterpret_cast<__half*>(hsm);
-  float* Bs = reinterpret_cast<float*>(hsm + (size_t)l.w_halves * 2);
-  const int warp = threadIdx.x >> 5, nw = blockDim.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int L = l.L, kin0 = l.kin[0], ldx = kin0 + kPad;
-  __half* xs = reinterpret_cast<__half*>(Bs + l.b_floats) + warp * 16 * ldx;
-  half_load_weights(l, a.params, Ws, Bs);
-  __syncthreads();
-  const MlpConfig c = a.c;
-  const float gs = half_grad_scale(a.g_absmax), gs_inv = 1.f / gs;
-  // Hidden outputs: the saved ones (rows past n not readable) or the workspace's (m rows, all written).
-  const __half* H = a.acts ? a.acts : a.ws + a.sp.h;
-  const int64_t hrows = a.acts ? a.acts_rows : a.m;
-  for (int64_t r0 = ((int64_t)blockIdx.x * nw + warp) * 16; r0 < a.n; r0 += (int64_t)gridDim.x * nw * 16) {
-    half_load_x(a.x, c.in, a.n, r0, kin0, xs);
-    __syncwarp();
-    for (int e = lane; e < 16 * kin0 / 2; e += 32) {  // the layer-0 input, for the weight gradient
-      const int r = e / (kin0 / 2), q = 2 * (e - r * (kin0 / 2));
-      *reinterpret_cast<uint32_t*>(a.ws + a.sp.x0 + (r0 + r) * kin0 + q) = load32(xs + r * ldx + q);
-    }
-    // The output gradient G = g_y * out_act'(y), zero past n and past c.out (so padded rows and
-    // columns add nothing), as fp32 fragments of the 16 x 16 last-layer tile.
-    float gout[2][4];
-    if (a.acts) {
-      half_out_visit(gout, [&](int row, int col, float& v) {
-        const int64_t i = (r0 + row) * c.out + col;
-        v = r0 + row < a.n && col < c.out ? gs * a.g_y[i] * act_grad_from_output(c.out_act, a.y[i]) : 0.f;
-      });
-    } else {
-      half_warp_forward<WP>(l, c.hidden_act, Ws, Bs, xs, gout, [&](int k, const uint32_t (&af)[KT][4]) {
-        half_store_operand<KT>(af, a.ws + a.sp.h + ((int64_t)k * a.m + r0) * WP, WP);
-      });
-      half_out_visit(gout, [&](int row, int col, float& v) {
-        const float yv = activate(c.out_act, v);
-        v = r0 + row < a.n && col < c.out ? gs * a.g_y[(r0 + row) * c.out + col] * act_grad_from_output(c.out_act, yv) : 0.f;
-      });
-    }
-    uint32_t gaf[KT][4];  // the current layer's gradient as fp16 operand tiles
-    gaf[0][0] = pack_half2(gout[0][0], gout[0][1]);
-    gaf[0][1] = pack_half2(gout[0][2], gout[0][3]);
-    gaf[0][2] = pack_half2(gout[1][0], gout[1][1]);
-    gaf[0][3] = pack_half2(gout[1][2], gout[1][3]);
-    {
-      const uint32_t (&g0)[1][4] = *reinterpret_cast<const uint32_t (*)[1][4]>(&gaf[0]);
-      half_store_operand<1>(g0, a.ws + a.sp.g[L - 1] + r0 * 16, 16);
-    }
-    for (int k = L - 1; k >= 0; --k) {
-      if (k == 0 && !a.g_x) break;
-      const int kin = l.kin[k], nout = l.nout[k];
-      // dX = G W (K = nout, N = kin).
-      float acc[MAXN][4];
-      half_input_grad<KT>(acc, gaf, Ws + l.woff[k], kin, nout);
-      if (k > 0) {
-        // G of layer k - 1 = dX * act'(its output), as operand tiles and into the workspace.
-        const __half* h = H + ((int64_t)(k - 1) * hrows + r0) * WP;
-        const bool r_lo = r0 + g < a.n || !a.acts, r_hi = r0 + g + 8 < a.n || !a.acts;
-        const int act = c.hidden_act;
-#pragma unroll
-        for (int j = 0; j < KT; ++j) {
-          // The output at fragment element q: rows g, g + 8, g, g + 8; columns + 0, 0, 8, 8.
-          const __half* p = h + j * 16 + 2 * t;
-          const float2 hv[4] = {unpack_half2(r_lo ? load32(p + g * WP) : 0u), unpack_half2(r_hi ? load32(p + (g + 8) * WP) : 0u),
-                                unpack_half2(r_lo ? load32(p + g * WP + 8) : 0u), unpack_half2(r_hi ? load32(p + (g + 8) * WP + 8) : 0u)};
-#pragma unroll
-          for (int q = 0; q < 4; ++q) {
-            const float* d = acc[2 * j + (q >> 1)] + (q & 1) * 2;
-            gaf[j][q] = pack_half2(d[0] * act_grad_from_output(act, hv[q].x), d[1] * act_grad_from_output(act, hv[q].y));
-          }
-        }
-        half_store_operand<KT>(gaf, a.ws + a.sp.g[k - 1] + r0 * WP, WP);
-      } else {
-        // Input gradient (fp32). g_x may alias x: this warp read its rows of x at the tile's start.
-        half_store_input_grad(acc, a.g_x, c.in, a.n, r0, kin, gs_inv);
-      }
-    }
-    __syncwarp();  // xs reads done before the next tile's load
-  }
-}
-
-// The weight gradient G^T X and the bias gradient (column sums of G) of one layer over m rows (step
-// 2 of the two-kernel backward, and the layered form's). The gradient is cut into tiles of at most
+// The layered form's weight gradient G^T X and bias gradient (column sums of G) of one layer over m rows. The gradient is cut into tiles of at most
 // 128 x 128 (half_wgrad_tiles; one for nets up to 128 wide); block b sums tile b % tiles over row
 // slice b / tiles (the grid is a multiple of tiles). A block stages 64 rows of its tile's columns
 // of G and X in shared memory per step (cp.async, two slots: the next rows load during this step); each warp owns one piece of the tile (half_wgrad_tasks)
@@ -1240,12 +1113,6 @@ HalfLaunch half_launch(K kernel, int nw, size_t smem, int64_t n) {
 template <int WP>
 HalfLaunch half_fwd_launch(const HalfLayout& l, int64_t n) { return half_launch(mlp_half_forward_kernel<WP>, 8, half_fwd_smem(l, 8), n); }
 
-size_t half_wgrad_max_smem(const HalfLayout& l) {
-  size_t s = 0;
-  for (int k = 0; k < l.L; ++k) s = std::max(s, half_wgrad_smem(l.nout[k], l.kin[k]));
-  return s;
-}
-
 HalfArgs half_args(const MlpParams& p) {
   HalfArgs a;
   a.c = p.cfg; a.n = p.n; a.params = p.params; a.x = p.x; a.y = p.y; a.g_y = p.g_y; a.g_x = p.g_x;
@@ -1278,63 +1145,22 @@ void half_backward_run(const MlpParams& p, const HalfLayout& l) {
   cuda_check(cudaMemsetAsync(m, 0, sizeof(float)), "cudaMemsetAsync");
   half_absmax_kernel<<<(unsigned)std::max<int64_t>(1, std::min<int64_t>((count + 255) / 256, (int64_t)device_attr(cudaDevAttrMultiProcessorCount) * 8)), 256>>>(p.g_y, count, m);
   cuda_check(cudaGetLastError(), "half_absmax_kernel");
-  if (half_bwd_fused(l)) {
-    const HalfLaunch h = half_launch(mlp_half_backward_fused_kernel<WP>, 8, half_fused_bwd_smem(l, 8), p.n);
-    HalfArgs a = half_args(p);
-    // Without g_params the sums still go somewhere (the kernel always writes its row): a scratch row set.
-    a.partial = w.partial.reserve(Backend::CUDA, (size_t)h.grid * l.np);
-    a.g_absmax = m;
-    mlp_half_backward_fused_kernel<WP><<<h.grid, h.threads, h.smem>>>(a, l);
-    cuda_check(cudaGetLastError(), "mlp_half_backward_fused_kernel");
-    if (p.g_params) {
-      mlp_half_reduce_kernel<<<(unsigned)((l.np + 255) / 256), 256>>>(a.partial, h.grid, l.np, p.g_params);
-      cuda_check(cudaGetLastError(), "mlp_half_reduce_kernel");
-    }
-    return;
-  }
-  const bool saved = p.acts != nullptr;
-  const int64_t chunk = half_bwd_chunk(l, p.n, saved);
-  __half* ws = reinterpret_cast<__half*>(w.space.reserve(Backend::CUDA, (size_t)half_bwd_space(l, chunk, saved).halves / 2));
-  const HalfLaunch hd = half_launch(mlp_half_backward_data_kernel<WP>, 8, half_fwd_smem(l, 8), chunk);
-  // Weight gradient: persistent blocks, as many as fit and at most one per kWgradRows rows
-  // (half_launch counts tiles of 16 rows per warp).
-  const HalfLaunch hw = half_launch(mlp_half_wgrad_kernel, 8, half_wgrad_max_smem(l), chunk * 16 / kWgradRows);
-  float* partial = nullptr;
+  const HalfLaunch h = half_launch(mlp_half_backward_fused_kernel<WP>, 8, half_fused_bwd_smem(l, 8), p.n);
+  HalfArgs a = half_args(p);
+  // Without g_params the sums still go somewhere (the kernel always writes its row): a scratch row set.
+  a.partial = w.partial.reserve(Backend::CUDA, (size_t)h.grid * l.np);
+  a.g_absmax = m;
+  mlp_half_backward_fused_kernel<WP><<<h.grid, h.threads, h.smem>>>(a, l);
+  cuda_check(cudaGetLastError(), "mlp_half_backward_fused_kernel");
   if (p.g_params) {
-    partial = w.partial.reserve(Backend::CUDA, (size_t)hw.grid * l.np);
-    cuda_check(cudaMemsetAsync(partial, 0, sizeof(float) * (size_t)hw.grid * l.np), "cudaMemsetAsync");
-  }
-  for (int64_t c0 = 0; c0 < p.n; c0 += chunk) {
-    const int64_t nc = std::min(chunk, p.n - c0), mc = (nc + 15) / 16 * 16;
-    HalfBwdArgs a;
-    a.c = p.cfg; a.n = nc; a.params = p.params;
-    a.x = p.x + c0 * p.cfg.in; a.y = p.y + c0 * p.cfg.out; a.g_y = p.g_y + c0 * p.cfg.out;
-    a.g_x = p.g_x ? p.g_x + c0 * p.cfg.in : nullptr;
-    a.acts = saved ? reinterpret_cast<const __half*>(p.acts) + c0 * WP : nullptr;
-    a.acts_rows = p.n;
-    a.ws = ws; a.sp = half_bwd_space(l, mc, saved); a.m = mc; a.g_absmax = m;
-    mlp_half_backward_data_kernel<WP><<<hd.grid, hd.threads, hd.smem>>>(a, l);
-    cuda_check(cudaGetLastError(), "mlp_half_backward_data_kernel");
-    if (!partial) continue;
-    for (int k = 0; k < l.L; ++k) {
-      HalfWgradArgs g;
-      g.G = ws + a.sp.g[k]; g.ldg = l.nout[k];
-      if (k == 0) { g.X = ws + a.sp.x0; g.ldx = l.kin[0]; }
-      else { g.X = saved ? a.acts + (int64_t)(k - 1) * p.n * WP : ws + a.sp.h + (int64_t)(k - 1) * mc * WP; g.ldx = WP; }
-      g.m = nc; g.nout = l.nout[k]; g.kin = l.kin[k]; g.no = l.out_real[k]; g.ni = l.in_real[k];
-      g.partial = partial; g.np = l.np; g.pofs = l.pofs[k]; g.g_absmax = m;
-      mlp_half_wgrad_kernel<<<hw.grid, hw.threads, half_wgrad_smem(g.nout, g.kin)>>>(g);
-      cuda_check(cudaGetLastError(), "mlp_half_wgrad_kernel");
-    }
-  }
-  if (partial) {
-    mlp_half_reduce_kernel<<<(unsigned)((l.np + 255) / 256), 256>>>(partial, hw.grid, l.np, p.g_params);
+    mlp_half_reduce_kernel<<<(unsigned)((l.np + 255) / 256), 256>>>(a.partial, h.grid, l.np, p.g_params);
     cuda_check(cudaGetLastError(), "mlp_half_reduce_kernel");
   }
 }
+
 // Runs the layered schedule's kernels on the current stream. Each launch sets its kernel's
-// dynamic shared-memory limit to what it asks for (the limit is per kernel and process-wide: the
-// two-kernel backward sets the weight-gradient kernel's to its own need).
+// dynamic shared-memory limit to what it asks for: the limit is per kernel and process-wide, and
+// one kernel serves layers of different needs (a launch above the limit fails).
 struct CudaLaunch {
   template <class K, class... A>
   void operator()(const char* name, K kernel, int64_t blocks, size_t smem, A... args) {
@@ -1441,14 +1267,8 @@ std::string mlp_half_layered_plan(const MlpConfig& c, int64_t n) {
 
 std::string mlp_half_plan(const MlpConfig& c, int64_t n) {
   const HalfLayout l = half_layout(c);
-  const std::string fwd = "half (fp16 mma): fwd 128 points per block (" + std::to_string(half_fwd_smem(l, 8) / 1024) + " KB), ";
-  if (half_bwd_fused(l))
-    return fwd + "fused bwd 128 per block (" + std::to_string(half_fused_bwd_smem(l, 8) / 1024) + " KB), " +
-           std::to_string((n + 127) / 128) + " tiles";
-  const int64_t chunk = half_bwd_chunk(l, n, false);
-  return fwd + "two-kernel bwd: data 128 points per block, weight gradient " + std::to_string(kWgradRows) +
-         " rows per block step (" + std::to_string(half_wgrad_max_smem(l) / 1024) + " KB), chunks of " + std::to_string(chunk) +
-         " rows (" + std::to_string(half_bwd_space(l, chunk, false).halves * 2 >> 20) + " MB workspace)";
+  return "half (fp16 mma): fwd 128 points per block (" + std::to_string(half_fwd_smem(l, 8) / 1024) + " KB), fused bwd 128 per block (" +
+         std::to_string(half_fused_bwd_smem(l, 8) / 1024) + " KB), " + std::to_string((n + 127) / 128) + " tiles";
 }
 #endif
 
