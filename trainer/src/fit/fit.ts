@@ -169,8 +169,9 @@ export function runFit(a: FitRunArgs): FitResult {
   const model: TrainerConfig = { ...a.options.model, width: data.size, height: data.size, pose_frames: a.options.poseRefine ? data.train.length : 0 };
   const t = createTrainer(model, { device: a.device });
   // The fp16 MLP path (native/train/README.md) is opt-in and not yet shown to train as well as fp32.
-  if (a.device === 'cuda' && process.env.DYNTET_MLP_PATH === 'half' && !a.quiet)
-    process.stderr.write('DYNTET_MLP_PATH=half: fp16 tensor-core MLPs (faster steps; experimental: compare validation PSNR with an fp32 run, bench/compare_mlp_paths_gpu.sh)\n');
+  const mlpPath = process.env.DYNTET_MLP_PATH ?? '';
+  if (a.device === 'cuda' && (mlpPath === 'half' || mlpPath === 'half-layered') && !a.quiet)
+    process.stderr.write(`DYNTET_MLP_PATH=${mlpPath}: fp16 tensor-core MLPs (faster steps; experimental: compare validation PSNR with an fp32 run, bench/compare_mlp_paths_gpu.sh)\n`);
   if (a.resume && existsSync(ckpt)) {
     t.loadCheckpoint(new Uint8Array(readFileSync(ckpt)));
     // Drop log lines written after the checkpoint so the log matches the resumed state.
