@@ -198,8 +198,7 @@ bool mlp_half_eligible(const MlpConfig& c) {
   // width >= 8: fp16 activations of the padded width fit MlpParams::acts' bytes.
   if (c.hidden_layers < 1 || c.width < 8 || c.width > kHalfMaxWidth || c.in > kHalfMaxWidth || c.out > kHalfMaxOut) return false;
   if (mlp_layer_count(c) > kMaxMlpLayers) return false;
-  const HalfLayout l = half_layout(c);
-  return half_fwd_smem(l, 8) <= kHalfSmemLimit && half_bwd_fused(l);
+  return half_bwd_fused(half_layout(c));  // (the forward's shared memory is a part of the backward's)
 }
 
 bool mlp_half_layered_eligible(const MlpConfig& c) {
