@@ -5,6 +5,7 @@
 // precision: fused up to 128 wide, layered above; skipped for nets they do not take), and the
 // layered form where @half runs the fused kernels ("@half-layered").
 // --only KEY[,KEY...]: run only the shapes whose key starts with one of these (e.g. geom,tex_2x64).
+// --paths NAME[,NAME...]: only these MLP paths (tiled, tf32, fused, half, half-layered), e.g. for a profiler.
 // Prints a table and, with --json FILE, writes the medians for bench/torch_reference.py, which
 // times the same shapes in PyTorch and prints the ratios.
 // Build: cmake -S native/train -B build -DDYNTET_CUDA=ON && ninja -C build dyntet_train_bench
@@ -79,6 +80,7 @@ const char* path_suffix(MlpCudaPath path) {
 }
 
 std::vector<std::string> only;
+std::vector<MlpCudaPath> only_paths;
 bool wanted(const std::string& key) {
   if (only.empty()) return true;
   for (const std::string& o : only)
@@ -200,24 +202,32 @@ void bench_geometry(int64_t nv, int B, const std::string& key0, MlpCudaPath path
 
 int main(int argc, char** argv) {
   const char* json = nullptr;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
-    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
-      std::string list = argv[++i];
-      for (size_t a = 0, b; a <= list.size(); a = b + 1) {
-        b = list.find(',', a);
-        if (b == std::string::npos) b = list.size();
-        if (b > a) only.push_back(list.substr(a, b - a));
+  try {
+    for (int i = 1; i < argc; ++i) {
+      if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+      else if (!std::strcmp(argv[i], "--paths") && i + 1 < argc) {
+        std::string list = argv[++i];
+        for (size_t a = 0, b; a <= list.size(); a = b + 1) {
+          b = list.find(',', a);
+          if (b == std::string::npos) b = list.size();
+          if (b > a) only_paths.push_back(mlp_parse_cuda_path(list.substr(a, b - a)));
+        }
+      } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+        std::string list = argv[++i];
+        for (size_t a = 0, b; a <= list.size(); a = b + 1) {
+          b = list.find(',', a);
+          if (b == std::string::npos) b = list.size();
+          if (b > a) only.push_back(list.substr(a, b - a));
+        }
       }
     }
-  }
-  try {
     cudaDeviceProp prop;
     cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     std::printf("training ops on %s, median of 21 runs (ms); MLP paths: tiled fp32 (plain keys), @tf32, @fused, @half, @half-layered\n\n", prop.name);
     std::printf("| %-34s | %-52s | %9s | %9s |\n|%s|%s|%s|%s|\n", "key", "what", "points", "ms",
                 std::string(36, '-').c_str(), std::string(54, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str());
-    const MlpCudaPath paths[] = {MlpCudaPath::Tiled, MlpCudaPath::TiledTF32, MlpCudaPath::Fused, MlpCudaPath::Half, MlpCudaPath::HalfLayered};
+    std::vector<MlpCudaPath> paths = {MlpCudaPath::Tiled, MlpCudaPath::TiledTF32, MlpCudaPath::Fused, MlpCudaPath::Half, MlpCudaPath::HalfLayered};
+    if (!only_paths.empty()) paths = only_paths;
     for (int64_t n : {262144LL, 1048576LL}) {
       const std::string s = n == 262144 ? "262k" : "1M";
       for (MlpCudaPath path : paths) {
