@@ -196,6 +196,20 @@ void bench_geometry(int64_t nv, int B, const std::string& key0, MlpCudaPath path
         gsw.zero(); gdw.zero(); gc.zero(); ge.zero();
         freq_forward(GPU, fp); mlp_forward(GPU, mp); mlp_backward(GPU, mp);
         deform_forward(GPU, dp); deform_backward(GPU, dp); }));
+  if (path == MlpCudaPath::Fused) { mlp_set_cuda_path(MlpCudaPath::Auto); return; }
+  // The backward from what the forward saved (MlpParams::acts, DeformParams::acts), as the texture's
+  // +saved rows: no forward recomputed.
+  Buffer<float> sacts(GPU, (size_t)(mlp_hidden_count(sc) * nv)), dacts(GPU, (size_t)(B * mlp_hidden_count(frame_mlp) * nv));
+  MlpParams ms = mp;
+  ms.acts = sacts.data();
+  DeformParams ds = dp;
+  ds.acts = dacts.data();
+  add(key + ".deform+saved", "deformation MLP fwd+bwd, saved acts, B=" + std::to_string(B), nv, median_ms([&] {
+        gdw.zero(); gc.zero(); ge.zero(); deform_forward(GPU, ds); deform_backward(GPU, ds); }));
+  add(key + "+saved", "SDF + deformation fwd+bwd, saved acts", nv, median_ms([&] {
+        gsw.zero(); gdw.zero(); gc.zero(); ge.zero();
+        freq_forward(GPU, fp); mlp_forward(GPU, ms); mlp_backward(GPU, ms);
+        deform_forward(GPU, ds); deform_backward(GPU, ds); }));
   mlp_set_cuda_path(MlpCudaPath::Auto);
 }
 }  // namespace

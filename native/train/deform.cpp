@@ -61,6 +61,9 @@ struct SplitPlan {
   float* enc_rows = nullptr;  // n x enc
   float* pf = nullptr;        // B x np per-frame parameters
   float* gf = nullptr;        // B x np per-frame parameter gradients
+  float* gy = nullptr;        // backward: B x n x 4 output gradients
+  float* acts = nullptr;      // backward without DeformParams::acts: one frame's saved activations
+  int64_t hc = 0;             // mlp_hidden_count(cfg) (per-frame floats per row of acts)
 };
 
 SplitPlan split_prepare(Backend be, const DeformParams& p, DeformWorkspace& w, bool backward) {
@@ -72,11 +75,18 @@ SplitPlan split_prepare(Backend be, const DeformParams& p, DeformWorkspace& w, b
   s.cfg.in = s.enc;
   s.o0 = mlp_layer_out(s.cfg, 0);
   s.np = (int64_t)mlp_param_count(s.cfg);
+  s.hc = mlp_hidden_count(s.cfg);
   const int64_t n = p.n, B = p.frames;
-  float* base = w.buf.reserve(be, (size_t)(n * s.enc + B * s.np * (backward ? 2 : 1)));
+  // Backward: per-frame gradients, output gradients, and (without saved ones) one frame's activations.
+  const int64_t back = backward ? B * s.np + B * n * 4 + (p.acts ? 0 : n * s.hc) : 0;
+  float* base = w.buf.reserve(be, (size_t)(n * s.enc + B * s.np + back));
   s.enc_rows = base;
   s.pf = base + n * s.enc;
-  s.gf = backward ? s.pf + B * s.np : nullptr;
+  if (backward) {
+    s.gf = s.pf + B * s.np;
+    s.gy = s.gf + B * s.np;
+    s.acts = p.acts ? nullptr : s.gy + B * n * 4;
+  }
   const int nf = p.cfg.n_freq, enc = s.enc, cd = s.cd, in = s.in, o0 = s.o0;
   const float* u = p.u;
   float* er = s.enc_rows;
@@ -103,36 +113,76 @@ SplitPlan split_prepare(Backend be, const DeformParams& p, DeformWorkspace& w, b
   return s;
 }
 
-// The per-frame MLP forward: outputs into scratch_out, frame-major rows.
-void split_forward(Backend be, const DeformParams& p, const SplitPlan& s) {
-  for (int f = 0; f < p.frames; ++f) {
-    MlpParams m;
-    m.cfg = s.cfg;
-    m.n = p.n;
-    m.params = s.pf + f * s.np;
-    m.x = s.enc_rows;
-    m.y = p.scratch_out + (int64_t)f * p.n * 4;
-    mlp_forward(be, m);
-  }
+// d/d elastic from the MLP outputs in scratch_out: one sum per vertex over frames, in frame order.
+void elastic_grads(Backend b, const DeformParams& p) {
+  if (!p.g_elastic) return;
+  const int64_t n = p.n;
+  const int B = p.frames;
+  const float* o = p.scratch_out;
+  const float* gd = p.g_disp;
+  float* g_el = p.g_elastic;
+  launch_1d(b, n, [=] DT_LAMBDA(int64_t v) {
+    float s = 0.f;
+    for (int f = 0; f < B; ++f)
+      for (int a = 0; a < 3; ++a) s += gd[3 * ((int64_t)f * n + v) + a] * tanhf(o[4 * ((int64_t)f * n + v) + a]);
+    g_el[v] += s;
+  });
 }
 
-// Output gradients (4 per row, in scratch_out) -> per-frame gradients -> g_params and g_cond.
+// The MLP's output gradients of rows [r0, r0 + rows) (through the tanh bounds) into g, 4 per row;
+// g may be the rows' own outputs (each row reads then writes its own 4).
+void output_grads(Backend b, const DeformParams& p, int64_t r0, int64_t rows, float* g) {
+  const int64_t n = p.n;
+  const float* o = p.scratch_out + r0 * 4;
+  const float* el = p.elastic;
+  const float* gd = p.g_disp + r0 * 3;
+  const float* gs = p.g_sdf_delta ? p.g_sdf_delta + r0 : nullptr;
+  const float scale = p.cfg.freeze_sdf_delta ? 0.f : p.cfg.sdf_delta_scale;
+  launch_1d(b, rows, [=] DT_LAMBDA(int64_t r) {
+    const int64_t v = (r0 + r) % n;
+    float t[4];
+    for (int a = 0; a < 4; ++a) t[a] = tanhf(o[4 * r + a]);
+    for (int a = 0; a < 3; ++a) g[4 * r + a] = gd[3 * r + a] * el[v] * (1.f - t[a] * t[a]);
+    g[4 * r + 3] = (gs && scale != 0.f) ? gs[r] * scale * (1.f - t[3] * t[3]) : 0.f;
+  });
+}
+
+// Frame f's network over the encoded vertices: outputs in its slice of scratch_out, hidden outputs
+// in acts when given.
+MlpParams split_frame(const DeformParams& p, const SplitPlan& s, int f, float* acts) {
+  MlpParams m;
+  m.cfg = s.cfg;
+  m.n = p.n;
+  m.params = s.pf + f * s.np;
+  m.x = s.enc_rows;
+  m.y = p.scratch_out + (int64_t)f * p.n * 4;
+  m.acts = acts;
+  return m;
+}
+float* frame_acts(const DeformParams& p, const SplitPlan& s, int f) { return p.acts ? p.acts + (int64_t)f * p.n * s.hc : nullptr; }
+
+void split_forward(Backend be, const DeformParams& p, const SplitPlan& s) {
+  for (int f = 0; f < p.frames; ++f) mlp_forward(be, split_frame(p, s, f, frame_acts(p, s, f)));
+}
+
+// Per frame: (without saved activations, its forward again, saving them for one frame at a time)
+// the output gradients, then its backward from the saved activations -> per-frame gradients ->
+// g_params and g_cond.
 void split_backward(Backend be, const DeformParams& p, const SplitPlan& s) {
-  if (!p.g_params && !p.g_cond) return;
-  const int64_t B = p.frames, np = s.np;
+  const int64_t B = p.frames, np = s.np, n = p.n;
   float* gz = s.gf;
   launch_1d(be, B * np, [=] DT_LAMBDA(int64_t e) { gz[e] = 0.f; });
   for (int f = 0; f < p.frames; ++f) {
-    MlpParams m;
-    m.cfg = s.cfg;
-    m.n = p.n;
-    m.params = s.pf + f * np;
-    m.x = s.enc_rows;
-    m.y = p.scratch_out + (int64_t)f * p.n * 4;  // not read: no saved activations
-    m.g_y = m.y;
+    MlpParams m = split_frame(p, s, f, p.acts ? frame_acts(p, s, f) : s.acts);
+    if (!p.acts) mlp_forward(be, m);
+    if (!p.g_params && !p.g_cond) continue;  // the forward still leaves the outputs for g_elastic
+    float* gy = s.gy + (int64_t)f * n * 4;
+    output_grads(be, p, (int64_t)f * n, n, gy);
+    m.g_y = gy;
     m.g_params = s.gf + f * np;
     mlp_backward(be, m);
   }
+  if (!p.g_params && !p.g_cond) return;
   const int enc = s.enc, cd = s.cd, in = s.in, o0 = s.o0;
   const int64_t l0 = (int64_t)o0 * (enc + 1), l0_full = (int64_t)o0 * (in + 1);
   const float* gf = s.gf;
@@ -192,6 +242,7 @@ void deform_epilogue(Backend b, const DeformParams& p) {
     sd[r] = scale == 0.f ? 0.f : tanhf(o[4 * r + 3]) * scale;
   });
 }
+
 }  // namespace
 
 // The row form: one input row per (frame, vertex), then the MLP over all of them (the CPU reference).
@@ -229,45 +280,18 @@ void deform_backward(Backend b, const DeformParams& p) {
   deform_check(p, "deform_backward");
   op_require(p.n * p.frames == 0 || p.g_disp, "deform_backward", "g_disp must be non-null");
   if (p.n * p.frames == 0) return;
-  DeformWorkspace& w = deform_workspace();
-  std::unique_lock<std::mutex> lock(w.mu, std::defer_lock);
-  SplitPlan split;
-  if (use_split(b)) {
-    lock.lock();
-    split = split_prepare(b, p, w, true);
-    split_forward(b, p, split);
-  } else {
-    row_forward(b, p);
-  }
-  // Output gradients overwrite the MLP outputs in place (each row reads then writes its own 4).
   const int64_t n = p.n;
-  const int B = p.frames;
-  float* o = p.scratch_out;
-  const float* el = p.elastic;
-  const float* gd = p.g_disp;
-  const float* gs = p.g_sdf_delta;
-  float* g_el = p.g_elastic;
-  const float scale = p.cfg.freeze_sdf_delta ? 0.f : p.cfg.sdf_delta_scale;
-  if (g_el)
-    launch_1d(b, n, [=] DT_LAMBDA(int64_t v) {
-      float s = 0.f;
-      for (int f = 0; f < B; ++f)
-        for (int a = 0; a < 3; ++a) s += gd[3 * ((int64_t)f * n + v) + a] * tanhf(o[4 * ((int64_t)f * n + v) + a]);
-      g_el[v] += s;
-    });
-  launch_1d(b, n * B, [=] DT_LAMBDA(int64_t r) {
-    const int64_t v = r % n;
-    for (int a = 0; a < 3; ++a) {
-      const float t = tanhf(o[4 * r + a]);
-      o[4 * r + a] = gd[3 * r + a] * el[v] * (1.f - t * t);
-    }
-    const float t = tanhf(o[4 * r + 3]);
-    o[4 * r + 3] = (gs && scale != 0.f) ? gs[r] * scale * (1.f - t * t) : 0.f;
-  });
   if (use_split(b)) {
-    split_backward(b, p, split);
+    DeformWorkspace& w = deform_workspace();
+    std::lock_guard<std::mutex> lock(w.mu);
+    split_backward(b, p, split_prepare(b, p, w, true));
+    elastic_grads(b, p);
     return;
   }
+  row_forward(b, p);
+  elastic_grads(b, p);
+  // Output gradients overwrite the MLP outputs in place (each row reads then writes its own 4).
+  output_grads(b, p, 0, n * p.frames, p.scratch_out);
   MlpParams m = row_mlp(p);
   // Input gradients reuse the input rows (the fused kernel reads a tile before writing it; the
   // per-point path reads its row before writing it), so no extra scratch is needed.
@@ -281,7 +305,7 @@ void deform_backward(Backend b, const DeformParams& p) {
     const int64_t chunk = 1024, chunks = (n + chunk - 1) / chunk;
     const float* gx = p.scratch_in;
     float* g_cond = p.g_cond;
-    launch_1d(b, (int64_t)B * chunks * cd, [=] DT_LAMBDA(int64_t e) {
+    launch_1d(b, (int64_t)p.frames * chunks * cd, [=] DT_LAMBDA(int64_t e) {
       const int d = (int)(e % cd);
       const int64_t c = (e / cd) % chunks, f = e / ((int64_t)cd * chunks);
       const int64_t v1 = (c + 1) * chunk < n ? (c + 1) * chunk : n;

@@ -26,9 +26,15 @@ struct DeformParams {
   float* g_params = nullptr;       // backward, accumulated; may be null
   float* g_cond = nullptr;         // backward, accumulated; may be null
   float* g_elastic = nullptr;      // backward, accumulated; may be null
+  // Optional saved activations, frames x mlp_hidden_count(cfg.mlp) x n floats on the backend (frame
+  // f's block as MlpParams::acts of its per-frame network). On CUDA the forward stores the hidden
+  // outputs there and the backward, given the same acts and scratch_out as that forward left them,
+  // skips its forward. Without them the backward recomputes the forward. The CPU op ignores it.
+  float* acts = nullptr;
 };
 
-// Backward recomputes the forward, so it needs the same scratch (plus it overwrites it).
+// The backward needs the forward's scratch (and overwrites scratch_in on the CPU); it recomputes
+// the forward unless acts holds it.
 void deform_forward(Backend b, const DeformParams& p);
 void deform_backward(Backend b, const DeformParams& p);
 

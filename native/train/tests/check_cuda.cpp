@@ -243,8 +243,9 @@ void check_condition() {
 // The CUDA deformation runs its MLP per frame on the encoded vertices with the condition folded
 // into layer 0's bias (deform.cpp); checked against the CPU loop over [freq(u), cond] rows.
 // width: the MLP's hidden width (model.h's default 64; the benchmark's 128). On the reduced-
-// precision paths (tf32, half) the errors are normwise rms with check_mlp's bounds.
-void check_deform(MlpCudaPath path, int width = 64, int B = 2) {
+// precision paths (tf32, half) the errors are normwise rms with check_mlp's bounds. saved: the
+// forward keeps the activations (DeformParams::acts) and the backward starts from them.
+void check_deform(MlpCudaPath path, int width = 64, int B = 2, bool saved = false) {
   mlp_set_cuda_path(path);
   DeformConfig c;  // model.h's default: 6 frequencies, 16-d condition, 64 wide
   c.mlp.width = width;
@@ -253,7 +254,7 @@ void check_deform(MlpCudaPath path, int width = 64, int B = 2) {
   MlpConfig frame_mlp = c.mlp;
   frame_mlp.in = freq_encoding_size(c.n_freq);
   const std::string used = mlp_cuda_path(frame_mlp);
-  const std::string name = "deform (B=" + std::to_string(B) + ", " + std::to_string(width) + " wide, " + used + ")";
+  const std::string name = "deform (B=" + std::to_string(B) + ", " + std::to_string(width) + " wide, " + used + (saved ? ", saved" : "") + ")";
   const bool reduced = used == "tiled tf32" || used == "half" || used == "half layered";
   const int cd = 16;
   const int64_t n = 3000;
@@ -284,6 +285,7 @@ void check_deform(MlpCudaPath path, int width = 64, int B = 2) {
   d.u = dev(u); d.cond = dev(cond); d.elastic = dev(el); d.params = dev(params); d.scratch_in = dev(si); d.scratch_out = dev(so);
   d.disp = dev(disp); d.sdf_delta = dev(sd); d.g_disp = dev(gd); d.g_sdf_delta = dev(gs);
   d.g_params = dev(std::vector<float>(gp.size(), 0.f)); d.g_cond = dev(std::vector<float>(gc.size(), 0.f)); d.g_elastic = dev(std::vector<float>(n, 0.f));
+  if (saved) d.acts = dev(std::vector<float>((size_t)(B * mlp_hidden_count(frame_mlp) * n), 0.f));
   deform_forward(Backend::CUDA, d);
   auto rep = [&](const char* part, const std::vector<float>& cpu, const float* dv, double tol, double tol_reduced) {
     if (reduced) report_rms(name, part, cpu, down(dv, cpu.size()), tol_reduced);
@@ -476,6 +478,9 @@ int main() {
     check_deform(MlpCudaPath::Half, 128, 4);
     check_deform(MlpCudaPath::Half);
     check_deform(MlpCudaPath::HalfLayered, 128, 4);
+    check_deform(MlpCudaPath::Tiled, 128, 4, true);
+    check_deform(MlpCudaPath::Half, 128, 4, true);
+    check_deform(MlpCudaPath::Half, 64, 2, true);
     check_losses();
     check_adam();
     cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
