@@ -122,16 +122,16 @@ DT_HD void hashgrid_encode(const HashGridConfig& cfg, const HashLevel* levels, c
 // cos(2^k pi x) (3 values)]. Size 3 + 6n.
 DT_HD int freq_encoding_size(int n_freq) { return 3 + 6 * n_freq; }
 
+// Element j of the encoding alone (one GPU thread per element writes the rows coalesced).
+DT_HD float freq_encode_element(const float u[3], int j) {
+  if (j < 3) return 2.f * u[j] - 1.f;
+  const int k = (j - 3) / 6, r = j - 3 - 6 * k, a = r < 3 ? r : r - 3;
+  const float x = (float)(1 << k) * 3.14159265358979f * (2.f * u[a] - 1.f);
+  return r < 3 ? sinf(x) : cosf(x);
+}
+
 DT_HD void freq_encode(int n_freq, const float u[3], float* out) {
-  const float pi = 3.14159265358979f;
-  for (int a = 0; a < 3; ++a) out[a] = 2.f * u[a] - 1.f;
-  for (int k = 0; k < n_freq; ++k) {
-    const float s = (float)(1 << k) * pi;
-    for (int a = 0; a < 3; ++a) {
-      out[3 + 6 * k + a] = sinf(s * out[a]);
-      out[3 + 6 * k + 3 + a] = cosf(s * out[a]);
-    }
-  }
+  for (int j = 0; j < freq_encoding_size(n_freq); ++j) out[j] = freq_encode_element(u, j);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -87,10 +87,13 @@ SplitPlan split_prepare(Backend be, const DeformParams& p, DeformWorkspace& w, b
     s.gy = s.gf + B * s.np;
     s.acts = p.acts ? nullptr : s.gy + B * n * 4;
   }
-  const int nf = p.cfg.n_freq, enc = s.enc, cd = s.cd, in = s.in, o0 = s.o0;
+  const int enc = s.enc, cd = s.cd, in = s.in, o0 = s.o0;
   const float* u = p.u;
   float* er = s.enc_rows;
-  launch_1d(be, n, [=] DT_LAMBDA(int64_t v) { freq_encode(nf, u + 3 * v, er + v * enc); });
+  launch_1d(be, n * enc, [=] DT_LAMBDA(int64_t e) {
+    const int64_t v = e / enc;
+    er[e] = freq_encode_element(u + 3 * v, (int)(e - v * enc));
+  });
   const int64_t np = s.np, l0 = (int64_t)o0 * (enc + 1), l0_full = (int64_t)o0 * (in + 1);
   const float* W = p.params;
   const float* cond = p.cond;

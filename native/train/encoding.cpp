@@ -339,7 +339,11 @@ void freq_forward(Backend b, const FreqParams& p) {
   const int nf = p.n_freq, D = freq_encoding_size(nf);
   const float* u = p.u;
   float* out = p.out;
-  launch_1d(b, p.n, [=] DT_LAMBDA(int64_t i) { freq_encode(nf, u + 3 * i, out + D * i); });
+  // One element per thread: consecutive threads write consecutive floats.
+  launch_1d(b, p.n * D, [=] DT_LAMBDA(int64_t e) {
+    const int64_t i = e / D;
+    out[e] = freq_encode_element(u + 3 * i, (int)(e - i * D));
+  });
 }
 
 void freq_backward(Backend b, const FreqParams& p) {
