@@ -100,9 +100,10 @@ constexpr int kWgradTile = 128;  // the largest gradient tile one block sums (pe
 // Gradient tiles of a layer (blocks per row slice of the weight-gradient kernel).
 inline int half_wgrad_tiles(int nout, int kin) { return ((nout + kWgradTile - 1) / kWgradTile) * ((kin + kWgradTile - 1) / kWgradTile); }
 constexpr int kWgradRows = 64;  // rows staged in shared memory per step of the weight-gradient kernel
-// Two ring slots of 64 rows of the tile's columns of G and X (fp16).
+constexpr int kWgradSlots = 3;  // ring slots: two steps load while one is multiplied
+// The ring: slots of 64 rows of the tile's columns of G and X (fp16).
 [[maybe_unused]] size_t half_wgrad_smem(int nout, int kin) {
-  return (size_t)2 * kWgradRows * ((std::min(nout, kWgradTile) + kPad) + (std::min(kin, kWgradTile) + kPad)) * 2;
+  return (size_t)kWgradSlots * kWgradRows * ((std::min(nout, kWgradTile) + kPad) + (std::min(kin, kWgradTile) + kPad)) * 2;
 }
 
 // Workspace budget of a chunk of rows (backward, and the layered form's forward).
@@ -649,7 +650,8 @@ __global__ void __launch_bounds__(256) mlp_half_backward_fused_kernel(HalfArgs a
 // The layered form's weight gradient G^T X and bias gradient (column sums of G) of one layer over m rows. The gradient is cut into tiles of at most
 // 128 x 128 (half_wgrad_tiles; one for nets up to 128 wide); block b sums tile b % tiles over row
 // slice b / tiles (the grid is a multiple of tiles). A block stages 64 rows of its tile's columns
-// of G and X in shared memory per step (cp.async, two slots: the next rows load during this step); each warp owns one piece of the tile (half_wgrad_tasks)
+// of G and X in shared memory per step (a cp.async ring of kWgradSlots: the next two steps' rows
+// load during this one); each warp owns one piece of the tile (half_wgrad_tasks)
 // and keeps its sums in registers over all of the slice's rows (operands transposed by
 // ldmatrix.trans), so the tensor cores are fed from shared memory with no read-modify-write of
 // sums there. At the end the block adds its sums (unscaled) into its slice's row of partial sums
@@ -706,14 +708,18 @@ __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
     }
   };
   const int64_t step = (int64_t)slices * kWgradRows;
+#pragma unroll
+  for (int s = 0; s < kWgradSlots - 1; ++s) {
+    if ((int64_t)slice * kWgradRows + s * step < a.m) issue((int64_t)slice * kWgradRows + s * step, s);
+    cp_async_commit();  // (empty groups too: the count stays uniform)
+  }
   int slot = 0;
-  if ((int64_t)slice * kWgradRows < a.m) issue((int64_t)slice * kWgradRows, 0);
-  cp_async_commit();
-  for (int64_t base = (int64_t)slice * kWgradRows; base < a.m; base += step, slot ^= 1) {
-    if (base + step < a.m) issue(base + step, slot ^ 1);
+  for (int64_t base = (int64_t)slice * kWgradRows; base < a.m; base += step, slot = slot + 1 == kWgradSlots ? 0 : slot + 1) {
+    cp_async_wait<kWgradSlots - 2>();  // this thread's pieces of `base` have landed
+    __syncthreads();                   // everyone's have; and the slot used one step ago is free again
+    const int64_t ahead = base + (kWgradSlots - 1) * step;
+    if (ahead < a.m) issue(ahead, slot == 0 ? kWgradSlots - 1 : slot - 1);
     cp_async_commit();
-    cp_async_wait<1>();  // this thread's pieces of `base` have landed
-    __syncthreads();     // everyone's have
     const __half* Gs = ring + slot * stage;
     const __half* Xs = Gs + kWgradRows * ldgs;
     if (active) {
@@ -742,7 +748,6 @@ __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
         }
       }
     }
-    __syncthreads();  // slot free before the next iteration loads into it
   }
   cp_async_wait<0>();
   if (!active) return;
@@ -915,7 +920,8 @@ __global__ void __launch_bounds__(256, BN <= 16 ? 2 : 1) mlp_layer_gemm_kernel(G
         const int64_t row = row0 + r;
         const int col = col0 + c;
         if (row >= a.M || col >= a.N) continue;
-        const float* v = Cs + r * LDC + c;
+        const float4 v0 = *reinterpret_cast<const float4*>(Cs + r * LDC + c), v1 = *reinterpret_cast<const float4*>(Cs + r * LDC + c + 4);
+        const float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
         float h[8];
         if (a.epi == kEpiGrad) {
           const uint32_t hw[4] = {hv[j].x, hv[j].y, hv[j].z, hv[j].w};
