@@ -668,7 +668,7 @@ struct HalfWgradArgs {
   const float* g_absmax = nullptr;
 };
 
-__global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
+__global__ void __launch_bounds__(256, 2) mlp_half_wgrad_kernel(HalfWgradArgs a) {
   extern __shared__ __align__(16) unsigned char hsm[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int tiles_i = (a.kin + kWgradTile - 1) / kWgradTile, tiles = ((a.nout + kWgradTile - 1) / kWgradTile) * tiles_i;
@@ -694,17 +694,32 @@ __global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
   const int gq = tn / 8, xq = tkn / 8;  // 16-byte pieces per row
   const __half* G = a.G + o0;
   const __half* X = a.X + i0;
-  // Rows [base, base + 64) of the tile's columns of G and X into ring slot `slot` (cp.async; the
-  // next slice loads while this one is multiplied).
+  // Rows [base, base + 64) of the tile's columns of G and X into ring slot `slot` (cp.async). A
+  // thread's 16-byte pieces sit at the same places every step: their row, shared-memory offset and
+  // source column are worked out once here (no divisions in the loop).
+  // Packed per piece: shared-memory offset (bits 0-14), row (15-20), 16-byte column (21-24), from
+  // X (bit 25); -1: no piece.
+  constexpr int kPieces = kWgradRows * 2 * (kWgradTile / 8) / 256;  // per thread, at most
+  int piece[kPieces];
+#pragma unroll
+  for (int j = 0; j < kPieces; ++j) {
+    const int e = threadIdx.x + j * 256;
+    const bool isg = e < kWgradRows * gq;
+    const int f = isg ? e : e - kWgradRows * gq, w = isg ? gq : xq, r = f / w, q = f - r * w;
+    const int sm = isg ? r * ldgs + q * 8 : kWgradRows * ldgs + r * ldxs + q * 8;
+    piece[j] = e < kWgradRows * (gq + xq) ? sm | r << 15 | q << 21 | (isg ? 0 : 1 << 25) : -1;
+  }
   auto issue = [&](int64_t base, int slot) {
-    __half* Gs = ring + slot * stage;
-    __half* Xs = Gs + kWgradRows * ldgs;
-    for (int e = threadIdx.x; e < kWgradRows * (gq + xq); e += blockDim.x) {
-      const bool isg = e < kWgradRows * gq;
-      const int f = isg ? e : e - kWgradRows * gq, w = isg ? gq : xq, r = f / w, q = f - r * w;
-      const bool ok = base + r < a.m;
-      if (isg) cp_async16(Gs + r * ldgs + q * 8, ok ? G + (base + r) * a.ldg + q * 8 : G, ok);
-      else cp_async16(Xs + r * ldxs + q * 8, ok ? X + (base + r) * a.ldx + q * 8 : X, ok);
+    __half* S = ring + slot * stage;
+#pragma unroll
+    for (int j = 0; j < kPieces; ++j) {
+      const int pc = piece[j];
+      if (pc < 0) continue;
+      const int64_t row = base + ((pc >> 15) & 63);
+      const int col = ((pc >> 21) & 15) * 8;
+      const bool ok = row < a.m;
+      const __half* src = pc >> 25 ? X + row * a.ldx + col : G + row * a.ldg + col;
+      cp_async16(S + (pc & 0x7fff), ok ? src : G, ok);
     }
   };
   const int64_t step = (int64_t)slices * kWgradRows;
