@@ -100,10 +100,9 @@ constexpr int kWgradTile = 128;  // the largest gradient tile one block sums (pe
 // Gradient tiles of a layer (blocks per row slice of the weight-gradient kernel).
 inline int half_wgrad_tiles(int nout, int kin) { return ((nout + kWgradTile - 1) / kWgradTile) * ((kin + kWgradTile - 1) / kWgradTile); }
 constexpr int kWgradRows = 64;  // rows staged in shared memory per step of the weight-gradient kernel
-constexpr int kWgradSlots = 3;  // ring slots: two steps load while one is multiplied
-// The ring: slots of 64 rows of the tile's columns of G and X (fp16).
+// Two ring slots of 64 rows of the tile's columns of G and X (fp16).
 [[maybe_unused]] size_t half_wgrad_smem(int nout, int kin) {
-  return (size_t)kWgradSlots * kWgradRows * ((std::min(nout, kWgradTile) + kPad) + (std::min(kin, kWgradTile) + kPad)) * 2;
+  return (size_t)2 * kWgradRows * ((std::min(nout, kWgradTile) + kPad) + (std::min(kin, kWgradTile) + kPad)) * 2;
 }
 
 // Workspace budget of a chunk of rows (backward, and the layered form's forward).
@@ -120,11 +119,10 @@ inline int64_t chunk_rows(int64_t bytes_per_row, int64_t n, int64_t budget) {
 // the weight gradient by mlp_half_wgrad_kernel per layer. Sizes: inputs and widths padded to 16.
 constexpr int kLayeredMaxWidth = 256;
 constexpr int kGemmBM = 128, kGemmBK = 32;  // GEMM block tile: 128 rows x BN columns, K in steps of 32
-constexpr int kGemmStages = 6;              // row slices in flight (cp.async ring)
-// Shared memory of a GEMM block of BN columns over K: the resident right factor, the ring of row
-// slices and the fp32 output tile.
-inline size_t layered_gemm_smem(int bn, int k) {
-  return (size_t)bn * (k + kPad) * 2 + (size_t)kGemmStages * kGemmBM * (kGemmBK + kPad) * 2 + (size_t)kGemmBM * (bn + 8) * 4;
+constexpr int kGemmStages = 4;              // operand tiles in flight (cp.async ring)
+// Shared memory of a GEMM block of BN columns: the operand ring, reused by the fp32 output tile.
+inline size_t layered_gemm_smem(int bn) {
+  return std::max((size_t)kGemmStages * (kGemmBM + bn) * (kGemmBK + kPad) * 2, (size_t)kGemmBM * (bn + 8) * 4);
 }
 inline int pad16(int v) { return (v + 15) / 16 * 16; }
 
@@ -650,8 +648,7 @@ __global__ void __launch_bounds__(256) mlp_half_backward_fused_kernel(HalfArgs a
 // The layered form's weight gradient G^T X and bias gradient (column sums of G) of one layer over m rows. The gradient is cut into tiles of at most
 // 128 x 128 (half_wgrad_tiles; one for nets up to 128 wide); block b sums tile b % tiles over row
 // slice b / tiles (the grid is a multiple of tiles). A block stages 64 rows of its tile's columns
-// of G and X in shared memory per step (a cp.async ring of kWgradSlots: the next two steps' rows
-// load during this one); each warp owns one piece of the tile (half_wgrad_tasks)
+// of G and X in shared memory per step (cp.async, two slots: the next rows load during this step); each warp owns one piece of the tile (half_wgrad_tasks)
 // and keeps its sums in registers over all of the slice's rows (operands transposed by
 // ldmatrix.trans), so the tensor cores are fed from shared memory with no read-modify-write of
 // sums there. At the end the block adds its sums (unscaled) into its slice's row of partial sums
@@ -668,7 +665,7 @@ struct HalfWgradArgs {
   const float* g_absmax = nullptr;
 };
 
-__global__ void __launch_bounds__(256, 2) mlp_half_wgrad_kernel(HalfWgradArgs a) {
+__global__ void __launch_bounds__(256) mlp_half_wgrad_kernel(HalfWgradArgs a) {
   extern __shared__ __align__(16) unsigned char hsm[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int tiles_i = (a.kin + kWgradTile - 1) / kWgradTile, tiles = ((a.nout + kWgradTile - 1) / kWgradTile) * tiles_i;
@@ -694,47 +691,28 @@ __global__ void __launch_bounds__(256, 2) mlp_half_wgrad_kernel(HalfWgradArgs a)
   const int gq = tn / 8, xq = tkn / 8;  // 16-byte pieces per row
   const __half* G = a.G + o0;
   const __half* X = a.X + i0;
-  // Rows [base, base + 64) of the tile's columns of G and X into ring slot `slot` (cp.async). A
-  // thread's 16-byte pieces sit at the same places every step: their row, shared-memory offset and
-  // source column are worked out once here (no divisions in the loop).
-  // Packed per piece: shared-memory offset (bits 0-14), row (15-20), 16-byte column (21-24), from
-  // X (bit 25); -1: no piece.
-  constexpr int kPieces = kWgradRows * 2 * (kWgradTile / 8) / 256;  // per thread, at most
-  int piece[kPieces];
-#pragma unroll
-  for (int j = 0; j < kPieces; ++j) {
-    const int e = threadIdx.x + j * 256;
-    const bool isg = e < kWgradRows * gq;
-    const int f = isg ? e : e - kWgradRows * gq, w = isg ? gq : xq, r = f / w, q = f - r * w;
-    const int sm = isg ? r * ldgs + q * 8 : kWgradRows * ldgs + r * ldxs + q * 8;
-    piece[j] = e < kWgradRows * (gq + xq) ? sm | r << 15 | q << 21 | (isg ? 0 : 1 << 25) : -1;
-  }
+  // Rows [base, base + 64) of the tile's columns of G and X into ring slot `slot` (cp.async; the
+  // next slice loads while this one is multiplied).
   auto issue = [&](int64_t base, int slot) {
-    __half* S = ring + slot * stage;
-#pragma unroll
-    for (int j = 0; j < kPieces; ++j) {
-      const int pc = piece[j];
-      if (pc < 0) continue;
-      const int64_t row = base + ((pc >> 15) & 63);
-      const int col = ((pc >> 21) & 15) * 8;
-      const bool ok = row < a.m;
-      const __half* src = pc >> 25 ? X + row * a.ldx + col : G + row * a.ldg + col;
-      cp_async16(S + (pc & 0x7fff), ok ? src : G, ok);
+    __half* Gs = ring + slot * stage;
+    __half* Xs = Gs + kWgradRows * ldgs;
+    for (int e = threadIdx.x; e < kWgradRows * (gq + xq); e += blockDim.x) {
+      const bool isg = e < kWgradRows * gq;
+      const int f = isg ? e : e - kWgradRows * gq, w = isg ? gq : xq, r = f / w, q = f - r * w;
+      const bool ok = base + r < a.m;
+      if (isg) cp_async16(Gs + r * ldgs + q * 8, ok ? G + (base + r) * a.ldg + q * 8 : G, ok);
+      else cp_async16(Xs + r * ldxs + q * 8, ok ? X + (base + r) * a.ldx + q * 8 : X, ok);
     }
   };
   const int64_t step = (int64_t)slices * kWgradRows;
-#pragma unroll
-  for (int s = 0; s < kWgradSlots - 1; ++s) {
-    if ((int64_t)slice * kWgradRows + s * step < a.m) issue((int64_t)slice * kWgradRows + s * step, s);
-    cp_async_commit();  // (empty groups too: the count stays uniform)
-  }
   int slot = 0;
-  for (int64_t base = (int64_t)slice * kWgradRows; base < a.m; base += step, slot = slot + 1 == kWgradSlots ? 0 : slot + 1) {
-    cp_async_wait<kWgradSlots - 2>();  // this thread's pieces of `base` have landed
-    __syncthreads();                   // everyone's have; and the slot used one step ago is free again
-    const int64_t ahead = base + (kWgradSlots - 1) * step;
-    if (ahead < a.m) issue(ahead, slot == 0 ? kWgradSlots - 1 : slot - 1);
+  if ((int64_t)slice * kWgradRows < a.m) issue((int64_t)slice * kWgradRows, 0);
+  cp_async_commit();
+  for (int64_t base = (int64_t)slice * kWgradRows; base < a.m; base += step, slot ^= 1) {
+    if (base + step < a.m) issue(base + step, slot ^ 1);
     cp_async_commit();
+    cp_async_wait<1>();  // this thread's pieces of `base` have landed
+    __syncthreads();     // everyone's have
     const __half* Gs = ring + slot * stage;
     const __half* Xs = Gs + kWgradRows * ldgs;
     if (active) {
@@ -763,6 +741,7 @@ __global__ void __launch_bounds__(256, 2) mlp_half_wgrad_kernel(HalfWgradArgs a)
         }
       }
     }
+    __syncthreads();  // slot free before the next iteration loads into it
   }
   cp_async_wait<0>();
   if (!active) return;
@@ -814,159 +793,136 @@ struct GemmArgs {
   const float* g_absmax = nullptr;
 };
 
-// One layer as a GEMM, 128-row x BN-column block tiles, 8 warps (BN >= 64: 4 x 2 warps of 32 x 64;
-// else 8 x 1 of 16 x BN). Persistent: block b keeps column tile b % ctiles of the right factor
-// (BN x K, K <= 256) resident in shared memory and walks row tiles b / ctiles, + gridDim / ctiles,
-// ... (the grid is a multiple of ctiles). Its rows stream through a kGemmStages-deep ring of
-// 128 x 32 slices ([row][32 + kPad], conflict-free ldmatrix) loaded by cp.async kGemmStages - 1
-// steps ahead; the ring runs on across row tiles, so the next tile's rows load during this
-// tile's products and epilogue and the memory system never waits on the block. Accumulators
-// start from the bias like the CPU loop; the epilogue applies the activation (or its derivative)
-// in fp32 and stores through shared memory (16-byte coalesced pieces).
+// One layer as a GEMM over a 128-row x BN-column block tile, 8 warps (BN >= 64: 4 x 2 warps of 32 x
+// 64; else 8 x 1 of 16 x BN). Operand tiles of 32 columns of K go through a kGemmStages-deep ring
+// in shared memory ([row][32 + kPad], conflict-free ldmatrix), loaded by cp.async kGemmStages - 1
+// steps ahead of their use, so the loads' latency hides behind the products of the steps before.
+// Accumulators start from the bias like the CPU loop; the epilogue applies the activation (or
+// its derivative) in fp32 and stores (coalesced, through shared memory).
 template <int BN>
-__global__ void __launch_bounds__(256, BN <= 16 ? 2 : 1) mlp_layer_gemm_kernel(GemmArgs a) {
+__global__ void __launch_bounds__(256, 2) mlp_layer_gemm_kernel(GemmArgs a) {
   constexpr int WN = BN >= 64 ? 64 : BN, WARPS_N = BN / WN, WARPS_M = 8 / WARPS_N, WM = kGemmBM / WARPS_M;
-  constexpr int MTW = WM / 16, NTW = WN / 8, LDS = kGemmBK + kPad, LDC = BN + 8;
-  constexpr int APT = kGemmBM * 4 / 256;  // 16-byte pieces per thread of a ring slice (4 per row)
+  constexpr int MTW = WM / 16, NTW = WN / 8, LDS = kGemmBK + kPad;
+  constexpr int APT = kGemmBM * 4 / 256, BPT = (BN * 4 + 255) / 256;  // 16-byte pieces per thread (4 per row)
   extern __shared__ __align__(16) unsigned char hsm[];
-  const int LDB = a.K + kPad;
-  __half* Bs = reinterpret_cast<__half*>(hsm);  // [BN][K + kPad], resident
-  __half* As = Bs + BN * LDB;                    // [kGemmStages][128][LDS]
-  float* Cs = reinterpret_cast<float*>(As + kGemmStages * kGemmBM * LDS);  // [128][BN + 8], the epilogue's tile
+  __half* As = reinterpret_cast<__half*>(hsm);         // [kGemmStages][128][LDS]
+  __half* Bs = As + kGemmStages * kGemmBM * LDS;      // [kGemmStages][BN][LDS]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int wm = warp / WARPS_N, wn = warp % WARPS_N;
-  const int ctiles = (a.N + BN - 1) / BN, col0 = (int)(blockIdx.x % ctiles) * BN;
-  const int64_t rtiles = (a.M + kGemmBM - 1) / kGemmBM, first = blockIdx.x / ctiles, stride = gridDim.x / ctiles;
-  const int64_t ntile = first < rtiles ? (rtiles - 1 - first) / stride + 1 : 0;
-  const int KT = (a.K + kGemmBK - 1) / kGemmBK;
-  const int64_t Q = ntile * KT;  // ring steps of this block
-  {  // the resident columns of the right factor: BN rows of K
-    const int pr = a.K / 8;
-    for (int e = threadIdx.x; e < BN * pr; e += 256) {
-      const int r = e / pr, q = e - r * pr;
-      const bool ok = col0 + r < a.N;
-      cp_async16(Bs + r * LDB + q * 8, ok ? a.B + (int64_t)(col0 + r) * a.ldb + q * 8 : a.B, ok);
-    }
-    cp_async_commit();
-  }
-  auto issue = [&](int64_t q) {  // step q (row tile q / KT, columns of K (q % KT) * 32 + [0, 32)) into slot q % stages
-    const int64_t row0 = (first + q / KT * stride) * kGemmBM;
-    const int k0 = (int)(q % KT) * kGemmBK;
-    __half* as = As + (int)(q % kGemmStages) * kGemmBM * LDS;
+  const int ctiles = (a.N + BN - 1) / BN;
+  const int64_t row0 = (int64_t)(blockIdx.x / ctiles) * kGemmBM;
+  const int col0 = (int)(blockIdx.x % ctiles) * BN;
+  auto issue = [&](int kt) {  // step kt's operand tiles into ring slot kt % kGemmStages
+    const int k0 = kt * kGemmBK;
+    __half* as = As + (kt % kGemmStages) * kGemmBM * LDS;
+    __half* bs = Bs + (kt % kGemmStages) * BN * LDS;
 #pragma unroll
     for (int j = 0; j < APT; ++j) {
       const int e = threadIdx.x + j * 256, r = e >> 2, col = k0 + (e & 3) * 8;
       const bool ok = row0 + r < a.M && col < a.K;
       cp_async16(as + r * LDS + (e & 3) * 8, ok ? a.A + (row0 + r) * a.lda + col : a.A, ok);
     }
-  };
 #pragma unroll
-  for (int s = 0; s < kGemmStages - 1; ++s) {
-    if (s < Q) issue(s);
-    cp_async_commit();  // (empty groups too: the count stays uniform)
-  }
+    for (int j = 0; j < BPT; ++j) {
+      const int e = threadIdx.x + j * 256, r = e >> 2, col = k0 + (e & 3) * 8;
+      const bool ok = col0 + r < a.N && col < a.K;
+      if (e < BN * 4) cp_async16(bs + r * LDS + (e & 3) * 8, ok ? a.B + (int64_t)(col0 + r) * a.ldb + col : a.B, ok);
+    }
+  };
   const bool with_bias = a.epi == kEpiHidden || a.epi == kEpiOut;
-  float bias[NTW][2];
+  float acc[MTW][NTW][4];
 #pragma unroll
   for (int nj = 0; nj < NTW; ++nj) {
     const int col = col0 + wn * WN + nj * 8 + 2 * t;
-    bias[nj][0] = with_bias && col < a.N ? a.bias[col] : 0.f;
-    bias[nj][1] = with_bias && col < a.N ? a.bias[col + 1] : 0.f;
+    const float b0 = with_bias && col < a.N ? a.bias[col] : 0.f, b1 = with_bias && col < a.N ? a.bias[col + 1] : 0.f;
+#pragma unroll
+    for (int mi = 0; mi < MTW; ++mi) {
+      acc[mi][nj][0] = b0; acc[mi][nj][1] = b1; acc[mi][nj][2] = b0; acc[mi][nj][3] = b1;
+    }
   }
-  for (int64_t i = 0; i < ntile; ++i) {
-    const int64_t row0 = (first + i * stride) * kGemmBM;
-    float acc[MTW][NTW][4];
+  const int KT = (a.K + kGemmBK - 1) / kGemmBK;
+#pragma unroll
+  for (int s = 0; s < kGemmStages - 1; ++s) {
+    if (s < KT) issue(s);
+    cp_async_commit();  // (empty groups too: the count stays uniform)
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<kGemmStages - 2>();  // this thread's pieces of step kt have landed
+    __syncthreads();                   // everyone's have; and slot (kt - 1) % stages is free again
+    if (kt + kGemmStages - 1 < KT) issue(kt + kGemmStages - 1);
+    cp_async_commit();
+    const __half* as = As + (kt % kGemmStages) * kGemmBM * LDS;
+    const __half* bs = Bs + (kt % kGemmStages) * BN * LDS;
+#pragma unroll
+    for (int ks = 0; ks < kGemmBK / 16; ++ks) {
+      if (kt * kGemmBK + ks * 16 >= a.K) break;  // K is a multiple of 16: the last step may be half
+      uint32_t af[MTW][4];
+#pragma unroll
+      for (int mi = 0; mi < MTW; ++mi) ldsm_x4(af[mi], as + (wm * WM + mi * 16 + (lane & 15)) * LDS + ks * 16 + (lane >> 4) * 8);
+#pragma unroll
+      for (int np2 = 0; np2 < NTW / 2; ++np2) {
+        uint32_t b[4];  // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
+        ldsm_x4(b, bs + (wn * WN + np2 * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + ks * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+        for (int mi = 0; mi < MTW; ++mi) {
+          mma16816(acc[mi][2 * np2], af[mi], b[0], b[1]);
+          mma16816(acc[mi][2 * np2 + 1], af[mi], b[2], b[3]);
+        }
+      }
+    }
+  }
+  // Epilogue through shared memory (the ring is free now): the fp32 tile as [128][BN + 8], then
+  // each thread takes 8 consecutive columns of a row at a time, so the stores (and the backward's
+  // loads of H) are 16-byte and coalesced instead of the fragments' scattered 4-byte pieces.
+  cp_async_wait<0>();
+  __syncthreads();
+  constexpr int LDC = BN + 8;
+  float* Cs = reinterpret_cast<float*>(hsm);
+#pragma unroll
+  for (int mi = 0; mi < MTW; ++mi)
 #pragma unroll
     for (int nj = 0; nj < NTW; ++nj)
 #pragma unroll
-      for (int mi = 0; mi < MTW; ++mi) {
-        acc[mi][nj][0] = bias[nj][0]; acc[mi][nj][1] = bias[nj][1]; acc[mi][nj][2] = bias[nj][0]; acc[mi][nj][3] = bias[nj][1];
-      }
-    for (int kt = 0; kt < KT; ++kt) {
-      const int64_t q = i * KT + kt;
-      cp_async_wait<kGemmStages - 2>();  // this thread's pieces of step q (and of Bs) have landed
-      __syncthreads();                   // everyone's have; and slot (q - 1) % stages is free again
-      if (q + kGemmStages - 1 < Q) issue(q + kGemmStages - 1);
-      cp_async_commit();
-      const __half* as = As + (int)(q % kGemmStages) * kGemmBM * LDS;
+      for (int hh = 0; hh < 2; ++hh)
+        *reinterpret_cast<float2*>(Cs + (wm * WM + mi * 16 + g + hh * 8) * LDC + wn * WN + nj * 8 + 2 * t) =
+            make_float2(acc[mi][nj][2 * hh], acc[mi][nj][2 * hh + 1]);
+  __syncthreads();
+  if (a.epi == kEpiHidden || a.epi == kEpiGrad) {
+    for (int e = threadIdx.x; e < kGemmBM * (BN / 8); e += 256) {
+      const int r = e / (BN / 8), c = (e - r * (BN / 8)) * 8;
+      const int64_t row = row0 + r;
+      const int col = col0 + c;
+      if (row >= a.M || col >= a.N) continue;
+      const float* v = Cs + r * LDC + c;
+      float h[8];
+      if (a.epi == kEpiGrad) {
+        const uint4 hv = *reinterpret_cast<const uint4*>(a.H + row * a.ldh + col);
+        const uint32_t hw[4] = {hv.x, hv.y, hv.z, hv.w};
 #pragma unroll
-      for (int ks = 0; ks < kGemmBK / 16; ++ks) {
-        const int k = kt * kGemmBK + ks * 16;
-        if (k >= a.K) break;  // K is a multiple of 16: the last step may be half
-        uint32_t af[MTW][4];
-#pragma unroll
-        for (int mi = 0; mi < MTW; ++mi) ldsm_x4(af[mi], as + (wm * WM + mi * 16 + (lane & 15)) * LDS + ks * 16 + (lane >> 4) * 8);
-#pragma unroll
-        for (int np2 = 0; np2 < NTW / 2; ++np2) {
-          uint32_t b[4];  // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
-          ldsm_x4(b, Bs + (wn * WN + np2 * 16 + (lane & 7) + (lane >> 4) * 8) * LDB + k + ((lane >> 3) & 1) * 8);
-#pragma unroll
-          for (int mi = 0; mi < MTW; ++mi) {
-            mma16816(acc[mi][2 * np2], af[mi], b[0], b[1]);
-            mma16816(acc[mi][2 * np2 + 1], af[mi], b[2], b[3]);
-          }
+        for (int q = 0; q < 4; ++q) {
+          const float2 f = unpack_half2(hw[q]);
+          h[2 * q] = v[2 * q] * act_grad_from_output(a.act, f.x);
+          h[2 * q + 1] = v[2 * q + 1] * act_grad_from_output(a.act, f.y);
         }
+      } else {
+#pragma unroll
+        for (int q = 0; q < 8; ++q) h[q] = activate(a.act, v[q]);
       }
+      *reinterpret_cast<uint4*>(a.C + row * a.ldc + col) =
+          make_uint4(pack_half2(h[0], h[1]), pack_half2(h[2], h[3]), pack_half2(h[4], h[5]), pack_half2(h[6], h[7]));
     }
-    // Epilogue: the fp32 tile into Cs (the previous tile's readers are past this tile's first
-    // barrier), then each thread takes 8 consecutive columns of a row at a time.
-#pragma unroll
-    for (int mi = 0; mi < MTW; ++mi)
-#pragma unroll
-      for (int nj = 0; nj < NTW; ++nj)
-#pragma unroll
-        for (int hh = 0; hh < 2; ++hh)
-          *reinterpret_cast<float2*>(Cs + (wm * WM + mi * 16 + g + hh * 8) * LDC + wn * WN + nj * 8 + 2 * t) =
-              make_float2(acc[mi][nj][2 * hh], acc[mi][nj][2 * hh + 1]);
-    __syncthreads();
-    if (a.epi == kEpiHidden || a.epi == kEpiGrad) {
-      constexpr int PER = kGemmBM * (BN / 8) / 256;  // 8-column pieces per thread
-      uint4 hv[PER];
-      if (a.epi == kEpiGrad) {  // all of this thread's pieces of H first: their loads overlap
-#pragma unroll
-        for (int j = 0; j < PER; ++j) {
-          const int e = threadIdx.x + j * 256, r = e / (BN / 8), c = (e - r * (BN / 8)) * 8;
-          hv[j] = row0 + r < a.M && col0 + c < a.N ? *reinterpret_cast<const uint4*>(a.H + (row0 + r) * a.ldh + col0 + c) : make_uint4(0, 0, 0, 0);
-        }
-      }
-#pragma unroll
-      for (int j = 0; j < PER; ++j) {
-        const int e = threadIdx.x + j * 256, r = e / (BN / 8), c = (e - r * (BN / 8)) * 8;
-        const int64_t row = row0 + r;
-        const int col = col0 + c;
-        if (row >= a.M || col >= a.N) continue;
-        const float4 v0 = *reinterpret_cast<const float4*>(Cs + r * LDC + c), v1 = *reinterpret_cast<const float4*>(Cs + r * LDC + c + 4);
-        const float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-        float h[8];
-        if (a.epi == kEpiGrad) {
-          const uint32_t hw[4] = {hv[j].x, hv[j].y, hv[j].z, hv[j].w};
-#pragma unroll
-          for (int q = 0; q < 4; ++q) {
-            const float2 f = unpack_half2(hw[q]);
-            h[2 * q] = v[2 * q] * act_grad_from_output(a.act, f.x);
-            h[2 * q + 1] = v[2 * q + 1] * act_grad_from_output(a.act, f.y);
-          }
-        } else {
-#pragma unroll
-          for (int q = 0; q < 8; ++q) h[q] = activate(a.act, v[q]);
-        }
-        *reinterpret_cast<uint4*>(a.C + row * a.ldc + col) =
-            make_uint4(pack_half2(h[0], h[1]), pack_half2(h[2], h[3]), pack_half2(h[4], h[5]), pack_half2(h[6], h[7]));
-      }
-    } else {
-      const bool out = a.epi == kEpiOut;
-      const float gs_inv = out ? 1.f : 1.f / half_grad_scale(a.g_absmax);
-      const int ncol = a.ldf - col0 < BN ? a.ldf - col0 : BN;  // real columns of this tile
-      for (int e = threadIdx.x; e < kGemmBM * ncol; e += 256) {
-        const int r = e / ncol, c = e - r * ncol;
-        const int64_t row = row0 + r;
-        if (row >= a.M) break;
-        const float v = Cs[r * LDC + c];
-        a.F[row * a.ldf + col0 + c] = out ? activate(a.act, v) : v * gs_inv;
-      }
+  } else {
+    const bool out = a.epi == kEpiOut;
+    const float gs_inv = out ? 1.f : 1.f / half_grad_scale(a.g_absmax);
+    const int ncol = a.ldf - col0 < BN ? a.ldf - col0 : BN;  // real columns of this tile
+    for (int e = threadIdx.x; e < kGemmBM * ncol; e += 256) {
+      const int r = e / ncol, c = e - r * ncol;
+      const int64_t row = row0 + r;
+      if (row >= a.M) break;
+      const float v = Cs[r * LDC + c];
+      a.F[row * a.ldf + col0 + c] = out ? activate(a.act, v) : v * gs_inv;
     }
   }
-  cp_async_wait<0>();
 }
 
 // Prepared weights of every layer (layered_layout): fp16 W and W^T, zero-padded, and fp32 biases.
@@ -1056,16 +1012,9 @@ inline int64_t layered_blocks(int64_t count) { return std::max<int64_t>(1, std::
 template <class Launch>
 void layered_gemm(Launch& launch, const GemmArgs& g) {
   const int64_t rt = (g.M + kGemmBM - 1) / kGemmBM;
-  // Persistent blocks: as many as fit on the device at once (launch.resident), a multiple of the
-  // column tiles, no more than the tiles.
-  auto run = [&](const char* name, auto kernel, int bn) {
-    const int64_t ct = (g.N + bn - 1) / bn;
-    const size_t smem = layered_gemm_smem(bn, g.K);
-    launch(name, kernel, std::min(rt, std::max<int64_t>(1, launch.resident(kernel, smem) / ct)) * ct, smem, g);
-  };
-  if (g.N <= 16) run("mlp_layer_gemm_kernel<16>", mlp_layer_gemm_kernel<16>, 16);
-  else if (g.N <= 64) run("mlp_layer_gemm_kernel<64>", mlp_layer_gemm_kernel<64>, 64);
-  else run("mlp_layer_gemm_kernel<128>", mlp_layer_gemm_kernel<128>, 128);
+  if (g.N <= 16) launch("mlp_layer_gemm_kernel<16>", mlp_layer_gemm_kernel<16>, rt * ((g.N + 15) / 16), layered_gemm_smem(16), g);
+  else if (g.N <= 64) launch("mlp_layer_gemm_kernel<64>", mlp_layer_gemm_kernel<64>, rt * ((g.N + 63) / 64), layered_gemm_smem(64), g);
+  else launch("mlp_layer_gemm_kernel<128>", mlp_layer_gemm_kernel<128>, rt * ((g.N + 127) / 128), layered_gemm_smem(128), g);
 }
 
 // Forward of a chunk: the input to fp16, then one GEMM per layer (hidden outputs into H, the last
@@ -1212,14 +1161,6 @@ void half_backward_run(const MlpParams& p, const HalfLayout& l) {
 // dynamic shared-memory limit to what it asks for: the limit is per kernel and process-wide, and
 // one kernel serves layers of different needs (a launch above the limit fails).
 struct CudaLaunch {
-  // Blocks of 256 threads with smem bytes each that the device holds at once.
-  template <class K>
-  int64_t resident(K kernel, size_t smem) {
-    cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "cudaFuncSetAttribute");
-    int per_sm = 0;
-    cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 256, smem), "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-    return (int64_t)std::max(per_sm, 1) * device_attr(cudaDevAttrMultiProcessorCount);
-  }
   template <class K, class... A>
   void operator()(const char* name, K kernel, int64_t blocks, size_t smem, A... args) {
     if (smem > 0) cuda_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), "cudaFuncSetAttribute");
