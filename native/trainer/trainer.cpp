@@ -214,7 +214,7 @@ void rest_vertices(Backend be, const Shapes S, const float* sdf, float* vpos, fl
 // The deformation MLP's input rows (model.h's deform_vertex: [freq(u), cond]) of every (frame,
 // band vertex), row b * nband + k for band slot k, so that native/train's batched MLP runs them
 // (on CUDA all layers in one launch; on the CPU model.h's mlp_forward per row, as deform_vertex
-// calls it). One thread per row element, computed as freq_encode does: a thread per row wrote
+// calls it). One thread per row element (model.h's freq_encode_element): a thread per row wrote
 // 55 scattered floats per warp store and took longer than the MLP itself.
 void deform_rows(Backend be, const Shapes S, int nband, const int* band, const float* cond, float* x) {
   const int in = S.deform.mlp.in, nf = freq_encoding_size(S.deform.n_freq);
@@ -225,11 +225,7 @@ void deform_rows(Backend be, const Shapes S, int nband, const int* band, const f
     if (c >= nf) { x[e] = cond[b * S.cd + c - nf]; return; }
     float u[3];
     grid_vertex_unit(S.R, band[r - (int64_t)b * nband], u);
-    if (c < 3) { x[e] = 2.f * u[c] - 1.f; return; }
-    const int k = (c - 3) / 6, q = (c - 3) % 6;
-    const float pi = 3.14159265358979f;
-    const float s = (float)(1 << k) * pi, xa = 2.f * u[q % 3] - 1.f;
-    x[e] = q < 3 ? sinf(s * xa) : cosf(s * xa);
+    x[e] = freq_encode_element(u, c);
   });
 }
 
