@@ -81,6 +81,16 @@ const char* path_suffix(MlpCudaPath path) {
 
 std::vector<std::string> only;
 std::vector<MlpCudaPath> only_paths;
+
+std::vector<std::string> split_commas(const std::string& list) {
+  std::vector<std::string> items;
+  for (size_t a = 0, b; a <= list.size(); a = b + 1) {
+    b = list.find(',', a);
+    if (b == std::string::npos) b = list.size();
+    if (b > a) items.push_back(list.substr(a, b - a));
+  }
+  return items;
+}
 bool wanted(const std::string& key) {
   if (only.empty()) return true;
   for (const std::string& o : only)
@@ -220,19 +230,9 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
       if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
       else if (!std::strcmp(argv[i], "--paths") && i + 1 < argc) {
-        std::string list = argv[++i];
-        for (size_t a = 0, b; a <= list.size(); a = b + 1) {
-          b = list.find(',', a);
-          if (b == std::string::npos) b = list.size();
-          if (b > a) only_paths.push_back(mlp_parse_cuda_path(list.substr(a, b - a)));
-        }
+        for (const std::string& name : split_commas(argv[++i])) only_paths.push_back(mlp_parse_cuda_path(name));
       } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
-        std::string list = argv[++i];
-        for (size_t a = 0, b; a <= list.size(); a = b + 1) {
-          b = list.find(',', a);
-          if (b == std::string::npos) b = list.size();
-          if (b > a) only.push_back(list.substr(a, b - a));
-        }
+        for (const std::string& key : split_commas(argv[++i])) only.push_back(key);
       }
     }
     cudaDeviceProp prop;
