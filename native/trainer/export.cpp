@@ -213,11 +213,18 @@ std::vector<ExportChunk> asset_chunk_sizes(const std::vector<uint8_t>& bytes) {
 }
 
 std::vector<uint8_t> export_asset(Trainer& t, const ExportOptions& o, ExportReport* report) {
-  const AssetMetadata meta = trainer_metadata(t);
+  AssetMetadata meta = trainer_metadata(t);
   const std::vector<float> params = t.parameters();
   const std::vector<ParamBlock>& layout = t.layout();
   const std::vector<float> sdf = slice(params, layout, "sdf");
-  const std::vector<float> elastic = slice(params, layout, "elastic");
+  std::vector<float> elastic = slice(params, layout, "elastic");
+  // A run stopped during its rigid start deforms by a fraction of the full bounds: fold that
+  // factor into the elastic scales and the SDF delta's scale, so the asset renders what it did.
+  const float ramp = t.deform_ramp();
+  if (ramp < 1.f) {
+    for (float& e : elastic) e *= ramp;
+    meta.deform.sdf_delta_scale *= ramp;
+  }
   const std::vector<float> deform = slice(params, layout, "deform"), condition = slice(params, layout, "condition");
   const std::vector<float> hash = slice(params, layout, "hashgrid"), texture = slice(params, layout, "texture");
   const uint32_t nv = (uint32_t)sdf.size();

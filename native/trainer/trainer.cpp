@@ -35,7 +35,7 @@ const std::vector<ConfigField>& trainer_config_fields() {
       F_A(box_max, 2), F_A(init_center, 0), F_A(init_center, 1), F_A(init_center, 2), F_A(init_radii, 0),
       F_A(init_radii, 1), F_A(init_radii, 2), F_F(init_elastic), F_F(active_band_cells), F_I(width), F_I(height),
       F_F(fovy_deg), F_I(cond_window), F_I(cond_dim), F_I(deform_freq), F_I(deform_width), F_I(deform_hidden),
-      F_F(sdf_delta_scale), F_I(freeze_sdf_delta), F_I(texture_moves_geometry), F_I(texture_condition), F_I(hash_levels), F_I(hash_features), F_I(hash_log2_table),
+      F_F(sdf_delta_scale), F_I(freeze_sdf_delta), F_I(deform_rigid_steps), F_I(deform_ramp_steps), F_I(texture_moves_geometry), F_I(texture_condition), F_I(hash_levels), F_I(hash_features), F_I(hash_log2_table),
       F_I(hash_base_res), F_I(hash_finest_res), F_I(tex_width), F_I(tex_hidden), F_F(w_photo), F_F(w_silhouette), F_F(w_ssim),
       F_F(w_box), F_F(w_prior), F_I(prior_steps), F_F(w_landmark_motion), F_I(landmark_motion_steps), F_F(w_elastic), F_F(max_elastic), F_F(w_sdf_reg_start),
       F_F(w_sdf_reg_end), F_I(sdf_reg_steps), F_F(lr), F_F(lr_hash), F_F(lr_grid), F_I(lr_decay_steps),
@@ -112,6 +112,7 @@ void validate_config(const TrainerConfig& c) {
   need(c.lr_pose_rotation > 0 && c.lr_pose_translation > 0, "pose learning rates must be positive");
   need(c.w_pose_reg >= 0, "w_pose_reg must be >= 0");
   need(c.w_landmark_motion >= 0, "w_landmark_motion must be >= 0 (0: off)");
+  need(c.deform_rigid_steps >= 0 && c.deform_ramp_steps >= 0, "deform_rigid_steps and deform_ramp_steps must be >= 0 (0 and 0: no rigid start)");
   need(c.landmark_motion_steps >= 0, "landmark_motion_steps must be >= 0 (0: every step)");
   need(c.texture_moves_geometry == 0 || c.texture_moves_geometry == 1, "texture_moves_geometry must be 0 or 1");
   need(c.texture_condition == 0 || c.texture_condition == 1, "texture_condition must be 0 or 1");
@@ -229,15 +230,16 @@ void deform_rows(Backend be, const Shapes S, int nband, const int* band, const f
   });
 }
 
-// deform_vertex's bounds on the MLP outputs y (4 per row), added to the rest positions and SDF.
+// deform_vertex's bounds on the MLP outputs y (4 per row), times the rigid start's ramp (1 after
+// it), added to the rest positions and SDF.
 void deform_apply(Backend be, const Shapes S, int nband, const int* band, const float* elastic, const float* y,
-                  float* vpos, float* vsdf) {
+                  float ramp, float* vpos, float* vsdf) {
   launch_1d(be, (int64_t)S.B * nband, [=] DT_LAMBDA(int64_t r) {
     const int b = (int)(r / nband), v = band[r % nband];
     const int64_t i = (int64_t)b * S.V + v;
     const float* o = y + r * 4;
-    for (int a = 0; a < 3; ++a) vpos[i * 3 + a] += tanhf(o[a]) * elastic[v];
-    vsdf[i] += S.deform.freeze_sdf_delta ? 0.f : tanhf(o[3]) * S.deform.sdf_delta_scale;
+    for (int a = 0; a < 3; ++a) vpos[i * 3 + a] += tanhf(o[a]) * elastic[v] * ramp;
+    vsdf[i] += S.deform.freeze_sdf_delta ? 0.f : tanhf(o[3]) * S.deform.sdf_delta_scale * ramp;
   });
 }
 
@@ -665,7 +667,7 @@ struct Trainer::Impl {
     mp.x = def_x.data();
     mp.y = grow(def_y, (size_t)rows * 4);
     train::mlp_forward(be, mp);
-    ops::deform_apply(be, S, nband, vlist.data(), P("elastic"), def_y.data(), vpos.data(), vsdf.data());
+    ops::deform_apply(be, S, nband, vlist.data(), P("elastic"), def_y.data(), deform_ramp(), vpos.data(), vsdf.data());
   }
   float* G(const char* n) { return grads.data() + block(n).offset; }
 
@@ -732,6 +734,13 @@ struct Trainer::Impl {
     grow(bytes, (size_t)n);
     bytes.upload(u8, (size_t)n);
     ops::bytes_to_unit(be, n, bytes.data(), byte_lut.data(), dst.data());
+  }
+
+  // The rigid start's factor on the deformation at the current step (TrainerConfig).
+  float deform_ramp() const {
+    if (step < cfg.deform_rigid_steps) return 0.f;
+    if (cfg.deform_ramp_steps <= 0) return 1.f;
+    return std::min(1.f, (float)(step - cfg.deform_rigid_steps) / (float)cfg.deform_ramp_steps);
   }
 
   float sdf_reg_weight() const {
@@ -1052,7 +1061,7 @@ void vertex_backward_select(Backend be, const Shapes S, const float* sdf, const 
 // dL/d(MLP output) through deform_vertex's tanh bounds, from the forward's outputs y (row
 // b * nband + slot[v]); the elastic scale's gradient is added on the way.
 void vertex_gather(Backend be, const Shapes S, int n, const int* list, int nband, const int* slot, const float* elastic,
-                   const float* fy, const float* gvpos, const float* gvsdf, float* gel, float* gy) {
+                   float ramp, const float* fy, const float* gvpos, const float* gvsdf, float* gel, float* gy) {
   launch_1d(be, n, [=] DT_LAMBDA(int64_t k) {
     const int64_t i = list[k];
     const int b = (int)(i / S.V), v = (int)(i % S.V);
@@ -1064,11 +1073,11 @@ void vertex_gather(Backend be, const Shapes S, int n, const int* list, int nband
     float gscale = 0.f;
     for (int a = 0; a < 3; ++a) {
       const float th = tanhf(o[a]);
-      go[a] = gp[a] * elastic[v] * (1.f - th * th);
-      gscale += gp[a] * th;
+      go[a] = gp[a] * elastic[v] * ramp * (1.f - th * th);
+      gscale += gp[a] * th * ramp;
     }
     const float th3 = tanhf(o[3]);
-    go[3] = S.deform.freeze_sdf_delta ? 0.f : gs * S.deform.sdf_delta_scale * (1.f - th3 * th3);
+    go[3] = S.deform.freeze_sdf_delta ? 0.f : gs * S.deform.sdf_delta_scale * ramp * (1.f - th3 * th3);
     atomic_add(gel + v, gscale);
   });
 }
@@ -1462,7 +1471,7 @@ StepLosses Trainer::Impl::train_step(const Batch& bt, bool update) {
   // GEMMs on CUDA, weight gradients as partial sums), like the texture's.
   const int nvb = nsel[0];
   if (nvb > 0) {
-    ops::vertex_gather(be, S, nvb, vlist.data(), nband, band_slot.data(), P("elastic"), def_y.data(), gvpos.data(),
+    ops::vertex_gather(be, S, nvb, vlist.data(), nband, band_slot.data(), P("elastic"), deform_ramp(), def_y.data(), gvpos.data(),
                        gvsdf.data(), G("elastic"), grow(vb_gy, (size_t)nvb * 4));
     ops::vertex_rows(be, S, nvb, vlist.data(), nband, band_slot.data(), def_x.data(),
                      grow(vb_x, (size_t)nvb * S.deform.mlp.in));
@@ -1763,6 +1772,7 @@ std::vector<float> Trainer::parameters() const {
 const std::vector<ParamBlock>& Trainer::layout() const { return impl_->blocks; }
 const TrainerConfig& Trainer::config() const { return impl_->cfg; }
 int64_t Trainer::step_count() const { return impl_->step; }
+float Trainer::deform_ramp() const { return impl_->deform_ramp(); }
 Device Trainer::device() const { return impl_->dev; }
 void Trainer::set_stage_timing(bool on) { impl_->timing = on; impl_->stage_ms.clear(); }
 const std::vector<std::pair<std::string, double>>& Trainer::stage_times() const { return impl_->stage_ms; }

@@ -44,6 +44,11 @@ struct TrainerConfig {
   int deform_hidden = 2;
   float sdf_delta_scale = 0.5f;
   int freeze_sdf_delta = 0;
+  // Rigid start: the deformation (offsets and SDF deltas) is scaled by a ramp that is 0 for the
+  // first deform_rigid_steps steps and rises linearly to 1 over deform_ramp_steps more, so the
+  // texture forms on one shape before the frames may move it. 0 and 0: always 1 (off).
+  int deform_rigid_steps = 0;
+  int deform_ramp_steps = 0;
   // 1: the texture's gradient at covered pixels moves the geometry (through the interpolated
   // canonical position and the barycentrics, as in DynTet); 0: only silhouettes move it.
   int texture_moves_geometry = 1;
@@ -189,6 +194,9 @@ class Trainer {
   const std::vector<ParamBlock>& layout() const;
   const TrainerConfig& config() const;
   int64_t step_count() const;
+  // The rigid start's factor on the deformation at the current step: 0 while rigid, then rising
+  // to 1 (TrainerConfig::deform_rigid_steps); export folds it into the asset.
+  float deform_ramp() const;
   Device device() const;
   // Benchmark aid: when on, each step waits for the device after every stage and records
   // (stage, ms) of the last step in stage_times(); slower, so off by default.

@@ -6,11 +6,13 @@
 #include <map>
 #include <string>
 #include <utility>
+#include "../../core/asset.h"
 #include "../../core/grid.h"
 #include "../../core/marching_tets.h"
 #include "scene.h"
 #include "../pose_refine.h"
 #include "../start_shape.h"
+#include "../export.h"
 
 using namespace dyntet;
 
@@ -660,9 +662,95 @@ static void test_texture_condition_off() {
   }
 }
 
+// Rigid start: during deform_rigid_steps the deformed grid is the rest grid and nothing reaches the
+// deformation MLP or the elastic scales; halfway up the ramp the displacement is half
+// the full one; after it, everything is as without the option. Export folds an unfinished ramp.
+static void test_rigid_start() {
+  const scene::Sphere s;
+  TrainerConfig c = scene::small_config();
+  c.deform_rigid_steps = 2;
+  c.deform_ramp_steps = 4;
+  Trainer t(c, Device::CPU);
+  auto f = scene::make_frames(s, c, 2, 0);
+  for (size_t i = 0; i < f.windows.size(); ++i) f.windows[i] = 0.1f * (float)(i % 7);
+  TrainerConfig cfull = c;
+  cfull.deform_rigid_steps = cfull.deform_ramp_steps = 0;
+  Trainer full(cfull, Device::CPU);  // same seed: the same initial parameters
+  std::vector<float> pos_full, pos, sdf_full, sdf;
+  full.deformed_grid(f.windows.data(), pos_full, sdf_full);
+  t.deformed_grid(f.windows.data(), pos, sdf);
+  // Rest positions: the deformed grid of a trainer whose elastic scales are zero.
+  std::vector<float> p0 = full.parameters();
+  for (const ParamBlock& b : full.layout())
+    if (b.name == "elastic") std::fill(p0.begin() + b.offset, p0.begin() + b.offset + b.count, 0.f);
+  TrainerConfig crest = cfull;
+  crest.freeze_sdf_delta = 1;
+  Trainer rest(crest, Device::CPU);
+  rest.set_parameters(p0);
+  std::vector<float> pos_rest, sdf_rest;
+  rest.deformed_grid(f.windows.data(), pos_rest, sdf_rest);
+  double moved_full = 0, moved = 0;
+  for (size_t i = 0; i < pos.size(); ++i) {
+    moved_full = std::max(moved_full, (double)std::fabs(pos_full[i] - pos_rest[i]));
+    moved = std::max(moved, (double)std::fabs(pos[i] - pos_rest[i]));
+  }
+  std::printf("rigid start, step 0: ramp %.2f, largest displacement %.3e cm (full deformation %.3e)\n", t.deform_ramp(), moved, moved_full);
+  CHECK(t.deform_ramp() == 0.f && moved == 0 && moved_full > 1e-4, "rigid start moved the grid by %g (full %g)", moved, moved_full);
+  std::vector<float> g;
+  t.gradient(f.batch(), &g);
+  double gdef = 0, gother = 0;
+  for (const ParamBlock& b : t.layout())
+    for (size_t i = b.offset; i < b.offset + b.count; ++i)
+      (b.name == "deform" || b.name == "elastic" ? gdef : gother) += std::fabs(g[i]);  // (the condition also feeds the texture)
+  CHECK(gdef == 0 && gother > 0, "rigid start: deformation gradients %g, others %g", gdef, gother);
+  for (int k = 0; k < 4; ++k) t.step(f.batch());  // step 4: halfway up the ramp
+  CHECK(std::fabs(t.deform_ramp() - 0.5f) < 1e-6f, "ramp at step 4 is %g, not 0.5", t.deform_ramp());
+  // Halfway: the displacement is half of what the same parameters give without the ramp.
+  Trainer same(cfull, Device::CPU);
+  same.set_parameters(t.parameters());
+  same.deformed_grid(f.windows.data(), pos_full, sdf_full);
+  t.deformed_grid(f.windows.data(), pos, sdf);
+  const std::vector<float> pt = t.parameters();
+  std::vector<float> pz = pt;
+  for (const ParamBlock& b : t.layout())
+    if (b.name == "elastic") std::fill(pz.begin() + b.offset, pz.begin() + b.offset + b.count, 0.f);
+  rest.set_parameters(pz);
+  rest.deformed_grid(f.windows.data(), pos_rest, sdf_rest);
+  double err = 0, mx = 0;
+  for (size_t i = 0; i < pos.size(); ++i) {
+    err = std::max(err, (double)std::fabs((pos[i] - pos_rest[i]) - 0.5 * (pos_full[i] - pos_rest[i])));
+    mx = std::max(mx, (double)std::fabs(pos_full[i] - pos_rest[i]));
+  }
+  std::printf("rigid start, step 4: displacement vs half the full one: largest difference %.2e of %.2e cm\n", err, mx);
+  CHECK(mx > 1e-4 && err < 1e-5 * std::max(1.0, mx), "halfway displacement off by %g (full %g)", err, mx);
+  // Export folds the unfinished ramp: the asset's elastic scales and SDF delta scale are halved.
+  ExportOptions eo;
+  eo.name = "ramp";
+  ExportReport rep;
+  const std::vector<uint8_t> bytes = export_asset(t, eo, &rep);
+  Asset a;
+  const AssetStatus st = read_asset(bytes.data(), bytes.size(), a);
+  CHECK(st.ok(), "the exported asset does not read back");
+  const std::vector<float>& el = a.elastic.data;
+  double el_err = 0;
+  for (const ParamBlock& b : t.layout())
+    if (b.name == "elastic")
+      for (size_t v = 0; v < b.count; ++v) el_err = std::max(el_err, (double)std::fabs(el[v] - 0.5f * pt[b.offset + v]));
+  std::printf("rigid start export: elastic vs half the trained %.2e, sdf delta scale %.3f (config %.3f)\n", el_err, a.metadata.deform.sdf_delta_scale, c.sdf_delta_scale);
+  CHECK(el_err < 1e-3 && std::fabs(a.metadata.deform.sdf_delta_scale - 0.5f * c.sdf_delta_scale) < 1e-6f, "export did not fold the ramp (elastic off by %g)", el_err);
+  for (int k = 0; k < 2; ++k) t.step(f.batch());
+  CHECK(t.deform_ramp() == 1.f, "ramp after it ended is %g", t.deform_ramp());
+  TrainerConfig bad = c;
+  bad.deform_ramp_steps = -1;
+  bool threw = false;
+  try { Trainer tb(bad, Device::CPU); } catch (const TrainerError& e) { threw = std::strstr(e.what(), "deform_ramp_steps") != nullptr; }
+  CHECK(threw, "a negative deform_ramp_steps was not refused by name");
+}
+
 int main() {
   if (std::getenv("POSE_ONLY")) { test_pose_rotation_math(); test_pose_refinement(); return failures ? 1 : 0; }
   if (std::getenv("MOTION_ONLY")) { test_landmark_motion(); test_texture_condition_off(); return failures ? 1 : 0; }
+  if (std::getenv("RIGID_ONLY")) { test_rigid_start(); return failures ? 1 : 0; }
   test_errors();
   test_start_shape();
   test_byte_frames();
@@ -677,6 +765,7 @@ int main() {
   test_pose_refinement();
   test_landmark_motion();
   test_texture_condition_off();
+  test_rigid_start();
   if (failures) { std::printf("%d check(s) failed\n", failures); return 1; }
   std::printf("all trainer checks passed\n");
   return 0;

@@ -13,7 +13,7 @@ export const NUM_BLENDSHAPES = 52;
 /** Scalar config keys; see docs/training.md for meanings and defaults. */
 export type ScalarConfigKey =
   | 'grid_res' | 'init_elastic' | 'active_band_cells' | 'width' | 'height' | 'fovy_deg' | 'cond_window' | 'cond_dim'
-  | 'deform_freq' | 'deform_width' | 'deform_hidden' | 'sdf_delta_scale' | 'freeze_sdf_delta' | 'texture_moves_geometry' | 'texture_condition' | 'hash_levels'
+  | 'deform_freq' | 'deform_width' | 'deform_hidden' | 'sdf_delta_scale' | 'freeze_sdf_delta' | 'deform_rigid_steps' | 'deform_ramp_steps' | 'texture_moves_geometry' | 'texture_condition' | 'hash_levels'
   | 'hash_features' | 'hash_log2_table' | 'hash_base_res' | 'hash_finest_res' | 'tex_width' | 'tex_hidden'
   | 'w_photo' | 'w_silhouette' | 'w_ssim' | 'w_box' | 'w_prior' | 'prior_steps' | 'w_landmark_motion' | 'landmark_motion_steps' | 'w_elastic' | 'max_elastic'
   | 'w_sdf_reg_start' | 'w_sdf_reg_end' | 'sdf_reg_steps' | 'lr' | 'lr_hash' | 'lr_grid' | 'lr_decay_steps'
