@@ -37,7 +37,8 @@ const char* kUsage =
     "  make_synthetic_avatar write --out FILE [--resolution R] [--size WxH] [--frames N] [--bake | --bake-basis]\n"
     "  make_synthetic_avatar check [--resolution R]\n"
     "  make_synthetic_avatar mesh --in FILE.dyntet --out FILE.json [--set blendshapeName=value ...]\n"
-    "  make_synthetic_avatar render --in FILE.dyntet --out FILE.rgba [--set name=value ...] [--yaw DEG] [--pitch DEG]\n"
+    "  make_synthetic_avatar render --in FILE.dyntet --out FILE.rgba [--rest] [--set name=value ...] [--yaw DEG] [--pitch DEG]\n"
+    "      (--rest: blendshapes not --set take the first clip's median, not 0)\n"
     "  make_synthetic_avatar render --in FILE.dyntet --clip K --out PREFIX [--frames N]   (PREFIX0000.rgba, ...)\n";
 
 struct UsageFail {
@@ -437,8 +438,8 @@ void turn_pose(const float pose[16], float yaw, float pitch, float out[16]) {
     }
 }
 
-int cmd_render(const std::string& in, const std::string& out, const float bs[kNumBlendshapes], float yaw, float pitch,
-               int clip_index, int frames) {
+int cmd_render(const std::string& in, const std::string& out, const float set_bs[kNumBlendshapes], const bool is_set[kNumBlendshapes],
+               bool rest, float yaw, float pitch, int clip_index, int frames) {
   Asset a;
   if (!load_asset(in, a)) return 1;
   const int window = a.metadata.condition.window;
@@ -463,6 +464,10 @@ int cmd_render(const std::string& in, const std::string& out, const float bs[kNu
     std::printf("rendered %d frames of clip \"%s\" at %dx%d\n", n, c.name.c_str(), a.metadata.camera.width, a.metadata.camera.height);
     return 0;
   }
+  float bs[kNumBlendshapes] = {0};
+  if (rest && !a.clips.empty()) preview::clip_rest_blendshapes(a.clips[0], bs);
+  for (int k = 0; k < kNumBlendshapes; ++k)
+    if (is_set[k]) bs[k] = set_bs[k];
   std::vector<float> win((size_t)window * kNumBlendshapes);
   for (int j = 0; j < window; ++j) std::copy(bs, bs + kNumBlendshapes, &win[(size_t)j * kNumBlendshapes]);
   float base[16], pose[16];
@@ -493,6 +498,7 @@ int main(int argc, char** argv) {
     synth::Options o;
     std::string out, in;
     float bs[kNumBlendshapes] = {0};
+    bool is_set[kNumBlendshapes] = {false}, rest = false;
     float yaw = 0.f, pitch = 0.f;
     int clip_index = -1, frames = 0;
     bool bake = false, bake_basis = false;
@@ -534,7 +540,9 @@ int main(int argc, char** argv) {
         const float f = std::strtof(v.c_str() + eq + 1, &end);
         if (*end != '\0' || !(f >= 0.f && f <= 1.f)) throw UsageFail{"--set value must be a number in [0, 1], got \"" + v + "\""};
         bs[idx] = f;
-      } else throw UsageFail{"unknown option " + flag};
+        is_set[idx] = true;
+      } else if (flag == "--rest") rest = true;
+      else throw UsageFail{"unknown option " + flag};
     }
     if (verb == "write") {
       if (out.empty()) throw UsageFail{"write needs --out FILE"};
@@ -547,7 +555,7 @@ int main(int argc, char** argv) {
     }
     if (verb == "render") {
       if (in.empty() || out.empty()) throw UsageFail{"render needs --in FILE.dyntet and --out FILE (or PREFIX with --clip)"};
-      return cmd_render(in, out, bs, yaw, pitch, clip_index, frames);
+      return cmd_render(in, out, bs, is_set, rest, yaw, pitch, clip_index, frames);
     }
     throw UsageFail{"unknown command \"" + verb + "\""};
   } catch (const preview::RenderError& e) {

@@ -21,6 +21,16 @@ void clip_window(const Clip& c, int t, int window, std::vector<float>& out) {
   }
 }
 
+void clip_rest_blendshapes(const Clip& c, float out[kNumBlendshapes]) {
+  const int n = (int)c.coefficients.shape[0];
+  std::vector<float> v((size_t)n);
+  for (int k = 0; k < kNumBlendshapes; ++k) {
+    for (int f = 0; f < n; ++f) v[(size_t)f] = c.coefficients.data[(size_t)f * kNumCoefficients + k];
+    std::nth_element(v.begin(), v.begin() + n / 2, v.end());
+    out[k] = n > 0 ? v[(size_t)n / 2] : 0.f;
+  }
+}
+
 std::vector<uint8_t> render(const Asset& a, const float* window, const float pose[16]) {
   ReferenceRenderer r(a);
   RefImage img;

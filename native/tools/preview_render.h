@@ -20,5 +20,10 @@ std::vector<uint8_t> render(const Asset& a, const float* window, const float pos
 // The window of frame t of a track of n frames (model.h's clamp rule).
 void clip_window(const Clip& c, int t, int window, std::vector<float>& out);
 
+// The clip's rest expression: per blendshape, the median over its frames. Stills drawn from it
+// (with a few blendshapes set) stay inside what the tracker gave in training, where all-zero
+// blendshapes do not.
+void clip_rest_blendshapes(const Clip& c, float out[kNumBlendshapes]);
+
 }  // namespace preview
 }  // namespace dyntet

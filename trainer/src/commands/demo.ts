@@ -23,9 +23,14 @@ export const SYNTHETIC_AVATAR = join(REPO_ROOT, 'build', 'fixtures', 'default-av
 /** Clip frames the demo renders unless --frames says otherwise (the CPU renders ~1 frame/s at 512x512). */
 export const DEFAULT_CLIP_FRAMES = 50;
 
-/** The expressions of the contact sheet's first row. */
+/**
+ * The expressions of the contact sheet's first row. Each starts from the avatar's rest expression
+ * (its clip's median blendshapes, the tool's --rest) and sets a few: a trained avatar has only seen
+ * the tracker's coefficients, and all-zero blendshapes lie far outside them (smeared eyes, streaked
+ * hair on the may_5s avatar).
+ */
 export const STILLS: { name: string; label: string; args: string[] }[] = [
-  { name: 'neutral', label: 'neutral', args: [] },
+  { name: 'neutral', label: 'rest (the clip\'s median blendshapes)', args: [] },
   { name: 'jaw-half', label: 'jawOpen 0.5', args: ['--set', 'jawOpen=0.5'] },
   { name: 'jaw-open', label: 'jawOpen 1', args: ['--set', 'jawOpen=1'] },
   { name: 'blink', label: 'eyeBlinkLeft+Right 1', args: ['--set', 'eyeBlinkLeft=1', '--set', 'eyeBlinkRight=1'] },
@@ -161,7 +166,7 @@ export async function runDemo(o: SheetOptions): Promise<{ sheet: string; video?:
   try {
     for (const s of STILLS) {
       const raw = join(work, `${s.name}.rgba`);
-      runTool(['render', '--in', avatar, '--out', raw, ...s.args]);
+      runTool(['render', '--in', avatar, '--out', raw, '--rest', ...s.args]);
       const img = readRgba(raw, width, height, plate);
       const png = join(outDir, 'stills', `${s.name}.png`);
       writeFileSync(png, encodePng(img));
@@ -201,6 +206,7 @@ export async function runDemo(o: SheetOptions): Promise<{ sheet: string; video?:
     const legend = [
       `Contact sheet of ${relative(process.cwd(), avatar) || avatar} (${width}x${height}), left to right, top to bottom:`,
       ...STILLS.map((s, k) => `  ${k + 1}. ${s.label}`),
+      '  (each still: the rest expression with the blendshapes named set, the clip\'s first head pose turned as named)',
       `  then ${strip.length} evenly spaced frames of the avatar's built-in clip (${nFrames} frames at 25 fps)`,
       'Rendered on the CPU by the reference renderer (native/core/render_ref.h), the same math the player runs.',
     ].join('\n');
