@@ -190,6 +190,11 @@ describe('gallery', () => {
   });
 
   it('the jawOpen slider changes the mouth region and nothing far from it', async () => {
+    // The blendshape sliders start at the avatar's rest expression (its clip's median blendshapes;
+    // the synthetic head's clip opens and closes the jaw, so jawOpen rests half open).
+    const restJaw = await page.evaluate(() => (window as unknown as { galleryPlayer: { restBlendshapes(): Float32Array } }).galleryPlayer.restBlendshapes()[25]);
+    expect(restJaw).toBeGreaterThan(0.1);
+    expect(Number(await page.locator('input[data-name="jawOpen"]').inputValue())).toBeCloseTo(restJaw, 2);
     await page.click('#pause');
     await setSlider(page, 'jawOpen', 0);
     neutral = await canvasShot(page);

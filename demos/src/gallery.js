@@ -389,30 +389,36 @@ async function renderAvatar(id) {
     clipsPanel.append(pause);
   }
 
-  // Sliders: 52 blendshapes and head yaw/pitch/roll in degrees, driving the avatar live.
+  // Sliders: 52 blendshapes and head yaw/pitch/roll in degrees, driving the avatar live. The
+  // blendshapes start at the avatar's rest expression (its clip's median): a trained avatar has
+  // never seen all-zero blendshapes.
   const frame = neutralFrame();
+  const rest = player.restBlendshapes();
+  frame.blendshapes.set(rest);
   const angles = { yaw: 0, pitch: 0, roll: 0 };
   const drive = () => {
     frame.pose = poseFromEuler(angles.yaw * Math.PI / 180, angles.pitch * Math.PI / 180, angles.roll * Math.PI / 180);
     driveLive(frame);
   };
-  const addSlider = (name, min, max, step, onInput) => {
-    const input = el('input', { type: 'range', min: String(min), max: String(max), step: String(step), value: '0', 'data-name': name, 'aria-label': name });
-    const out = el('span', { text: '0' });
+  const label = (v) => String(Math.round(v * 100) / 100);
+  const addSlider = (name, min, max, step, start, onInput) => {
+    const input = el('input', { type: 'range', min: String(min), max: String(max), step: String(step), value: label(start), 'data-name': name, 'aria-label': name });
+    input.dataset.rest = String(start);
+    const out = el('span', { text: label(start) });
     input.addEventListener('input', () => { out.textContent = input.value; onInput(Number(input.value)); drive(); });
     slidersPanel.append(el('label', { text: name }), input, out);
   };
-  const reset = el('button', { id: 'reset', text: 'reset to neutral' });
+  const reset = el('button', { id: 'reset', text: 'reset to rest' });
   reset.addEventListener('click', () => {
     stopSources();
-    frame.blendshapes.fill(0);
+    frame.blendshapes.set(rest);
     angles.yaw = angles.pitch = angles.roll = 0;
-    for (const i of slidersPanel.querySelectorAll('input')) { i.value = '0'; i.nextElementSibling.textContent = '0'; }
+    for (const i of slidersPanel.querySelectorAll('input')) { i.value = label(Number(i.dataset.rest)); i.nextElementSibling.textContent = label(Number(i.dataset.rest)); }
     drive();
   });
   slidersPanel.append(reset, el('span'), el('span'));
-  for (const k of ['yaw', 'pitch', 'roll']) addSlider(`head ${k}`, -45, 45, 1, (v) => (angles[k] = v));
-  BLENDSHAPE_NAMES.forEach((n, i) => { if (i > 0) addSlider(n, 0, 1, 0.01, (v) => (frame.blendshapes[i] = v)); });
+  for (const k of ['yaw', 'pitch', 'roll']) addSlider(`head ${k}`, -45, 45, 1, 0, (v) => (angles[k] = v));
+  BLENDSHAPE_NAMES.forEach((n, i) => { if (i > 0) addSlider(n, 0, 1, 0.01, rest[i], (v) => (frame.blendshapes[i] = v)); });
 
   const camButton = el('button', { id: 'webcam', text: 'drive from my webcam' });
   camButton.addEventListener('click', async () => {

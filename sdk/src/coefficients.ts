@@ -45,3 +45,22 @@ export function blendshapeIndex(name: BlendshapeName | string): number {
   if (i < 0) throw new RangeError(`unknown blendshape "${name}": expected one of the 52 MediaPipe names such as jawOpen`);
   return i;
 }
+
+/**
+ * The rest expression of a track of `blendshapes` (frames x 52, frame-major): per blendshape, the
+ * median over its frames (element floor(frames / 2) of the sorted values). A trained avatar has
+ * only seen the tracker's coefficients, and all-zero blendshapes lie far outside them, so hand-set
+ * expressions start here. The CPU tool (`make_synthetic_avatar render --rest`) uses the same rule.
+ */
+export function restBlendshapes(blendshapes: Float32Array): Float32Array {
+  const frames = Math.floor(blendshapes.length / NUM_BLENDSHAPES);
+  const rest = new Float32Array(NUM_BLENDSHAPES);
+  if (frames === 0) return rest;
+  const v = new Float32Array(frames);
+  for (let k = 0; k < NUM_BLENDSHAPES; k++) {
+    for (let f = 0; f < frames; f++) v[f] = blendshapes[f * NUM_BLENDSHAPES + k];
+    v.sort();
+    rest[k] = v[Math.floor(frames / 2)];
+  }
+  return rest;
+}

@@ -12,7 +12,7 @@ export { validateModel, LIMITS } from './model.js';
 export type { ModelData, ModelClip, MlpConfig, HashGridConfig, ConditionConfig } from './model.js';
 export { syntheticModel } from './synthetic.js';
 export type { SyntheticOptions } from './synthetic.js';
-export { BLENDSHAPE_NAMES, NUM_BLENDSHAPES, POSE_SIZE, blendshapeIndex } from './coefficients.js';
+export { BLENDSHAPE_NAMES, NUM_BLENDSHAPES, POSE_SIZE, blendshapeIndex, restBlendshapes } from './coefficients.js';
 export type { CoefficientFrame, CoefficientTrack, BlendshapeName } from './coefficients.js';
 export { resampleTrack, smoothTrack, dequantize16, conditionWindowInto, expandBakedFrame } from './tracks.js';
 export type { BakedBasis } from './tracks.js';

@@ -2,7 +2,7 @@
  * The public player, in the style of a media element: load a source, play clips or drive it live
  * with coefficient frames, listen to events, dispose. One Renderer per loaded avatar.
  */
-import { NUM_BLENDSHAPES, POSE_SIZE, type CoefficientFrame } from './coefficients.js';
+import { NUM_BLENDSHAPES, POSE_SIZE, restBlendshapes, type CoefficientFrame } from './coefficients.js';
 import { validateModel, type ModelData } from './model.js';
 import { PlayerError } from './player_error.js';
 import { Renderer, type Stage } from './renderer.js';
@@ -125,6 +125,15 @@ export class Player extends EventTarget {
       const frames = c.blendshapes.length / NUM_BLENDSHAPES;
       return { name: c.name, fps: c.fps, frames, duration: frames / c.fps, baked: !!c.baked };
     });
+  }
+
+  /**
+   * The loaded avatar's rest expression: the median blendshapes of its first clip (zeros when it
+   * has none), where sliders and hand-set expressions are best started (restBlendshapes).
+   */
+  restBlendshapes(): Float32Array {
+    const clip = this.model?.clips[0];
+    return clip ? restBlendshapes(clip.blendshapes) : new Float32Array(NUM_BLENDSHAPES);
   }
 
   /**

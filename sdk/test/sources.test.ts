@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BLENDSHAPE_NAMES, blendshapeIndex } from '../src/coefficients.js';
+import { BLENDSHAPE_NAMES, NUM_BLENDSHAPES, blendshapeIndex, restBlendshapes } from '../src/coefficients.js';
 import { eulerFromPose, parseCsvTrack, parseJsonTrack, poseFromEuler, trackSource, SourceError } from '../src/sources/index.js';
 
 describe('recorded tracks', () => {
@@ -72,5 +72,26 @@ describe('recorded tracks', () => {
     expect(seen[0]).toBe(0);
     expect(seen.at(-1)).toBe(0.75);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]);
+  });
+});
+
+describe('restBlendshapes', () => {
+  it('takes each blendshape\'s median over the frames (element floor(n / 2) sorted)', () => {
+    const jaw = blendshapeIndex('jawOpen'), blink = blendshapeIndex('eyeBlinkLeft');
+    const track = (values: number[][]) => {
+      const t = new Float32Array(values.length * NUM_BLENDSHAPES);
+      values.forEach(([j, b], f) => { t[f * NUM_BLENDSHAPES + jaw] = j; t[f * NUM_BLENDSHAPES + blink] = b; });
+      return t;
+    };
+    // Odd count: the middle value, whatever the order; an outlier does not move it.
+    let r = restBlendshapes(track([[0.9, 0], [0.1, 1], [0.3, 0], [0.2, 0], [1, 0]]));
+    expect(r[jaw]).toBeCloseTo(0.3, 6);
+    expect(r[blink]).toBe(0);
+    // Even count: the upper of the two middle values (the C++ tool's nth_element at n / 2).
+    r = restBlendshapes(track([[0.4, 0.5], [0.1, 0.5], [0.2, 0.25], [0.8, 1]]));
+    expect(r[jaw]).toBeCloseTo(0.4, 6);
+    expect(r[blink]).toBeCloseTo(0.5, 6);
+    expect(r.length).toBe(NUM_BLENDSHAPES);
+    expect(Array.from(restBlendshapes(new Float32Array(0)))).toEqual(new Array(NUM_BLENDSHAPES).fill(0));
   });
 });

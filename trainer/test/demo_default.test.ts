@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { BLENDSHAPE_NAMES, decodeAsset } from '@dyntet/player';
+import { BLENDSHAPE_NAMES, decodeAsset, restBlendshapes } from '@dyntet/player';
 import { DEFAULT_AVATAR, runDemo } from '../src/commands/demo.js';
 import { synthToolPath } from '../src/commands/synth.js';
 import { decodePng, type Image } from '../src/image/index.js';
@@ -54,14 +54,14 @@ describe('dyntet-train demo --sheet (default avatar)', () => {
   });
 
   it('draws the stills from the clip\'s rest expression (median blendshapes), not from zeros', async () => {
-    // The tool's --rest must equal setting every blendshape to its median over the clip's frames,
-    // computed here from the decoded asset; and it must differ from the all-zero render.
+    // The tool's --rest must equal setting every blendshape to the player's rest expression of the
+    // decoded asset (restBlendshapes: the gallery's sliders start there), so the CPU sheet and the
+    // player agree; and it must differ from the all-zero render.
     const asset = await decodeAsset(new Uint8Array(readFileSync(DEFAULT_AVATAR)));
     const clip = asset.clips[0];
-    const median = BLENDSHAPE_NAMES.map((_, k) => {
-      const v = Array.from({ length: clip.frames }, (_, f) => clip.coefficients[f * 68 + k]).sort((a, b) => a - b);
-      return v[Math.floor(clip.frames / 2)];
-    });
+    const track = new Float32Array(clip.frames * 52);
+    for (let f = 0; f < clip.frames; f++) track.set(clip.coefficients.subarray(f * 68, f * 68 + 52), f * 52);
+    const median = Array.from(restBlendshapes(track));
     const render = (args: string[]) => {
       const out = join(dir, `tool-${args.length}.rgba`);
       const r = spawnSync(synthToolPath(), ['render', '--in', DEFAULT_AVATAR, '--out', out, ...args], { encoding: 'utf8' });
