@@ -78,12 +78,15 @@ describe('dyntet-train fit', () => {
     expect(losses.filter((o) => o.step > 30).length).toBeGreaterThan(0);
   }, 300_000);
 
-  it('refuses a bad poseRefine, and model.pose_frames set by hand, naming the fix', async () => {
+  it('refuses a bad poseRefine, model.pose_frames set by hand and a rigid start as long as the run, naming the fix', async () => {
     const { resolveFitOptions, FitConfigError } = await import('../src/fit/fit.js');
     expect(() => resolveFitOptions({ poseRefine: 'yes' as unknown as boolean })).toThrow(/"poseRefine" must be true or false/);
     expect(() => resolveFitOptions({ model: { pose_frames: 10 } })).toThrow(FitConfigError);
     expect(() => resolveFitOptions({ model: { pose_frames: 10 } })).toThrow(/use "poseRefine": true/);
     expect(resolveFitOptions({}).poseRefine).toBe(false);
+    // A rigid start that lasts the whole run would train an avatar that cannot move.
+    expect(() => resolveFitOptions({ steps: 800, model: { deform_rigid_steps: 1000 } })).toThrow(/deform_rigid_steps \(1000\) must be below "steps" \(800\)/);
+    expect(resolveFitOptions({ steps: 3000, model: { deform_rigid_steps: 1000, deform_ramp_steps: 1000 } }).model.deform_rigid_steps).toBe(1000);
   });
 });
 

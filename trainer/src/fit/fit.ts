@@ -56,6 +56,10 @@ export function resolveFitOptions(user: Partial<FitOptions>): FitOptions {
   if (typeof o.startShapeExpand !== 'number' || !(o.startShapeExpand >= 1 && o.startShapeExpand <= 3))
     throw new FitConfigError(`config "startShapeExpand" must be a number in [1, 3], got ${JSON.stringify(o.startShapeExpand)}`);
   if (typeof o.poseRefine !== 'boolean') throw new FitConfigError(`config "poseRefine" must be true or false, got ${JSON.stringify(o.poseRefine)}`);
+  const rigid = o.model.deform_rigid_steps ?? 0;
+  if (typeof rigid === 'number' && rigid >= o.steps)
+    throw new FitConfigError(`config model.deform_rigid_steps (${rigid}) must be below "steps" (${o.steps}): the deformation would never act, ` +
+      'and the avatar could not follow expressions; lower it or raise "steps"');
   if (o.model.pose_frames !== undefined)
     throw new FitConfigError('config model.pose_frames is set by fit (the number of training frames): use "poseRefine": true instead');
   return o;
