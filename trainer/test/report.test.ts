@@ -8,7 +8,7 @@ import { poseFromEuler } from '@dyntet/player/sources';
 import { poseCoverage } from '../src/eval/pose-coverage.js';
 import { createImage, encodePng, type Image } from '../src/image/index.js';
 import {
-  contactSheet, diffImage, linePlot, meshToObj, meshToPly, niceTicks, parseLog, reportRunDir, ReportError, seriesOf, writeMesh, writeSideBySide, writeVideo,
+  contactSheet, diffImage, linePlot, meshToObj, meshToPly, niceTicks, parseLog, reportRunDir, ReportError, scheduleMarkers, seriesOf, writeMesh, writeSideBySide, writeVideo,
   type Mesh,
 } from '../src/report/index.js';
 import { findChromium } from '../src/prepare/tracker.js';
@@ -49,6 +49,19 @@ describe('plots and logs', () => {
     const first = /<path d="([^"]+)"/.exec(svg)![1];
     expect(first.split(/[ML]/).filter(Boolean)).toHaveLength(3); // y = 0 dropped
     expect(linePlot([], {})).toContain('no data');
+  });
+
+  it('marks schedule events inside the x range, from the run config', () => {
+    const markers = scheduleMarkers({ prior_steps: 1500, deform_rigid_steps: 1000, deform_ramp_steps: 1000, pose_frames: 0, pose_start: 1500, w_landmark_motion: 0, landmark_motion_steps: 30 });
+    expect(markers).toEqual([
+      { x: 1000, label: 'deformation ramps in' }, { x: 1500, label: 'landmark prior ends' }, { x: 2000, label: 'deformation at full strength' },
+    ]);
+    expect(scheduleMarkers({ prior_steps: 0, deform_rigid_steps: 0, deform_ramp_steps: 0, pose_frames: 100, pose_start: 1500 })).toEqual([{ x: 1500, label: 'pose refinement starts' }]);
+    // A marker beyond the plotted steps is left out; the others are dashed lines with their label.
+    const svg = linePlot([{ name: 'loss', points: [[0, 1], [1800, 0.5]] }], { markers });
+    expect(svg.match(/stroke-dasharray/g)).toHaveLength(2);
+    expect(svg).toContain('deformation ramps in');
+    expect(svg).not.toContain('full strength');
   });
 
   it('parses JSON-lines logs with nested fields and names bad lines', () => {
@@ -163,6 +176,7 @@ describe('run report', () => {
       if (s % 250 === 0) lines.push(JSON.stringify({ step: s, val: { psnr: 20 + s / 100, ssim: 0.8 + s / 10000 } }));
     }
     writeFileSync(join(run, 'log.jsonl'), lines.join('\n') + '\n');
+    writeFileSync(join(run, 'run.json'), JSON.stringify({ model: { prior_steps: 400, deform_rigid_steps: 300, deform_ramp_steps: 200 } }));
     writeFileSync(join(run, 'eval.json'), JSON.stringify({
       methods: [{ name: 'ours', frames: [{}, {}], mean: { full: { psnr: 33.1, ssim: 0.97 }, head: { psnr: 30.2, ssim: 0.95 } }, lmd: 2.1, msPerFrame: 12 }],
       // One of two held-out frames turns 8 degrees further than the training frames.
@@ -179,6 +193,10 @@ describe('run report', () => {
     const text = readFileSync(html, 'utf8');
     expect(text.startsWith('<!doctype html>')).toBe(true);
     expect(text).toContain("1 of 2 held-out frames turn the head beyond the training frames' range (up to 8.0 degrees in yaw");
+    // run.json's schedule is marked on the curves (three events inside steps 0-1000, on each plot).
+    expect(text).toContain('deformation ramps in');
+    expect(text).toContain('deformation at full strength');
+    expect(text).toContain('landmark prior ends');
 
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run'] });

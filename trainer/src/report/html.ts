@@ -36,6 +36,8 @@ export interface ReportInput {
   /** Folder to write index.html (and frames/) into; created. */
   outDir: string;
   log?: readonly LogRecord[];
+  /** Schedule events drawn on every training-curve plot (scheduleMarkers of the run's config). */
+  markers?: ReadonlyArray<{ x: number; label: string }>;
   metrics?: MetricsTable[];
   frames?: ReportFrame[];
   /** Files to link (meshes, videos, assets); paths are made relative to outDir. */
@@ -66,8 +68,25 @@ export function tableHtml(t: MetricsTable): string {
   return `<table>${t.caption ? `<caption>${escapeXml(t.caption)}</caption>` : ''}\n${head}\n${rows}\n</table>`;
 }
 
+/**
+ * The steps at which a run's native config changes what training does (run.json's "model"), as
+ * plot markers: the landmark prior and motion prior ending, the rigid start ending and its ramp
+ * reaching full strength, pose refinement starting. Curves bend there; the markers say why.
+ */
+export function scheduleMarkers(model: Record<string, unknown>): Array<{ x: number; label: string }> {
+  const n = (k: string) => (typeof model[k] === 'number' ? (model[k] as number) : 0);
+  const out: Array<{ x: number; label: string }> = [];
+  if (n('prior_steps') > 0) out.push({ x: n('prior_steps'), label: 'landmark prior ends' });
+  if (n('w_landmark_motion') > 0 && n('landmark_motion_steps') > 0) out.push({ x: n('landmark_motion_steps'), label: 'motion prior ends' });
+  if (n('deform_rigid_steps') > 0) out.push({ x: n('deform_rigid_steps'), label: 'deformation ramps in' });
+  if (n('deform_rigid_steps') + n('deform_ramp_steps') > 0 && n('deform_ramp_steps') > 0)
+    out.push({ x: n('deform_rigid_steps') + n('deform_ramp_steps'), label: 'deformation at full strength' });
+  if (n('pose_frames') > 0) out.push({ x: n('pose_start'), label: 'pose refinement starts' });
+  return out.sort((a, b) => a.x - b.x);
+}
+
 /** The training-curve plots of a log: losses (log scale), PSNR, SSIM and learning rate, where present. */
-export function logPlots(log: readonly LogRecord[]): string[] {
+export function logPlots(log: readonly LogRecord[], markers?: ReadonlyArray<{ x: number; label: string }>): string[] {
   const plots: string[] = [];
   const groups: Array<[string, (k: string) => boolean, string, boolean]> = [
     ['Losses', (k) => /loss/i.test(k) || /^losses\./.test(k), 'loss', true],
@@ -77,7 +96,7 @@ export function logPlots(log: readonly LogRecord[]): string[] {
   ];
   for (const [title, pick, yLabel, logY] of groups) {
     const s = seriesOf(log, pick);
-    if (s.length) plots.push(linePlot(s, { title, xLabel: 'step', yLabel, logY }));
+    if (s.length) plots.push(linePlot(s, { title, xLabel: 'step', yLabel, logY, markers }));
   }
   return plots;
 }
@@ -99,7 +118,7 @@ export function writeReport(input: ReportInput): string {
     for (const t of input.metrics) body.push(tableHtml(t));
   }
   if (input.log?.length) {
-    const plots = logPlots(input.log);
+    const plots = logPlots(input.log, input.markers);
     body.push('<h2>Training curves</h2>', `<div class="plots">${plots.join('\n')}</div>`);
   }
   if (input.frames?.length) {
@@ -134,6 +153,15 @@ export function reportRunDir(runDir: string, opts: { title?: string; maxFrames?:
   const valDir = join(runDir, 'val');
   const input: ReportInput = { title: opts.title ?? `DynTet run ${basename(runDir)}`, outDir: join(runDir, 'report'), links: [] };
   if (existsSync(logPath)) input.log = readLog(logPath);
+  const runPath = join(runDir, 'run.json');
+  if (existsSync(runPath)) {
+    try {
+      const model = JSON.parse(readFileSync(runPath, 'utf8')).model;
+      if (model && typeof model === 'object') input.markers = scheduleMarkers(model);
+    } catch {
+      // run.json unreadable: the plots go without markers (the log and frames are what matter)
+    }
+  }
   if (existsSync(evalPath)) {
     let e: { methods?: MethodResult[]; caption?: string; poseCoverage?: PoseCoverage };
     try {

@@ -11,5 +11,5 @@ export { checkFfmpeg, writeSideBySide, writeVideo } from './video.js';
 export type { VideoOptions } from './video.js';
 export { checkMesh, meshToObj, meshToPly, writeMesh } from './mesh.js';
 export type { Mesh } from './mesh.js';
-export { logPlots, methodsTable, reportRunDir, tableHtml, writeReport } from './html.js';
+export { logPlots, methodsTable, reportRunDir, scheduleMarkers, tableHtml, writeReport } from './html.js';
 export type { MetricsTable, ReportFrame, ReportInput } from './html.js';
