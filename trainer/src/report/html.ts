@@ -17,7 +17,7 @@ import { describePoseCoverage, type PoseCoverage } from '../eval/pose-coverage.j
 import { ReportError } from './errors.js';
 import { triptych } from './images.js';
 import { readLog, seriesOf, type LogRecord } from './log.js';
-import { escapeXml, linePlot } from './svg.js';
+import { escapeXml, linePlot, type PlotMarker } from './svg.js';
 
 export interface MetricsTable {
   caption?: string;
@@ -37,7 +37,7 @@ export interface ReportInput {
   outDir: string;
   log?: readonly LogRecord[];
   /** Schedule events drawn on every training-curve plot (scheduleMarkers of the run's config). */
-  markers?: ReadonlyArray<{ x: number; label: string }>;
+  markers?: readonly PlotMarker[];
   metrics?: MetricsTable[];
   frames?: ReportFrame[];
   /** Files to link (meshes, videos, assets); paths are made relative to outDir. */
@@ -73,20 +73,20 @@ export function tableHtml(t: MetricsTable): string {
  * plot markers: the landmark prior and motion prior ending, the rigid start ending and its ramp
  * reaching full strength, pose refinement starting. Curves bend there; the markers say why.
  */
-export function scheduleMarkers(model: Record<string, unknown>): Array<{ x: number; label: string }> {
+export function scheduleMarkers(model: Record<string, unknown>): PlotMarker[] {
   const n = (k: string) => (typeof model[k] === 'number' ? (model[k] as number) : 0);
-  const out: Array<{ x: number; label: string }> = [];
+  const out: PlotMarker[] = [];
   if (n('prior_steps') > 0) out.push({ x: n('prior_steps'), label: 'landmark prior ends' });
   if (n('w_landmark_motion') > 0 && n('landmark_motion_steps') > 0) out.push({ x: n('landmark_motion_steps'), label: 'motion prior ends' });
   if (n('deform_rigid_steps') > 0) out.push({ x: n('deform_rigid_steps'), label: 'deformation ramps in' });
-  if (n('deform_rigid_steps') + n('deform_ramp_steps') > 0 && n('deform_ramp_steps') > 0)
+  if (n('deform_ramp_steps') > 0)
     out.push({ x: n('deform_rigid_steps') + n('deform_ramp_steps'), label: 'deformation at full strength' });
   if (n('pose_frames') > 0) out.push({ x: n('pose_start'), label: 'pose refinement starts' });
   return out.sort((a, b) => a.x - b.x);
 }
 
 /** The training-curve plots of a log: losses (log scale), PSNR, SSIM and learning rate, where present. */
-export function logPlots(log: readonly LogRecord[], markers?: ReadonlyArray<{ x: number; label: string }>): string[] {
+export function logPlots(log: readonly LogRecord[], markers?: readonly PlotMarker[]): string[] {
   const plots: string[] = [];
   const groups: Array<[string, (k: string) => boolean, string, boolean]> = [
     ['Losses', (k) => /loss/i.test(k) || /^losses\./.test(k), 'loss', true],

@@ -2,7 +2,7 @@
 export { ReportError } from './errors.js';
 export type { ReportErrorCode } from './errors.js';
 export { linePlot, niceTicks, escapeXml } from './svg.js';
-export type { Series, PlotOptions } from './svg.js';
+export type { Series, PlotMarker, PlotOptions } from './svg.js';
 export { parseLog, readLog, seriesOf, flatten } from './log.js';
 export type { LogRecord } from './log.js';
 export { contactSheet, diffImage, triptych } from './images.js';

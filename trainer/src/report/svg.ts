@@ -7,6 +7,12 @@ export interface Series {
   color?: string;
 }
 
+/** A dashed vertical line at x, labelled (a schedule event: a prior ends, ...). */
+export interface PlotMarker {
+  x: number;
+  label: string;
+}
+
 export interface PlotOptions {
   title?: string;
   xLabel?: string;
@@ -14,8 +20,7 @@ export interface PlotOptions {
   logY?: boolean;
   width?: number;
   height?: number;
-  /** Dashed vertical lines at these x values, labelled (schedule events: a prior ends, ...). */
-  markers?: ReadonlyArray<{ x: number; label: string }>;
+  markers?: readonly PlotMarker[];
 }
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -86,7 +91,7 @@ export function linePlot(series: readonly Series[], opts: PlotOptions = {}): str
   if (opts.xLabel) parts.push(`<text x="${m.l + pw / 2}" y="${H - 8}" text-anchor="middle">${escapeXml(opts.xLabel)}</text>`);
   if (opts.yLabel)
     parts.push(`<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(opts.yLabel + (opts.logY ? ' (log)' : ''))}</text>`);
-  // Schedule markers inside the x range, labelled from the top down so neighbours do not collide.
+  // Markers inside the x range; each label sits one line above the previous one's, so neighbours do not collide.
   (opts.markers ?? []).filter((mk) => Number.isFinite(mk.x) && mk.x >= x0 && mk.x <= x1).forEach((mk, k) => {
     const x = r(sx(mk.x));
     parts.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${m.t + ph}" stroke="#999" stroke-dasharray="4 3"><title>${escapeXml(mk.label)}</title></line>`);
